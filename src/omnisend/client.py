@@ -1,0 +1,399 @@
+"""``Client`` and ``AsyncClient``: they own the HTTP client and drive a provider's steps.
+
+Everything but the I/O call lives in :class:`_Call` (one per logical operation): the
+idempotency key, attempt counting, turning ``httpx`` exceptions into typed errors, the
+ambiguous-failure rule and the "duplicate on a retry means it landed" rule. ``Client`` and
+``AsyncClient`` only differ in how they send a request and sleep.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import replace
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from .errors import (
+    ConfigurationError,
+    DeliveryUnknown,
+    DuplicateMessage,
+    OmnisendError,
+    TransportError,
+    ValidationError,
+)
+from .models import DeliveryReport, Message, SendResult
+from .providers.base import Flow, Provider, Step
+from .retry import NO_RETRY, RetryPolicy
+
+__all__ = ["AsyncClient", "Client", "DEFAULT_TIMEOUT"]
+
+#: Connect fast, read patiently: a vendor that does not answer in 30 s is treated as ambiguous.
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+
+R = TypeVar("R")
+_DEFAULT: Any = object()
+
+# Errors raised before the request left this machine: nothing can have been sent.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+class _Call:
+    """The bookkeeping of one logical operation (a send or a status lookup); no I/O."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        idempotency_key: str | None,
+        key_from_caller: bool,
+        timeout: httpx.Timeout | None,
+    ) -> None:
+        self.provider = provider
+        self.idempotency_key = idempotency_key
+        self.key_from_caller = key_from_caller
+        self.timeout = timeout
+        self.attempts = 0
+        self.step_attempts = 0
+
+    def start_step(self, step: Step[Any]) -> httpx.Request:
+        self.step_attempts = 0
+        if self.timeout is not None:
+            step.request.extensions["timeout"] = self.timeout.as_dict()
+        return step.request
+
+    def begin_attempt(self) -> None:
+        self.attempts += 1
+        self.step_attempts += 1
+
+    def transport_failed(self, step: Step[Any], exc: httpx.HTTPError) -> OmnisendError:
+        """The typed error for an ``httpx`` exception during ``step``."""
+        name = self.provider.name
+        if isinstance(exc, _NOT_SENT):
+            error: OmnisendError = TransportError(
+                f"could not connect ({type(exc).__name__})", provider=name, retryable=True, accepted=False
+            )
+        else:
+            error = TransportError(
+                f"no answer ({type(exc).__name__}); the request may have reached the vendor",
+                provider=name,
+                accepted=None,
+            )
+            error = self._ambiguous(step, error)
+        return self._stamp(error)
+
+    def finish(self, step: Step[R], response: httpx.Response) -> R:
+        """Parse ``response`` for ``step``; raises the typed error, stamped and classified."""
+        try:
+            return step.parse(response)
+        except DuplicateMessage as exc:
+            if step.on_duplicate is not None and (self.step_attempts > 1 or self.key_from_caller):
+                return step.on_duplicate(exc)
+            raise self._stamp(exc) from None
+        except OmnisendError as exc:
+            error = self._ambiguous(step, exc) if exc.accepted is None else exc
+            if error is exc:
+                raise self._stamp(exc) from None
+            raise self._stamp(error) from exc
+
+    def _ambiguous(self, step: Step[Any], error: OmnisendError) -> OmnisendError:
+        """An answer that leaves the outcome open: retry it only when a repeat is harmless."""
+        if step.read_only:
+            error.retryable = True
+            return error
+        if step.idempotent:
+            # The vendor de-duplicates on our key: sending again cannot make a second message.
+            if isinstance(error, TransportError) and not isinstance(error, DeliveryUnknown):
+                return DeliveryUnknown(
+                    error.message,
+                    provider=error.provider,
+                    http_status=error.http_status,
+                    raw=error.raw,
+                    retryable=True,
+                )
+            error.retryable = True
+            return error
+        if isinstance(error, DeliveryUnknown):
+            error.retryable = False
+            return error
+        return DeliveryUnknown(
+            f"{error.message}; not retried because {self.provider.name} cannot de-duplicate, "
+            "re-send with the same idempotency_key only after checking it did not arrive",
+            provider=error.provider,
+            code=error.code,
+            vendor_message=error.vendor_message,
+            http_status=error.http_status,
+            raw=error.raw,
+            retryable=False,
+        )
+
+    def _stamp(self, error: OmnisendError) -> OmnisendError:
+        if error.idempotency_key is None:
+            error.idempotency_key = self.idempotency_key
+        if error.provider is None:
+            error.provider = self.provider.name
+        error.attempts = self.attempts
+        return error
+
+    def result(self, value: R) -> R:
+        if isinstance(value, SendResult):
+            return replace(value, attempts=self.attempts, idempotency_key=self.idempotency_key)
+        return value
+
+
+class _BaseClient:
+    """What ``Client`` and ``AsyncClient`` share: configuration and preparing calls."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        retry: RetryPolicy | None = _DEFAULT,
+        timeout: httpx.Timeout | float | None = _DEFAULT,
+    ) -> None:
+        if not isinstance(provider, Provider):
+            raise ConfigurationError(
+                f"Client needs a provider instance such as Smsapi(token=...), got {type(provider).__name__}"
+            )
+        self.provider = provider
+        self.retry = RetryPolicy() if retry is _DEFAULT else (retry or NO_RETRY)
+        self.timeout = DEFAULT_TIMEOUT if timeout is _DEFAULT else _as_timeout(timeout)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.provider!r}, retry={self.retry!r})"
+
+    def _send_call(self, message: Message, timeout: httpx.Timeout | float | None) -> tuple[_Call, Flow[SendResult]]:
+        if not isinstance(message, Message):
+            raise ValidationError(
+                f"send() takes an omnisend.Message, got {type(message).__name__}", provider=self.provider.name
+            )
+        key = message.idempotency_key or uuid.uuid4().hex
+        call = _Call(
+            self.provider,
+            idempotency_key=key,
+            key_from_caller=message.idempotency_key is not None,
+            timeout=self.timeout if timeout is _DEFAULT else _as_timeout(timeout),
+        )
+        try:
+            flow = self.provider.send_flow(message, idempotency_key=key)
+            return call, _with_metadata(flow, message.metadata)
+        except OmnisendError as exc:  # pragma: no cover - generators raise lazily
+            raise call._stamp(exc) from None
+
+    def _status_call(
+        self, message_id: str, timeout: httpx.Timeout | float | None
+    ) -> tuple[_Call, Flow[DeliveryReport]]:
+        call = _Call(
+            self.provider,
+            idempotency_key=None,
+            key_from_caller=False,
+            timeout=self.timeout if timeout is _DEFAULT else _as_timeout(timeout),
+        )
+        return call, self.provider.status_flow(message_id)
+
+    def _policy(self, retry: RetryPolicy | None) -> RetryPolicy:
+        return self.retry if retry is _DEFAULT else (retry or NO_RETRY)
+
+
+def _with_metadata(flow: Flow[SendResult], metadata: Mapping[str, str]) -> Flow[SendResult]:
+    result = yield from flow
+    return replace(result, metadata=dict(metadata)) if metadata else result
+
+
+def _as_timeout(value: httpx.Timeout | float | None) -> httpx.Timeout | None:
+    if value is None or isinstance(value, httpx.Timeout):
+        return value
+    return httpx.Timeout(value)
+
+
+def _pre_flight(flow: Flow[R], call: _Call) -> Step[Any] | R:
+    """Start the flow: its first step, or (rarely) its result; validation errors are stamped."""
+    try:
+        return next(flow)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    except OmnisendError as exc:
+        raise call._stamp(exc) from None
+
+
+class Client(_BaseClient):
+    """Send messages through one provider, with typed errors and safe retries.
+
+    Args:
+        provider: the vendor adapter, e.g. ``Smsapi(token=...)``.
+        retry: the retry policy; ``None`` disables retries.
+        http_client: an ``httpx.Client`` to use (not closed by omnisend).
+        timeout: default timeout (``httpx.Timeout`` or seconds); ``None`` waits forever.
+
+    Example:
+        >>> with Client(Smsapi(token="...")) as client:  # doctest: +SKIP
+        ...     client.send(Message(to="+48500100200", text="Hi"))
+    """
+
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        retry: RetryPolicy | None = _DEFAULT,
+        http_client: httpx.Client | None = None,
+        timeout: httpx.Timeout | float | None = _DEFAULT,
+    ) -> None:
+        super().__init__(provider, retry=retry, timeout=timeout)
+        self._owns_http = http_client is None
+        self._http = http_client if http_client is not None else httpx.Client(timeout=self.timeout)
+
+    def send(
+        self,
+        message: Message,
+        *,
+        retry: RetryPolicy | None = _DEFAULT,
+        timeout: httpx.Timeout | float | None = _DEFAULT,
+    ) -> SendResult:
+        """Send ``message``; returns the :class:`SendResult` or raises a typed error.
+
+        Raises:
+            ValidationError: the message is invalid for this provider (before any request).
+            ProviderError: the vendor refused it (subclass says why).
+            DeliveryUnknown: the vendor may have taken it; re-send with ``error.idempotency_key``
+                only after checking.
+        """
+        call, flow = self._send_call(message, timeout)
+        result: SendResult = self._drive(flow, call, self._policy(retry))
+        return result
+
+    def get_status(
+        self, message_id: str, *, retry: RetryPolicy | None = _DEFAULT, timeout: httpx.Timeout | float | None = _DEFAULT
+    ) -> DeliveryReport:
+        """Look up the current delivery status of ``message_id``."""
+        call, flow = self._status_call(message_id, timeout)
+        report: DeliveryReport = self._drive(flow, call, self._policy(retry))
+        return report
+
+    def _drive(self, flow: Flow[Any], call: _Call, policy: RetryPolicy) -> Any:
+        step = _pre_flight(flow, call)
+        while isinstance(step, Step):
+            try:
+                value = self._run_step(step, call, policy)
+            except OmnisendError as exc:
+                step = _throw(flow, exc, call)
+            else:
+                step = _advance(flow, value, call)
+        return call.result(step)
+
+    def _run_step(self, step: Step[R], call: _Call, policy: RetryPolicy) -> R:
+        request = call.start_step(step)
+        for attempt in policy.retrying(label=self.provider.name):
+            with attempt:
+                call.begin_attempt()
+                try:
+                    response = self._http.send(request)
+                except httpx.HTTPError as exc:
+                    raise call.transport_failed(step, exc) from exc
+                return call.finish(step, response)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    def close(self) -> None:
+        """Close the HTTP client if omnisend created it."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncClient(_BaseClient):
+    """The asyncio twin of :class:`Client`: same arguments, ``await`` on each call.
+
+    Cancelling a pending ``send()`` stops it at once: no retry keeps running in the background.
+    """
+
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        retry: RetryPolicy | None = _DEFAULT,
+        http_client: httpx.AsyncClient | None = None,
+        timeout: httpx.Timeout | float | None = _DEFAULT,
+    ) -> None:
+        super().__init__(provider, retry=retry, timeout=timeout)
+        self._owns_http = http_client is None
+        self._http = http_client if http_client is not None else httpx.AsyncClient(timeout=self.timeout)
+
+    async def send(
+        self,
+        message: Message,
+        *,
+        retry: RetryPolicy | None = _DEFAULT,
+        timeout: httpx.Timeout | float | None = _DEFAULT,
+    ) -> SendResult:
+        """Send ``message``; see :meth:`Client.send`."""
+        call, flow = self._send_call(message, timeout)
+        return await self._drive(flow, call, self._policy(retry))  # type: ignore[no-any-return]
+
+    async def get_status(
+        self, message_id: str, *, retry: RetryPolicy | None = _DEFAULT, timeout: httpx.Timeout | float | None = _DEFAULT
+    ) -> DeliveryReport:
+        """Look up the current delivery status of ``message_id``."""
+        call, flow = self._status_call(message_id, timeout)
+        return await self._drive(flow, call, self._policy(retry))  # type: ignore[no-any-return]
+
+    async def _drive(self, flow: Flow[Any], call: _Call, policy: RetryPolicy) -> Any:
+        step = _pre_flight(flow, call)
+        while isinstance(step, Step):
+            try:
+                value = await self._run_step(step, call, policy)
+            except OmnisendError as exc:
+                step = _throw(flow, exc, call)
+            else:
+                step = _advance(flow, value, call)
+        return call.result(step)
+
+    async def _run_step(self, step: Step[R], call: _Call, policy: RetryPolicy) -> R:
+        request = call.start_step(step)
+        async for attempt in policy.async_retrying(label=self.provider.name):
+            with attempt:
+                call.begin_attempt()
+                try:
+                    response = await self._http.send(request)
+                except httpx.HTTPError as exc:
+                    raise call.transport_failed(step, exc) from exc
+                return call.finish(step, response)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if omnisend created it."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+def _advance(flow: Flow[Any], value: object, call: _Call) -> Any:
+    """Hand a step's value to the flow; its next step, or its final value."""
+    try:
+        return flow.send(value)
+    except StopIteration as stop:
+        return stop.value
+    except OmnisendError as exc:
+        raise call._stamp(exc) from None
+
+
+def _throw(flow: Flow[Any], error: OmnisendError, call: _Call) -> Any:
+    """Hand a step's error to the flow; it may recover (next step / value) or let it through."""
+    try:
+        return flow.throw(error)
+    except StopIteration as stop:
+        return stop.value
+    except OmnisendError as exc:
+        raise call._stamp(exc) from exc.__cause__

@@ -1,0 +1,272 @@
+"""The omnisend exception tree.
+
+Every vendor answer that is not a success becomes one of these classes, whatever the
+vendor's dialect (numeric codes in HTTP 200 bodies, string codes, problem documents)::
+
+    OmnisendError
+    ├── ConfigurationError         bad or missing settings, raised before any I/O
+    ├── ProviderError              the vendor refused the request (or a pre-flight check did, for it)
+    │   ├── AuthError              bad key or token
+    │   ├── PermissionDenied       IP not allowed, sender or channel not allowed, account blocked
+    │   ├── InsufficientBalance    out of credit
+    │   ├── RateLimited            throttled; .retry_after in seconds when known
+    │   ├── ValidationError        the request is invalid (code None when caught before sending)
+    │   │   ├── InvalidRecipient   bad, blacklisted, opted-out number; not a user of that channel
+    │   │   └── TemplateError      unknown, unapproved or mismatched template
+    │   ├── NotFound
+    │   ├── DuplicateMessage       the idempotency key or message id was used already
+    │   └── ServiceUnavailable     vendor internal or temporary error
+    ├── TransportError             no usable answer: connection failed, timeout, unparseable body
+    │   └── DeliveryUnknown        the request may have been accepted; the outcome is unknown
+    └── PartialFailure             some recipients of one send were rejected
+
+Every error carries ``provider``, ``code`` (the vendor's own code, as the vendor writes it),
+``vendor_message``, ``http_status``, ``raw`` (the decoded body), ``retryable``, ``accepted``
+(``False``: the vendor certainly did not take the message; ``None``: unknown),
+``idempotency_key`` and ``attempts``. Errors never hold a request, so no header or secret can
+leak through them, and every class survives ``pickle``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from .models import RecipientResult, SendResult
+
+__all__ = [
+    "AuthError",
+    "ConfigurationError",
+    "DeliveryUnknown",
+    "DuplicateMessage",
+    "InsufficientBalance",
+    "InvalidRecipient",
+    "NotFound",
+    "OmnisendError",
+    "PartialFailure",
+    "PermissionDenied",
+    "ProviderError",
+    "RateLimited",
+    "ServiceUnavailable",
+    "TemplateError",
+    "TransportError",
+    "ValidationError",
+]
+
+
+class _Unset:
+    """Marks an argument that was not given (``accepted`` may legitimately be ``None``)."""
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET: Any = _Unset()
+
+
+def _restore(cls: type[OmnisendError], state: dict[str, Any]) -> OmnisendError:
+    err = cls.__new__(cls)
+    err.__dict__.update(state)
+    err.args = (err.message,)
+    return err
+
+
+class OmnisendError(Exception):
+    """Base class of every error omnisend raises."""
+
+    default_retryable: ClassVar[bool] = False
+    default_accepted: ClassVar[bool | None] = False
+    summary: ClassVar[str] = "omnisend error"
+
+    provider: str | None
+    """Provider id (``"smsapi"``), or ``None`` for checks made before a provider was involved."""
+    code: str | int | None
+    """The vendor's own code, as the vendor writes it (``103``, ``"error-system"``)."""
+    vendor_message: str | None
+    """The vendor's own words, verbatim."""
+    http_status: int | None
+    """The HTTP status of the answer, when there was one."""
+    raw: object | None
+    """The decoded answer body (JSON object, or text), secrets removed."""
+    retryable: bool
+    """Whether omnisend may safely send the same request again."""
+    accepted: bool | None
+    """``False``: the vendor certainly did not take the message; ``None``: unknown; ``True``: taken."""
+    idempotency_key: str | None
+    """The key of the logical send; re-send with it to stay safe from duplicates."""
+    attempts: int | None
+    """How many HTTP attempts were made before this error was raised."""
+    request_id: str | None
+    """The vendor's request or trace id, when it sends one."""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        provider: str | None = None,
+        code: str | int | None = None,
+        vendor_message: str | None = None,
+        http_status: int | None = None,
+        raw: object | None = None,
+        retryable: bool | None = None,
+        accepted: bool | None = _UNSET,
+        idempotency_key: str | None = None,
+        attempts: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.message = message or vendor_message or self.summary
+        self.provider = provider
+        self.code = code
+        self.vendor_message = vendor_message
+        self.http_status = http_status
+        self.raw = raw
+        self.retryable = self.default_retryable if retryable is None else retryable
+        self.accepted = self.default_accepted if accepted is _UNSET else accepted
+        self.idempotency_key = idempotency_key
+        self.attempts = attempts
+        self.request_id = request_id
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        details = []
+        if self.code is not None:
+            details.append(f"code {self.code}")
+        if self.http_status is not None:
+            details.append(f"HTTP {self.http_status}")
+        text = self.message
+        if self.provider:
+            text = f"{self.provider}: {text}"
+        if details:
+            text = f"{text} ({', '.join(details)})"
+        return text
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{name}={getattr(self, name)!r}" for name in ("provider", "code", "http_status", "retryable", "accepted")
+        )
+        return f"{type(self).__name__}({self.message!r}, {fields})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (type(self), dict(self.__dict__)))
+
+
+class ConfigurationError(OmnisendError, ValueError):
+    """Settings are missing or wrong (no token, bad base URL); raised before any I/O."""
+
+    summary = "invalid configuration"
+
+
+class ProviderError(OmnisendError):
+    """The vendor refused the request, or a pre-flight check refused it on the vendor's behalf."""
+
+    summary = "the provider refused the request"
+
+
+class AuthError(ProviderError):
+    """The key or token was rejected."""
+
+    summary = "authentication failed"
+
+
+class PermissionDenied(ProviderError):
+    """The account may not do this: IP not allowed, sender or channel not allowed, account blocked."""
+
+    summary = "permission denied"
+
+
+class InsufficientBalance(ProviderError):
+    """The account is out of credit."""
+
+    summary = "insufficient balance"
+
+
+class RateLimited(ProviderError):
+    """The vendor throttled the request; ``retry_after`` says how long to wait, when known."""
+
+    default_retryable = True
+    summary = "rate limited"
+
+    retry_after: float | None
+    """Seconds to wait before the next attempt, from ``Retry-After`` or a vendor hint."""
+
+    def __init__(self, message: str | None = None, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+
+
+class ValidationError(ProviderError, ValueError):
+    """The request is invalid; ``code`` is ``None`` when omnisend caught it before sending."""
+
+    summary = "invalid request"
+
+    field: str | None
+    """The message field at fault, when known (``"to"``, ``"sender"``)."""
+
+    def __init__(self, message: str | None = None, *, field: str | None = None, **kwargs: Any) -> None:
+        self.field = field
+        super().__init__(message, **kwargs)
+
+
+class InvalidRecipient(ValidationError):
+    """A recipient is malformed, blacklisted, opted out, or not a user of that channel."""
+
+    summary = "invalid recipient"
+
+
+class TemplateError(ValidationError):
+    """The template is unknown, not approved, or its parameters do not match."""
+
+    summary = "template error"
+
+
+class NotFound(ProviderError):
+    """The message, template, group or other object asked for does not exist."""
+
+    summary = "not found"
+
+
+class DuplicateMessage(ProviderError):
+    """The idempotency key or message id was used already."""
+
+    summary = "duplicate message"
+
+
+class ServiceUnavailable(ProviderError):
+    """The vendor had an internal or temporary error; safe to retry when ``retryable``."""
+
+    default_retryable = True
+    summary = "service unavailable"
+
+
+class TransportError(OmnisendError):
+    """No usable answer: the connection failed, timed out, or the body could not be read."""
+
+    default_retryable = True
+    summary = "transport error"
+
+
+class DeliveryUnknown(TransportError):
+    """The request may have been accepted, but no answer says so; reconcile with ``idempotency_key``."""
+
+    default_retryable = False
+    default_accepted = None
+    summary = "the outcome of the send is unknown"
+
+
+class PartialFailure(OmnisendError):
+    """Some recipients of one send were rejected; ``result`` holds every recipient's outcome."""
+
+    default_accepted = True
+    summary = "some recipients were rejected"
+
+    result: SendResult | None
+    """The whole result: accepted and rejected recipients."""
+
+    def __init__(self, message: str | None = None, *, result: SendResult | None = None, **kwargs: Any) -> None:
+        self.result = result
+        super().__init__(message, **kwargs)
+
+    @property
+    def failed(self) -> list[RecipientResult]:
+        """The rejected recipients, each with its typed error."""
+        return list(self.result.failed) if self.result is not None else []

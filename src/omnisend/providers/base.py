@@ -1,0 +1,626 @@
+"""The provider contract: sans-I/O adapters made mostly of tables.
+
+An adapter never sends, sleeps or retries. It turns a :class:`~omnisend.Message` into one or
+more :class:`Step` objects (an ``httpx.Request`` plus the pure function that reads its answer)
+and turns answers into results or typed errors. :class:`~omnisend.Client` and
+:class:`~omnisend.AsyncClient` drive the same steps, so one adapter serves both.
+
+Vendor knowledge lives in two tables per vendor:
+
+* :class:`ErrorTable` — vendor code → :class:`ErrorCode` (exception class + the vendor's words);
+  retryability follows from the class unless the vendor says otherwise for that code.
+* :class:`StatusTable` — vendor delivery status → :class:`~omnisend.DeliveryStatus`.
+
+What every vendor shares is written once here: the HTTP-status fallbacks (401/403, 402, 404,
+408, 429 + ``Retry-After``, 5xx), bodies that are empty, HTML or truncated, and a guard that
+turns any unexpected answer shape into a typed error instead of ``KeyError``/``TypeError``.
+"""
+
+from __future__ import annotations
+
+import abc
+import functools
+import json
+import os
+from collections.abc import Callable, Generator, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Final, Generic, NoReturn, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from .. import _redact
+from .._version import __version__
+from ..errors import (
+    AuthError,
+    ConfigurationError,
+    DuplicateMessage,
+    InsufficientBalance,
+    NotFound,
+    OmnisendError,
+    PermissionDenied,
+    ProviderError,
+    RateLimited,
+    ServiceUnavailable,
+    TransportError,
+    ValidationError,
+)
+from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, ReportError, SendResult
+from ..retry import parse_retry_after
+
+__all__ = [
+    "ErrorCode",
+    "ErrorTable",
+    "Flow",
+    "HTTP_FALLBACKS",
+    "Provider",
+    "StatusEntry",
+    "StatusTable",
+    "Step",
+]
+
+R = TypeVar("R")
+Code = str | int
+
+USER_AGENT: Final = f"omnisend/{__version__} (+python; httpx)"
+
+
+# -- tables ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCode:
+    """One row of a code table: what a vendor code means and which exception it raises."""
+
+    exc: type[ProviderError]
+    """The exception class raised for this code."""
+    meaning: str
+    """The vendor's own description."""
+    retryable: bool | None = None
+    """Per-code override, only where the vendor says so; ``None`` follows the class."""
+    ambiguous: bool = False
+    """The vendor may have taken the message although it answered with this code."""
+    retry_after: float | None = None
+    """A wait the vendor documents for this code (seconds), used by ``RateLimited``."""
+
+    @property
+    def is_retryable(self) -> bool:
+        return self.exc.default_retryable if self.retryable is None else self.retryable
+
+
+def _code_key(code: object) -> Code | None:
+    """Canonical lookup key: numbers that arrive as strings (``"103"``) find the row ``103``."""
+    if isinstance(code, bool) or code is None:
+        return None
+    if isinstance(code, int):
+        return code
+    if isinstance(code, float) and code.is_integer():
+        return int(code)
+    text = str(code).strip()
+    if text.lstrip("-").isdigit() and len(text) < 19:
+        return int(text)
+    return text
+
+
+class ErrorTable(Mapping[Code, ErrorCode]):
+    """A vendor's code table: a read-only mapping with :meth:`error` to build the typed error.
+
+    Args:
+        rows: vendor code → :class:`ErrorCode`.
+        fallback: the class for a code that is not in the table (forward compatibility).
+        case_insensitive: match string codes regardless of case.
+    """
+
+    def __init__(
+        self,
+        rows: Mapping[Code, ErrorCode],
+        *,
+        fallback: type[ProviderError] = ProviderError,
+        case_insensitive: bool = False,
+    ) -> None:
+        self._rows = dict(rows)
+        self._case_insensitive = case_insensitive
+        self._index: dict[Code, ErrorCode] = {}
+        for code, row in rows.items():
+            key = _code_key(code)
+            if key is None:
+                raise TypeError(f"bad code {code!r} in an error table")
+            if case_insensitive and isinstance(key, str):
+                key = key.lower()
+            self._index[key] = row
+        self.fallback = fallback
+
+    def __getitem__(self, code: Code) -> ErrorCode:
+        return self._rows[code]
+
+    def __iter__(self) -> Iterator[Code]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def lookup(self, code: object) -> ErrorCode | None:
+        """The row for ``code``, however the vendor spelled the number; ``None`` if unknown."""
+        key = _code_key(code)
+        if key is None:
+            return None
+        if self._case_insensitive and isinstance(key, str):
+            key = key.lower()
+        return self._index.get(key)
+
+    def error(self, code: object, **kwargs: Any) -> ProviderError:
+        """Build (not raise) the typed error for ``code``; unknown codes get the fallback class."""
+        row = self.lookup(code)
+        kept: Code | None = code if isinstance(code, (str, int)) and not isinstance(code, bool) else None
+        if kept is None and code is not None:
+            kept = str(code)
+        if row is None:
+            return self.fallback(code=kept, **kwargs)
+        if row.ambiguous:
+            kwargs.setdefault("accepted", None)
+        if row.retryable is not None:
+            kwargs.setdefault("retryable", row.retryable)
+        if not kwargs.get("vendor_message"):
+            kwargs["vendor_message"] = row.meaning
+        if issubclass(row.exc, RateLimited):
+            kwargs.setdefault("retry_after", row.retry_after)
+        return row.exc(code=kept, **kwargs)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEntry:
+    """One row of a status table."""
+
+    status: DeliveryStatus
+    meaning: str
+    error: type[ProviderError] | None = None
+    """For failure statuses: the exception class the reason corresponds to."""
+
+
+class StatusTable(Mapping[Code, StatusEntry]):
+    """A vendor's delivery-status table; unknown values normalise to ``UNKNOWN``, never ``KeyError``."""
+
+    def __init__(self, rows: Mapping[Code, StatusEntry], *, case_insensitive: bool = False) -> None:
+        self._rows = dict(rows)
+        self._case_insensitive = case_insensitive
+        self._index: dict[Code, StatusEntry] = {}
+        for code, row in rows.items():
+            key = _code_key(code)
+            if key is None:
+                raise TypeError(f"bad status {code!r} in a status table")
+            self._index[key.lower() if case_insensitive and isinstance(key, str) else key] = row
+
+    def __getitem__(self, code: Code) -> StatusEntry:
+        return self._rows[code]
+
+    def __iter__(self) -> Iterator[Code]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def lookup(self, value: object) -> StatusEntry | None:
+        key = _code_key(value)
+        if key is None:
+            return None
+        if self._case_insensitive and isinstance(key, str):
+            key = key.lower()
+        return self._index.get(key)
+
+    def normalize(self, value: object) -> DeliveryStatus:
+        """The :class:`DeliveryStatus` for a vendor value; ``UNKNOWN`` when not in the table."""
+        row = self.lookup(value)
+        return row.status if row is not None else DeliveryStatus.UNKNOWN
+
+    def report_error(
+        self, value: object, *, code: Code | None = None, message: str | None = None
+    ) -> ReportError | None:
+        """The failure reason for a failure status (``None`` for non-failures)."""
+        row = self.lookup(value)
+        if row is None or row.error is None:
+            return None
+        return ReportError(row.error.__name__, code if code is not None else _kept(value), message or row.meaning)
+
+
+def _kept(value: object) -> Code | None:
+    if value is None or isinstance(value, bool):
+        return None
+    return value if isinstance(value, (str, int)) else str(value)
+
+
+#: HTTP status → (exception class, whether the vendor may have taken the message).
+#: Used only when the body carries no vendor code of its own.
+HTTP_FALLBACKS: Final[Mapping[int, tuple[type[OmnisendError], bool | None]]] = {
+    400: (ValidationError, False),
+    401: (AuthError, False),
+    402: (InsufficientBalance, False),
+    403: (PermissionDenied, False),
+    404: (NotFound, False),
+    405: (ValidationError, False),
+    408: (ServiceUnavailable, None),
+    409: (DuplicateMessage, False),
+    413: (ValidationError, False),
+    415: (ValidationError, False),
+    422: (ValidationError, False),
+    429: (RateLimited, False),
+    500: (ServiceUnavailable, None),
+    502: (ServiceUnavailable, None),
+    503: (ServiceUnavailable, False),
+    504: (ServiceUnavailable, None),
+}
+
+
+# -- the sans-I/O step contract -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Step(Generic[R]):
+    """One HTTP exchange of a flow: the request, and the pure function that reads its answer.
+
+    The client sends ``request`` (again, unchanged, on each retry) and hands the response to
+    ``parse``. ``idempotent`` says whether sending it twice is harmless (the vendor
+    de-duplicates on our key, or the call only reads). ``on_duplicate`` builds the result when
+    the vendor answers "already seen" to a repeated attempt: the first attempt landed.
+    """
+
+    request: httpx.Request
+    parse: Callable[[httpx.Response], R]
+    idempotent: bool = False
+    read_only: bool = False
+    on_duplicate: Callable[[DuplicateMessage], R] | None = None
+
+
+#: A flow yields steps, receives each step's parsed value (or the step's error, thrown in),
+#: and returns the final value.
+Flow = Generator[Step[Any], Any, R]
+
+
+# -- the provider base class ---------------------------------------------------------------
+
+_GUARDED: Final = ("parse_response", "parse_status", "parse_webhook")
+
+
+def _guard(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def guarded(self: Provider, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except OmnisendError:
+            raise
+        except Exception as exc:
+            response = args[0] if args and isinstance(args[0], httpx.Response) else kwargs.get("response")
+            if name == "parse_webhook":
+                raise ValidationError(
+                    f"the webhook payload has an unexpected shape ({type(exc).__name__})",
+                    provider=self.name,
+                    field="webhook",
+                ) from exc
+            status = response.status_code if isinstance(response, httpx.Response) else None
+            raise TransportError(
+                f"unexpected answer shape ({type(exc).__name__}: {_redact.scrub(str(exc), self._secrets())})",
+                provider=self.name,
+                http_status=status,
+                accepted=None if status is not None and 200 <= status < 300 else False,
+                retryable=False,
+            ) from exc
+
+    return guarded
+
+
+class Provider(abc.ABC):
+    """Base class of every vendor adapter.
+
+    Subclasses set the class attributes, implement :meth:`build_request` and
+    :meth:`parse_response` (and, where the vendor offers them, the status and webhook
+    methods), and keep vendor facts in their ``ERRORS`` / ``STATUSES`` tables.
+    """
+
+    name: ClassVar[str]
+    """Provider id: module name, docs slug, ``error.provider``."""
+    display_name: ClassVar[str]
+    default_base_url: ClassVar[str]
+    channels: ClassVar[frozenset[str]] = frozenset({"sms"})
+    errors: ClassVar[ErrorTable]
+    statuses: ClassVar[StatusTable]
+    deduplicates: ClassVar[bool] = False
+    """Whether the vendor recognises a repeated send by our idempotency key."""
+    credential_env: ClassVar[str] = ""
+    """Environment variable read when the credential argument is not given."""
+    max_recipients: ClassVar[int] = 1
+    """The most recipients one request may carry."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in _GUARDED:
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "__omnisend_guarded__", False):
+                wrapped = _guard(name, method)
+                wrapped.__omnisend_guarded__ = True  # type: ignore[attr-defined]
+                setattr(cls, name, wrapped)
+
+    def __init__(self, *, base_url: str | None = None) -> None:
+        url = (base_url or self.default_base_url).rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigurationError(f"{self.name}: base_url must be an http(s) URL, got {url!r}")
+        self.base_url = url
+        _redact.register(*self._secrets())
+
+    # -- credentials -------------------------------------------------------------------------
+
+    @classmethod
+    def _credential(cls, value: str | None, *, argument: str) -> str:
+        """The credential from the argument or the environment; ``ConfigurationError`` if empty."""
+        if value is None:
+            value = os.environ.get(cls.credential_env) if cls.credential_env else None
+        if not value or not value.strip():
+            hint = f" or set {cls.credential_env}" if cls.credential_env else ""
+            raise ConfigurationError(
+                f"{cls.name}: no {argument}. Pass {cls.__name__}({argument}=...){hint}.",
+                provider=cls.name,
+            )
+        return value.strip()
+
+    def _secrets(self) -> tuple[str, ...]:
+        """Credential values to keep out of errors, reprs and logs."""
+        return ()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    # -- building requests -------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Request:
+        """An ``httpx.Request`` to ``base_url + path`` with omnisend's User-Agent."""
+        merged = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        merged.update(headers or {})
+        return httpx.Request(method, self.base_url + path, headers=merged, **kwargs)
+
+    def unsupported(self, feature: str) -> NoReturn:
+        """Refuse a feature the vendor cannot do, before any request."""
+        raise ValidationError(f"{self.name} does not support {feature}", provider=self.name)
+
+    def invalid(self, message: str, *, field: str | None = None) -> NoReturn:
+        """Refuse a bad value before any request."""
+        raise ValidationError(message, provider=self.name, field=field)
+
+    def check_channel(self, message: Message) -> None:
+        if message.channel not in self.channels:
+            self.unsupported(f"the {message.channel!r} channel")
+
+    @abc.abstractmethod
+    def build_request(self, message: Message, *, idempotency_key: str) -> httpx.Request:
+        """The send request for ``message`` (pure; raises ``ValidationError`` on bad input)."""
+
+    @abc.abstractmethod
+    def parse_response(
+        self, response: httpx.Response, *, message: Message | None = None, idempotency_key: str | None = None
+    ) -> SendResult:
+        """A send answer → :class:`SendResult`, or the typed error raised."""
+
+    def duplicate_result(self, error: DuplicateMessage, *, message: Message, idempotency_key: str) -> SendResult:
+        """The result when the vendor says an earlier attempt with this key already landed."""
+        return SendResult(
+            provider=self.name,
+            message_id=None,
+            status=DeliveryStatus.QUEUED,
+            recipients=tuple(RecipientResult(to, None, DeliveryStatus.QUEUED) for to in message.recipients),
+            idempotency_key=idempotency_key,
+            raw=error.raw,
+            deduplicated=True,
+        )
+
+    def send_flow(self, message: Message, *, idempotency_key: str) -> Flow[SendResult]:
+        """The steps of one logical send. One request by default; vendors override to split."""
+        request = self.build_request(message, idempotency_key=idempotency_key)
+        result: SendResult = yield Step(
+            request,
+            functools.partial(self.parse_response, message=message, idempotency_key=idempotency_key),
+            idempotent=self.deduplicates,
+            on_duplicate=functools.partial(self.duplicate_result, message=message, idempotency_key=idempotency_key)
+            if self.deduplicates
+            else None,
+        )
+        return result
+
+    # -- status and webhooks -----------------------------------------------------------------
+
+    def build_status_request(self, message_id: str) -> httpx.Request:
+        """The status-lookup request for ``message_id``."""
+        self.unsupported("status lookups")
+
+    def parse_status(self, response: httpx.Response, *, message_id: str | None = None) -> DeliveryReport:
+        """A status-lookup answer → :class:`DeliveryReport`."""
+        self.unsupported("status lookups")
+
+    def status_flow(self, message_id: str) -> Flow[DeliveryReport]:
+        if not isinstance(message_id, str) or not message_id.strip():
+            self.invalid("message_id is empty", field="message_id")
+        request = self.build_status_request(message_id)
+        report: DeliveryReport = yield Step(
+            request, functools.partial(self.parse_status, message_id=message_id), idempotent=True, read_only=True
+        )
+        return report
+
+    def parse_webhook(
+        self,
+        *,
+        body: bytes | str = b"",
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> list[DeliveryReport]:
+        """A delivery-report callback → its reports (one request may carry several)."""
+        self.unsupported("delivery-report webhooks")
+
+    # -- reading answers (shared by every adapter) --------------------------------------------
+
+    def read_json(self, response: httpx.Response) -> Any:
+        """The decoded JSON body; a typed error for empty, HTML or truncated bodies.
+
+        A non-2xx answer whose body is not JSON raises the HTTP-status fallback; a 2xx answer
+        that cannot be read raises :class:`TransportError` with ``accepted=None`` (the vendor
+        may have taken the message).
+        """
+        try:
+            content = response.content
+        except httpx.HTTPError as exc:  # pragma: no cover - streamed bodies only
+            raise TransportError("could not read the answer", provider=self.name, accepted=None) from exc
+        try:
+            return json.loads(content) if content.strip() else _EMPTY
+        except (ValueError, UnicodeDecodeError) as exc:
+            if not response.is_success:
+                raise self.http_error(response, raw=_snippet(content)) from exc
+            raise TransportError(
+                f"the answer is not valid JSON ({response.headers.get('content-type', 'no content type')}, "
+                f"{len(content)} bytes)",
+                provider=self.name,
+                http_status=response.status_code,
+                raw=_snippet(content),
+                accepted=None,
+                retryable=False,
+            ) from exc
+
+    def http_error(
+        self, response: httpx.Response, *, raw: object | None = None, message: str | None = None
+    ) -> OmnisendError:
+        """The typed error for a non-2xx answer that carries no vendor code."""
+        status = response.status_code
+        cls, accepted = HTTP_FALLBACKS.get(status, (None, False))
+        if cls is None:
+            if status >= 500:
+                cls, accepted = ServiceUnavailable, None
+            elif status >= 400:
+                cls = ProviderError
+            else:
+                cls, accepted = TransportError, None
+        kwargs: dict[str, Any] = {
+            "provider": self.name,
+            "http_status": status,
+            "raw": _redact.scrub(raw, self._secrets()),
+            "accepted": accepted,
+        }
+        if cls is RateLimited:
+            kwargs["retry_after"] = retry_after(response)
+        text = message or f"HTTP {status} {response.reason_phrase}".strip()
+        return cls(text, **kwargs)
+
+    def vendor_error(
+        self,
+        code: object,
+        *,
+        response: httpx.Response | None = None,
+        vendor_message: object = None,
+        raw: object = None,
+        table: ErrorTable | None = None,
+        **extra: Any,
+    ) -> ProviderError:
+        """The typed error for a vendor code, with the vendor's words and body kept (secrets removed)."""
+        secrets = self._secrets()
+        text = _redact.scrub(str(vendor_message), secrets) if vendor_message not in (None, "") else None
+        if response is not None:
+            extra.setdefault("http_status", response.status_code)
+            if response.status_code == 429 or "retry-after" in response.headers:
+                hint = retry_after(response)
+                if hint is not None:
+                    extra.setdefault("retry_after", hint)
+        error = (table or self.errors).error(
+            code, provider=self.name, vendor_message=text, raw=_redact.scrub(raw, secrets), **extra
+        )
+        if not isinstance(error, RateLimited):
+            error.__dict__.pop("retry_after", None)
+        return error
+
+    def report(
+        self,
+        *,
+        message_id: object,
+        vendor_status: object,
+        recipient: object = None,
+        idempotency_key: object = None,
+        timestamp: datetime | None = None,
+        error_code: Code | None = None,
+        error_message: str | None = None,
+        error_table: ErrorTable | None = None,
+        event_id: object = None,
+        raw: object = None,
+    ) -> DeliveryReport:
+        """A :class:`DeliveryReport` built through the status table (and, for a reason code, the error table)."""
+        status = self.statuses.normalize(vendor_status)
+        error = self.statuses.report_error(vendor_status, code=error_code, message=error_message)
+        if error_code is not None and error_table is not None:
+            row = error_table.lookup(error_code)
+            if row is not None:
+                error = ReportError(row.exc.__name__, error_code, error_message or row.meaning)
+        elif error is None and error_code is not None and status in _FAILURES:
+            error = ReportError(ProviderError.__name__, error_code, error_message)
+        return DeliveryReport(
+            provider=self.name,
+            message_id=_opt_str(message_id),
+            status=status,
+            vendor_status=_kept(vendor_status),
+            recipient=_opt_str(recipient),
+            idempotency_key=_opt_str(idempotency_key),
+            error=error,
+            timestamp=timestamp,
+            event_id=_opt_str(event_id),
+            raw=_redact.scrub(raw, self._secrets()),
+        )
+
+
+_FAILURES: Final = frozenset(
+    {DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED, DeliveryStatus.REJECTED, DeliveryStatus.EXPIRED}
+)
+
+
+class _Empty(dict[str, Any]):
+    """The decoded form of an empty body: an empty mapping that is falsy and says what it is."""
+
+    def __repr__(self) -> str:
+        return "<empty body>"
+
+
+_EMPTY: Final = _Empty()
+
+
+def _snippet(content: bytes, limit: int = 2048) -> str:
+    """The start of a non-JSON body, for ``error.raw`` (HTML pages, truncated JSON)."""
+    text = content[:limit].decode("utf-8", "replace")
+    return text + ("…" if len(content) > limit else "")
+
+
+def _opt_str(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds from ``Retry-After-Ms`` or ``Retry-After`` (seconds or HTTP date)."""
+    millis = response.headers.get("retry-after-ms")
+    if millis is not None:
+        seconds = parse_retry_after(millis)
+        if seconds is not None:
+            return seconds / 1000
+    return parse_retry_after(response.headers.get("retry-after"))
+
+
+def utc_from_timestamp(value: object, *, millis: bool = False) -> datetime | None:
+    """A UTC datetime from a unix timestamp (seconds or milliseconds); ``None`` when unusable."""
+    try:
+        number = float(str(value))
+    except (TypeError, ValueError):
+        return None
+    if millis:
+        number /= 1000
+    try:
+        return datetime.fromtimestamp(number, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None

@@ -1,0 +1,71 @@
+"""Test tooling for omnisend users: stateful emulators of each vendor API.
+
+Use an emulator in-process::
+
+    emu = SmsapiEmulator()
+    client = Client(emu.make_provider("https://api.smsapi.pl"), http_client=httpx.Client(transport=emu.transport()))
+
+or over real HTTP on 127.0.0.1 (``with emu.serve() as server: ... server.base_url``), or from the
+shell with ``omnisend emulator smsapi --port 8080``. Script faults with ``emu.script(Fault.slow(5))``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, Final
+
+from ._emulator import Emulator, EmulatorServer, EmulatorTransport, Fault, Record, Reply, Request
+
+if TYPE_CHECKING:
+    from .clickatell import ClickatellEmulator
+    from .edna import EdnaEmulator
+    from .mobizon import MobizonEmulator
+    from .smsapi import SmsapiEmulator
+    from .webex_connect import WebexConnectEmulator
+
+__all__ = [
+    "EMULATORS",
+    "ClickatellEmulator",
+    "EdnaEmulator",
+    "Emulator",
+    "EmulatorServer",
+    "EmulatorTransport",
+    "Fault",
+    "MobizonEmulator",
+    "Record",
+    "Reply",
+    "Request",
+    "SmsapiEmulator",
+    "WebexConnectEmulator",
+    "get_emulator",
+]
+
+#: provider id → "module:Class" of its emulator.
+EMULATORS: Final = {
+    "smsapi": "smsapi:SmsapiEmulator",
+    "clickatell": "clickatell:ClickatellEmulator",
+    "edna": "edna:EdnaEmulator",
+    "mobizon": "mobizon:MobizonEmulator",
+    "webex_connect": "webex_connect:WebexConnectEmulator",
+}
+_BY_CLASS: Final = {spec.split(":")[1]: spec for spec in EMULATORS.values()}
+
+
+def get_emulator(name: str) -> type[Emulator]:
+    """The emulator class for a provider id."""
+    try:
+        module, cls = EMULATORS[name].split(":")
+    except KeyError:
+        raise KeyError(f"no emulator for {name!r}; known: {', '.join(EMULATORS)}") from None
+    emulator: type[Emulator] = getattr(importlib.import_module(f".{module}", __name__), cls)
+    return emulator
+
+
+def __getattr__(attr: str) -> Any:
+    spec = _BY_CLASS.get(attr)
+    if spec is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+    module, cls = spec.split(":")
+    value = getattr(importlib.import_module(f".{module}", __name__), cls)
+    globals()[attr] = value
+    return value

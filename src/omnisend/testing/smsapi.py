@@ -1,0 +1,185 @@
+"""A stateful SMSAPI emulator: ``POST /sms.do`` sends, ``GET /sms.do?status=`` lookups, callbacks.
+
+Behaviour kept from the real API: errors with HTTP 200 and ``{"error": N}``; Bearer-token auth
+(101); credits charged per SMS part (103 when they run out); a per-number limit of sends in a
+sliding window (52); ``idx`` + ``check_idx=1`` de-duplication (53); invalid or blacklisted numbers
+(13 with ``invalid_numbers``, 57); sender names (14); ``test=1`` answers without storing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+from urllib.parse import urlencode
+
+from .._text import sms_segments
+from ..providers.smsapi import ERRORS, Smsapi
+from ._emulator import Emulator, Reply, Request
+
+__all__ = ["SmsapiEmulator"]
+
+#: Status name → the numeric code callbacks carry.
+STATUS_CODES = {
+    "NOT_FOUND": 401,
+    "EXPIRED": 402,
+    "SENT": 403,
+    "DELIVERED": 404,
+    "UNDELIVERED": 405,
+    "FAILED": 406,
+    "REJECTED": 407,
+    "UNKNOWN": 408,
+    "QUEUE": 409,
+    "ACCEPTED": 410,
+}
+
+
+class SmsapiEmulator(Emulator):
+    """SMSAPI ``sms.do`` in memory. ``blacklist`` numbers answer 57; ``+4899…`` numbers are invalid."""
+
+    provider = "smsapi"
+    default_credential = "test-token"
+    invalid_number: ClassVar[str] = "+48990000000"
+    rate_limit_code: ClassVar[object] = 203
+
+    def __init__(
+        self, *, blacklist: tuple[str, ...] = (), senders: tuple[str, ...] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.blacklist = {n.lstrip("+") for n in blacklist}
+        self.senders = senders
+        self.used_idx: set[str] = set()
+
+    def make_provider(self, base_url: str, **options: Any) -> Smsapi:
+        return Smsapi(token=self.credentials[0], base_url=base_url, **options)
+
+    def error_reply(self, code: object) -> Reply:
+        row = ERRORS.lookup(code)
+        return Reply.json({"error": code, "message": row.meaning if row else "error"})
+
+    def route(self, request: Request) -> Reply:
+        if request.path.rstrip("/") != "/sms.do":
+            return Reply.json({"error": "not_found", "message": "Not found"}, 404)
+        auth = request.header("authorization") or ""
+        if auth.removeprefix("Bearer ").strip() not in self.credentials:
+            return self.error_reply(101)
+        fields = {**request.query, **request.form}
+        if request.method == "GET" and "status" in fields:
+            return self._status(fields["status"])
+        return self._send(fields)
+
+    def _send(self, form: dict[str, str]) -> Reply:
+        text = form.get("message", "")
+        if not text.strip() and not form.get("template"):
+            return self.error_reply(11)
+        numbers = [n.strip().lstrip("+") for n in form.get("to", "").split(",") if n.strip()]
+        if not numbers:
+            return self.error_reply(13)
+        idxs = form["idx"].split("|") if form.get("idx") else []
+        if idxs and len(idxs) not in (1, len(numbers)):
+            return self.error_reply(20)
+        if any(len(i) > 255 for i in idxs):
+            return self.error_reply(27)
+        sender = form.get("from")
+        if sender is not None and self.senders is not None and sender not in self.senders:
+            return self.error_reply(14)
+        with self.lock:
+            if form.get("check_idx") == "1" and any(i in self.used_idx for i in idxs):
+                return self.error_reply(53)
+            blacklisted = [n for n in numbers if n in self.blacklist]
+            if blacklisted and len(blacklisted) == len(numbers):
+                return self.error_reply(57)
+            invalid = [n for n in numbers if not n.isdigit() or len(n) < 8 or n.startswith("4899")]
+            valid = [n for n in numbers if n not in invalid and n not in blacklisted]
+            if not valid:
+                return Reply.json(
+                    {
+                        "error": 13,
+                        "message": "No correct phone numbers",
+                        "invalid_numbers": [
+                            {"number": n, "submitted_number": n, "message": "Invalid phone number"} for n in invalid
+                        ],
+                    }
+                )
+            if any(self.rate_limited(n) for n in valid):
+                return self.error_reply(52)
+            parts = sms_segments(text).count if text else 1
+            if self.balance < self.price * parts * len(valid):
+                return self.error_reply(103)
+            test = form.get("test") == "1"
+            items = []
+            for n in valid:
+                idx = idxs[numbers.index(n)] if len(idxs) == len(numbers) else (idxs[0] if idxs else None)
+                if test:
+                    msg_id, status = self.new_id(), "QUEUE"
+                else:
+                    record = self.accept(to=f"+{n}", text=text, key=idx, parts=parts, status="QUEUE", sender=sender)
+                    msg_id, status = record.id, record.status
+                items.append(
+                    {
+                        "id": msg_id,
+                        "points": round(self.price * parts, 4),
+                        "number": n,
+                        "submitted_number": n,
+                        "date_sent": int(self.clock()),
+                        "status": status,
+                        "idx": idx,
+                        "error": None,
+                        "parts": parts,
+                    }
+                )
+            if not test:
+                self.used_idx.update(idxs)
+        body: dict[str, Any] = {
+            "count": len(items),
+            "list": items,
+            "message": text,
+            "length": len(text),
+            "parts": parts,
+        }
+        if invalid or blacklisted:
+            body["invalid_numbers"] = [
+                {"number": n, "submitted_number": n, "message": "Invalid phone number"} for n in invalid + blacklisted
+            ]
+        return Reply.json(body)
+
+    def _status(self, ids: str) -> Reply:
+        with self.lock:
+            records = [self.messages[i] for i in ids.split("|") if i in self.messages]
+        if not records:
+            return self.error_reply(301)
+        return Reply.json(
+            {
+                "count": len(records),
+                "list": [
+                    {
+                        "id": r.id,
+                        "number": r.to.lstrip("+"),
+                        "status": r.status,
+                        "idx": r.idempotency_key,
+                        "date_sent": int(r.created),
+                        "points": self.price * r.parts,
+                    }
+                    for r in records
+                ],
+            }
+        )
+
+    def deliver(self, message_id: str, *, delivered: bool = True) -> dict[str, Any]:
+        status = "DELIVERED" if delivered else "UNDELIVERED"
+        (record,) = self.set_status(status, message_id=message_id)
+        return {"query": self.callback_query([message_id])}
+
+    def callback_query(self, message_ids: list[str]) -> dict[str, str]:
+        """The GET parameters SMSAPI sends for these messages' current statuses (comma-batched)."""
+        with self.lock:
+            records = [self.messages[i] for i in message_ids]
+        return {
+            "MsgId": ",".join(r.id for r in records),
+            "status": ",".join(str(STATUS_CODES.get(r.status, 408)) for r in records),
+            "idx": ",".join(r.idempotency_key or "" for r in records),
+            "donedate": ",".join(str(int(r.created)) for r in records),
+            "to": ",".join(r.to.lstrip("+") for r in records),
+            "username": "emulator",
+        }
+
+    def callback_url(self, receiver: str, message_ids: list[str]) -> str:
+        return f"{receiver}?{urlencode(self.callback_query(message_ids))}"

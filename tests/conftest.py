@@ -1,0 +1,71 @@
+"""Shared fixtures: recorded sleeps, clients wired to emulators (in-process or over TCP)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from omnisend import AsyncClient, Client, RetryPolicy
+from omnisend.testing import Emulator, EmulatorServer
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def load_codes(name: str) -> dict[str, Any]:
+    """The vendor's documented code list kept in tests/fixtures/<name>_codes.json."""
+    data: dict[str, Any] = json.loads((FIXTURES / f"{name}_codes.json").read_text(encoding="utf-8"))
+    return data
+
+
+class Sleeps(list[float]):
+    """A sleep function that records instead of sleeping."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def policy(sleeps: Sleeps) -> RetryPolicy:
+    """The default policy, but sleeping into a list."""
+    return RetryPolicy(sleep=sleeps)
+
+
+def inprocess_client(emulator: Emulator, policy: RetryPolicy | None, **options: Any) -> Client:
+    """A Client talking to ``emulator`` through its in-process transport."""
+    provider = emulator.make_provider("http://emulator.test", **options)
+    return Client(provider, retry=policy, http_client=httpx.Client(transport=emulator.transport()))
+
+
+def inprocess_async_client(emulator: Emulator, policy: RetryPolicy | None, **options: Any) -> AsyncClient:
+    provider = emulator.make_provider("http://emulator.test", **options)
+    return AsyncClient(provider, retry=policy, http_client=httpx.AsyncClient(transport=emulator.transport()))
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Emulator], EmulatorServer]]:
+    """Serve emulators over real TCP on 127.0.0.1; all are stopped after the test."""
+    servers: list[EmulatorServer] = []
+
+    def start(emulator: Emulator) -> EmulatorServer:
+        server = emulator.serve()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
