@@ -462,19 +462,30 @@ class Provider(abc.ABC):
 
     # -- reading answers (shared by every adapter) --------------------------------------------
 
-    def read_json(self, response: httpx.Response) -> Any:
+    def read_json(self, response: httpx.Response, *, allow_empty: bool = False) -> Any:
         """The decoded JSON body; a typed error for empty, HTML or truncated bodies.
 
         A non-2xx answer whose body is not JSON raises the HTTP-status fallback; a 2xx answer
-        that cannot be read raises :class:`TransportError` with ``accepted=None`` (the vendor
-        may have taken the message).
+        that cannot be read (or is empty, unless ``allow_empty``) raises :class:`TransportError`
+        with ``accepted=None`` (the vendor may have taken the message). An empty body decodes
+        to an empty mapping.
         """
         try:
             content = response.content
         except httpx.HTTPError as exc:  # pragma: no cover - streamed bodies only
             raise TransportError("could not read the answer", provider=self.name, accepted=None) from exc
+        if not content.strip():
+            if response.is_success and not allow_empty:
+                raise TransportError(
+                    f"the answer is empty (HTTP {response.status_code})",
+                    provider=self.name,
+                    http_status=response.status_code,
+                    accepted=None,
+                    retryable=False,
+                )
+            return _EMPTY
         try:
-            return json.loads(content) if content.strip() else _EMPTY
+            return json.loads(content)
         except (ValueError, UnicodeDecodeError) as exc:
             if not response.is_success:
                 raise self.http_error(response, raw=_snippet(content)) from exc
