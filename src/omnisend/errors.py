@@ -161,6 +161,13 @@ class ProviderError(OmnisendError):
 
     summary = "the provider refused the request"
 
+    retry_after: float | None
+    """Seconds the vendor asked to wait (``Retry-After`` or a documented hint), when it said so."""
+
+    def __init__(self, message: str | None = None, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+
 
 class AuthError(ProviderError):
     """The key or token was rejected."""
@@ -185,13 +192,6 @@ class RateLimited(ProviderError):
 
     default_retryable = True
     summary = "rate limited"
-
-    retry_after: float | None
-    """Seconds to wait before the next attempt, from ``Retry-After`` or a vendor hint."""
-
-    def __init__(self, message: str | None = None, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, **kwargs)
 
 
 class ValidationError(ProviderError, ValueError):

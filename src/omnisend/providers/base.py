@@ -163,7 +163,7 @@ class ErrorTable(Mapping[Code, ErrorCode]):
             kwargs.setdefault("retryable", row.retryable)
         if not kwargs.get("vendor_message"):
             kwargs["vendor_message"] = row.meaning
-        if issubclass(row.exc, RateLimited):
+        if row.retry_after is not None:
             kwargs.setdefault("retry_after", row.retry_after)
         return row.exc(code=kept, **kwargs)
 
@@ -518,7 +518,7 @@ class Provider(abc.ABC):
             "raw": _redact.scrub(raw, self._secrets()),
             "accepted": accepted,
         }
-        if cls is RateLimited:
+        if issubclass(cls, ProviderError):
             kwargs["retry_after"] = retry_after(response)
         text = message or f"HTTP {status} {response.reason_phrase}".strip()
         return cls(text, **kwargs)
@@ -545,8 +545,6 @@ class Provider(abc.ABC):
         error = (table or self.errors).error(
             code, provider=self.name, vendor_message=text, raw=_redact.scrub(raw, secrets), **extra
         )
-        if not isinstance(error, RateLimited):
-            error.__dict__.pop("retry_after", None)
         return error
 
     def report(
