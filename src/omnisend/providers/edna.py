@@ -1,0 +1,637 @@
+"""edna (edna.io / edna.ru): the edna Pulse cascade API and the legacy IM API.
+
+* Docs: https://docs-pulse.edna.io (Pulse) and https://docs.edna.io/kb/ (IM API, "Available Status Codes").
+* Auth: the API key as ``X-API-KEY`` on both APIs (``Edna(api_key=...)`` or ``OMNISEND_EDNA_API_KEY``).
+* ``Edna(api="pulse")`` (default, current): ``POST /api/cascade/schedule`` on ``https://app.edna.io``
+  (``region="ru"``: ``app.edna.ru``). ``Edna(api="im")``: ``POST /api/imOutMessage`` (session
+  messages) and ``POST /api/imOutHSM`` (WhatsApp templates) on ``https://im.edna.io`` (``im.edna.ru``).
+
+Quirks:
+
+* One recipient per request: a message to several numbers is one request per number, with the ids
+  ``<key>-1``, ``<key>-2``, ...; a number edna refuses is a failed recipient (``result.failed``).
+  Numbers go out as digits without ``+``.
+* Pulse sends from the cascade's channel: pass ``cascade_id=`` (one id, or one per channel, e.g.
+  ``{"sms": 101, "whatsapp": 102}``; a cascade needs one content block per channel it holds, so add
+  blocks for multi-channel cascades with ``options={"content": {...}}``). ``sender`` and ``validity``
+  are refused on Pulse: they belong to the cascade. The IM API takes the sender as ``subject``
+  (``Message.sender`` or ``Edna(subject=...)``), ``validityPeriodSeconds``, ``priority`` and an ``id`` of
+  at most 36 characters.
+* WhatsApp templates are matched **by text**: ``Template.name`` names a text registered with
+  ``Edna(templates={"order_ready": "Order {{1}} is ready"})``, or ``Message.text`` is the approved text.
+  ``{{1}}``/``{{name}}`` placeholders are filled from ``Template.params``; every placeholder and
+  parameter must pair up. Header, footer and buttons go in ``options["header"|"footer"|"keyboard"]``
+  (edna's shape); they make the message a template message, so they need a template.
+* Media: ``Media.url`` must be https. A WhatsApp location: ``options={"location": {"latitude": ..,
+  "longitude": .., "address": ..}}`` (``text`` is the address when none is given).
+* Other ``options`` are merged into the JSON body untouched (nested objects merged).
+* Errors: Pulse answers problem details (``title``, ``status``, ``detail``; the code is in ``title``),
+  the IM API ``{"code": ...}`` (``ok`` on success). Codes match case-insensitively and keep the
+  vendor's spelling (``error-longtitude-not-specified``; ``not-template-match`` also as
+  ``error-not-template-match``, the spelling of edna's PHP SDK). A problem title not in the tables
+  takes its class from the HTTP status and keeps the title as the code.
+* De-duplication: the IM ``id`` must be unique (``error-id-not-unique``) and Pulse cancels an
+  identical message to the same address within 20 minutes. So ambiguous failures (timeouts, 5xx
+  without a code, ``error-system``) are retried with the same id, and ``error-id-not-unique`` on a
+  retry means the first attempt landed. Re-sending a failed multi-recipient send with the same
+  ``idempotency_key`` is safe for the same reason.
+* Statuses: the seed's words, matched case-insensitively (Pulse sends them upper-case). A failure
+  report carries edna's error code (``not-whatsapp-user``, ...) typed through the code table.
+* Webhooks: ``parse_webhook`` reads the Pulse status callback (``requestId``, ``messageId``, ``status``,
+  ``statusAt``, ``error``) and the IM callback (``imOutMessageId``, ``dlvStatus``, ``dlvStatusAt``,
+  ``dlvError``). With ``Edna(webhook_key=...)`` (the key of "Authenticate webhooks from edna Pulse")
+  a callback must carry it in ``X-API-KEY`` (``webhook_key_header=`` to change), compared in
+  constant time; otherwise ``AuthError``.
+
+Unconfirmed, and the safe choice made: whether Pulse refuses a repeated ``requestId`` (handled
+either way: a duplicate answer on a retry is success, an accepted repeat is cancelled by edna);
+the webhook key's header name (configurable); the field list of ``messages/history`` (status
+lookups filter on ``requestId`` and pick the item whose ``requestId``/``messageId`` matches, else
+``NotFound``); the Pulse shapes of media captions (``caption``) and locations (``location``);
+whether edna accepts ``+`` in numbers (never sent); Pulse's upper-case spelling of
+``no-match-template`` (``NO_MATCH_TEMPLATE`` accepted too). edna publishes no rate limit: HTTP 429
+is handled by the base (``RateLimited``, ``Retry-After``).
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, ClassVar, Final, Literal
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from ..errors import (
+    AuthError,
+    ConfigurationError,
+    DuplicateMessage,
+    InsufficientBalance,
+    InvalidRecipient,
+    NotFound,
+    PermissionDenied,
+    ProviderError,
+    ServiceUnavailable,
+    TemplateError,
+    ValidationError,
+)
+from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, SendResult
+from .base import ErrorCode, ErrorTable, Flow, Provider, StatusEntry, StatusTable, Step
+
+__all__ = ["Edna"]
+
+_V = ValidationError
+ERRORS: Final = ErrorTable(
+    {
+        # Request processing codes.
+        "error-system": ErrorCode(ServiceUnavailable, "System error", ambiguous=True),
+        "error-content-do-not-match-hsm-template": ErrorCode(
+            TemplateError, "The message does not match the registered HSM template."
+        ),
+        "error-insufficient-balance": ErrorCode(
+            InsufficientBalance,
+            "Not enough funds on the balance. Please top up your balance in your dashboard or contact your personal manager.",
+        ),
+        "error-id-not-unique": ErrorCode(
+            DuplicateMessage, "The message ID is not unique within the entire interaction."
+        ),
+        "error-subject-format": ErrorCode(_V, "Invalid format of the subject value"),
+        "error-subject-unknown": ErrorCode(PermissionDenied, "The subject is not allowed for this client."),
+        "error-address-format": ErrorCode(InvalidRecipient, "Invalid format of the address number"),
+        "error-address-not-specified": ErrorCode(_V, "The request parameters miss the required address number."),
+        "error-priority-format": ErrorCode(_V, "Invalid format of the priority value"),
+        "error-start-time-format": ErrorCode(_V, "Invalid format of the start time value"),
+        "error-validity-period-seconds-format": ErrorCode(_V, "Invalid format of the validity period value"),
+        "error-content-type-format": ErrorCode(_V, "Invalid content type (invalid format of the message content type)"),
+        "error-im-type-not-specified": ErrorCode(_V, "Type of the messenger is not defined."),
+        "error-attachment-url-not-specified": ErrorCode(_V, "Empty attachmentUrl in message"),
+        "error-latitude-not-specified": ErrorCode(_V, "Latitude is not defined."),
+        "error-longtitude-not-specified": ErrorCode(_V, "Longitude is not defined."),
+        "error-content-format": ErrorCode(_V, "Invalid format of the message content"),
+        "error-content-type-not-specified": ErrorCode(_V, "Content is not defined."),
+        "error-comment-format": ErrorCode(_V, "Invalid comment format"),
+        "error-subject-id-format": ErrorCode(_V, "Invalid ID message"),
+        "not-template-match": ErrorCode(TemplateError, "Invalid message template"),
+        "error-not-template-match": ErrorCode(TemplateError, "Invalid message template (edna PHP SDK spelling)"),
+        "not-whatsapp-user": ErrorCode(InvalidRecipient, "The address is not a WhatsApp user."),
+        "not-viber-user": ErrorCode(InvalidRecipient, "The address is not a Viber user."),
+        "user-blocked": ErrorCode(InvalidRecipient, "User was blocked."),
+        # Connector codes.
+        "error-system-blocked": ErrorCode(PermissionDenied, "System is blocked"),
+        "error-syntax": ErrorCode(_V, "Invalid syntax"),
+        "error-unauthorized": ErrorCode(AuthError, "Not unauthorized"),
+        "error-not-found": ErrorCode(NotFound, "Error not found"),
+    },
+    case_insensitive=True,
+)
+
+#: Problem-details titles of the Pulse API that are not in the seed table.
+PULSE_ERRORS: Final = ErrorTable(
+    {
+        "cascade-scheduling-request-not-valid": ErrorCode(
+            _V, "Cascade scheduling request is not valid (content blocks must match the cascade's channels)."
+        ),
+    },
+    case_insensitive=True,
+)
+_ALL_ERRORS: Final = ErrorTable({**ERRORS, **PULSE_ERRORS}, case_insensitive=True)
+
+_S = DeliveryStatus
+STATUSES: Final = StatusTable(
+    {
+        "enqueued": StatusEntry(_S.QUEUED, "The message is in queue for sending."),
+        "delayed": StatusEntry(_S.SCHEDULED, "Message delivery is delayed according to the specified start time."),
+        "sent": StatusEntry(_S.SENT, "The message has been sent to the address."),
+        "delivered": StatusEntry(_S.DELIVERED, "The message has been delivered to the address."),
+        "read": StatusEntry(_S.READ, "The message has been read by the recipient."),
+        "undelivered": StatusEntry(
+            _S.UNDELIVERED, "The message has been sent, but can't be delivered to the address.", InvalidRecipient
+        ),
+        "failed": StatusEntry(_S.FAILED, "The message could not be delivered to the specified address.", ProviderError),
+        "expired": StatusEntry(_S.EXPIRED, "No delivered status within the validity period (or 24 hours)."),
+        "cancelled": StatusEntry(_S.CANCELLED, "The message has been cancelled."),
+        "no-match-template": StatusEntry(
+            _S.REJECTED, "The message doesn't match any of the allowed template.", TemplateError
+        ),
+        "no_match_template": StatusEntry(_S.REJECTED, "no-match-template, underscore spelling.", TemplateError),
+    },
+    case_insensitive=True,
+)
+
+DOC_TABLES: Final = [("Pulse problem titles", PULSE_ERRORS)]
+
+Api = Literal["pulse", "im"]
+HOSTS: Final = {
+    ("pulse", "io"): "https://app.edna.io",
+    ("pulse", "ru"): "https://app.edna.ru",
+    ("im", "io"): "https://im.edna.io",
+    ("im", "ru"): "https://im.edna.ru",
+}
+API_CHANNELS: Final = {"pulse": frozenset({"sms", "whatsapp", "viber"}), "im": frozenset({"whatsapp", "viber"})}
+PULSE_BLOCKS: Final = {"sms": "smsContent", "whatsapp": "whatsappContent", "viber": "viberContent"}
+MEDIA_TYPES: Final = {
+    "sms": frozenset(),
+    "viber": frozenset({"image"}),
+    "whatsapp": frozenset({"image", "video", "audio", "document"}),
+}
+PRIORITIES: Final = ("realtime", "high", "normal", "low")
+TEMPLATE_PARTS: Final = ("header", "footer", "keyboard")
+CONSUMED_OPTIONS: Final = frozenset({*TEMPLATE_PARTS, "location"})
+MAX_IM_ID: Final = 36
+_PLACEHOLDER: Final = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Content:
+    """What a message carries, before it is put in one API's shape."""
+
+    kind: str
+    text: str | None = None
+    url: str | None = None
+    coordinates: tuple[float, float] | None = None
+    parts: dict[str, Any] = field(default_factory=dict)
+    hsm: bool = False
+
+
+class Edna(Provider):
+    """edna adapter: edna Pulse (``api="pulse"``, default) or the IM API (``api="im"``).
+
+    Args:
+        api_key: the API key (or ``OMNISEND_EDNA_API_KEY``).
+        api: ``"pulse"`` (``cascade/schedule``) or ``"im"`` (``imOutMessage``/``imOutHSM``).
+        region: ``"io"`` (default) or ``"ru"``: the host of the account.
+        base_url: overrides the host (tests, emulator, proxies).
+        cascade_id: Pulse cascade, one id or ``{channel: id}``.
+        subject: IM sender name used when ``Message.sender`` is not set.
+        priority: IM priority, one of ``realtime``, ``high``, ``normal``, ``low``.
+        templates: WhatsApp template name → approved text with ``{{1}}`` placeholders.
+        webhook_key: the webhook key; callbacks without it are refused.
+        webhook_key_header: the header carrying the webhook key.
+    """
+
+    name = "edna"
+    display_name = "edna"
+    default_base_url = HOSTS["pulse", "io"]
+    channels = frozenset({"sms", "whatsapp", "viber"})
+    errors = ERRORS
+    statuses = STATUSES
+    deduplicates = True
+    credential_env = "OMNISEND_EDNA_API_KEY"
+    max_recipients: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        api: Api = "pulse",
+        region: Literal["io", "ru"] = "io",
+        base_url: str | None = None,
+        cascade_id: int | Mapping[str, int] | None = None,
+        subject: str | None = None,
+        priority: str | None = None,
+        templates: Mapping[str, str] | None = None,
+        webhook_key: str | None = None,
+        webhook_key_header: str = "X-API-KEY",
+    ) -> None:
+        self._api_key = self._credential(api_key, argument="api_key")
+        if (api, region) not in HOSTS:
+            raise ConfigurationError(
+                f"edna: api must be 'pulse' or 'im' and region 'io' or 'ru', got {api!r}, {region!r}"
+            )
+        if priority is not None and priority not in PRIORITIES:
+            raise ConfigurationError(f"edna: priority must be one of {', '.join(PRIORITIES)}, got {priority!r}")
+        if webhook_key is not None and not webhook_key.strip():
+            raise ConfigurationError("edna: webhook_key is empty; leave it out to accept unauthenticated callbacks")
+        self.api: Api = api
+        self.cascades = _cascades(cascade_id)
+        self.subject, self.priority = subject, priority
+        self.templates = dict(templates or {})
+        self._webhook_key = webhook_key.strip() if webhook_key else None
+        self.webhook_key_header = webhook_key_header
+        super().__init__(base_url=base_url or HOSTS[api, region])
+
+    def _secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self._api_key, self._webhook_key) if s)
+
+    def __repr__(self) -> str:
+        return f"Edna(api={self.api!r}, base_url={self.base_url!r})"
+
+    def _auth(self) -> dict[str, str]:
+        return {"X-API-KEY": self._api_key}
+
+    # -- send -----------------------------------------------------------------------------
+
+    def send_flow(self, message: Message, *, idempotency_key: str) -> Flow[SendResult]:
+        """One request per recipient; a recipient edna refuses is recorded and the others go on."""
+        numbers = message.recipients
+        ids = [idempotency_key] if len(numbers) == 1 else [f"{idempotency_key}-{n}" for n in range(1, len(numbers) + 1)]
+        singles = [message.model_copy(update={"to": to}) for to in numbers]
+        # Every request is built (and checked) before the first one goes out.
+        requests = [self.build_request(m, idempotency_key=i) for m, i in zip(singles, ids, strict=True)]
+        recipients: list[RecipientResult] = []
+        results: list[SendResult] = []
+        first_error: ValidationError | None = None
+        for single, message_id, request in zip(singles, ids, requests, strict=True):
+            try:
+                result: SendResult = yield Step(
+                    request,
+                    functools.partial(self.parse_response, message=single, idempotency_key=message_id),
+                    idempotent=True,
+                    on_duplicate=functools.partial(self.duplicate_result, message=single, idempotency_key=message_id),
+                )
+            except ValidationError as exc:  # this number only: bad address, not on the channel, ...
+                first_error = first_error or exc
+                recipients.append(RecipientResult(single.recipients[0], None, DeliveryStatus.REJECTED, exc))
+                continue
+            results.append(result)
+            recipients.extend(result.recipients)
+        if not results and first_error is not None:
+            raise first_error
+        return SendResult(
+            provider=self.name,
+            message_id=results[0].message_id,
+            status=results[0].status,
+            recipients=tuple(recipients),
+            idempotency_key=idempotency_key,
+            raw=results[0].raw if len(numbers) == 1 else [r.raw for r in results],
+            deduplicated=all(r.deduplicated for r in results),
+        )
+
+    def build_request(self, message: Message, *, idempotency_key: str) -> httpx.Request:
+        if message.channel not in API_CHANNELS[self.api]:
+            self.unsupported(f"the {message.channel!r} channel on the {self.api} API")
+        if len(message.recipients) != 1:
+            self.invalid("edna takes one recipient per request (Client.send sends one request per number)", field="to")
+        now = datetime.now(timezone.utc)
+        if message.scheduled_at is not None and message.scheduled_at < now - timedelta(minutes=5):
+            self.invalid("scheduled_at is in the past", field="scheduled_at")
+        content = self._content(message)
+        build = self._pulse_body if self.api == "pulse" else self._im_body
+        path, body = build(message, idempotency_key, content)
+        extra = {k: v for k, v in message.options.items() if k not in CONSUMED_OPTIONS}
+        return self.request("POST", path, headers=self._auth(), json=_merge(_compact(body), extra))
+
+    def _content(self, message: Message) -> _Content:
+        options, channel = message.options, message.channel
+        parts: dict[str, Any] = {k: options[k] for k in TEMPLATE_PARTS if k in options}
+        location = options.get("location")
+        if message.template is None and parts:
+            self.invalid(
+                f"{', '.join(parts)} make a WhatsApp template message: pass template=Template(...)", field="template"
+            )
+        if message.template is not None:
+            if channel != "whatsapp":
+                self.unsupported(f"templates on {channel} (edna templates are WhatsApp HSM)")
+            if message.media is not None or location is not None:
+                self.invalid(
+                    "a WhatsApp template takes its media through options['header'], in edna's shape", field="media"
+                )
+            return _Content("text", self._template_text(message), parts=parts, hsm=True)
+        if location is not None:
+            if channel != "whatsapp" or message.media is not None:
+                self.unsupported("a location outside a plain WhatsApp message")
+            return _Content("location", message.text, coordinates=self._coordinates(location))
+        media = message.media
+        if media is None:
+            return _Content("text", message.text)
+        if media.type not in MEDIA_TYPES[channel]:
+            self.unsupported(f"{media.type} media on {channel}")
+        url = urlsplit(media.url)
+        if url.scheme != "https" or not url.netloc:
+            self.invalid(
+                "media.url must be an https:// URL: edna fetches attachments over HTTPS only", field="media.url"
+            )
+        return _Content(media.type, media.caption or message.text, url=media.url)
+
+    def _template_text(self, message: Message) -> str:
+        template = message.template
+        assert template is not None
+        registered = self.templates.get(template.name)
+        if registered is not None and message.text is not None:
+            self.invalid(
+                f"template {template.name!r} is registered on Edna(templates=...): leave text out", field="text"
+            )
+        source = registered if registered is not None else message.text
+        if source is None:
+            raise TemplateError(
+                f"edna matches WhatsApp templates by their text: register {template.name!r} with "
+                "Edna(templates={name: approved text}) or pass the approved text as Message.text",
+                provider=self.name,
+                field="template",
+            )
+        params = template.params
+        values = {str(i): v for i, v in enumerate(params, 1)} if isinstance(params, list) else dict(params)
+        found = _PLACEHOLDER.findall(source)
+        missing, unused = sorted(set(found) - set(values)), sorted(set(values) - set(found))
+        if missing or unused:
+            raise TemplateError(
+                f"template {template.name!r} has placeholders {sorted(set(found))}: parameters missing {missing}, "
+                f"unused {unused}",
+                provider=self.name,
+                field="template.params",
+            )
+        return _PLACEHOLDER.sub(lambda m: values[m.group(1)], source)
+
+    def _coordinates(self, location: object) -> tuple[float, float]:
+        if not isinstance(location, Mapping):
+            self.invalid("options['location'] must be a mapping with latitude and longitude", field="options.location")
+        values = []
+        for name, limit in (("latitude", 90), ("longitude", 180)):
+            value = location.get(name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)) or not _number(value):
+                self.invalid(f"a location needs a numeric {name}", field=f"options.location.{name}")
+            if not -limit <= float(value) <= limit:
+                self.invalid(f"{name} must be between -{limit} and {limit}", field=f"options.location.{name}")
+            values.append(float(value))
+        return values[0], values[1]
+
+    def _pulse_body(self, message: Message, message_id: str, c: _Content) -> tuple[str, dict[str, Any]]:
+        if message.sender is not None:
+            self.invalid(
+                "edna Pulse sends from the cascade's channel: leave sender out (or use api='im')", field="sender"
+            )
+        if message.validity is not None:
+            self.unsupported("a per-message validity on Pulse (set the stage TTL on the cascade)")
+        cascade = message.options.get("cascadeId", self.cascades.get(message.channel))
+        if cascade is None:
+            raise ConfigurationError(
+                f"edna: no Pulse cascade for {message.channel}: pass Edna(cascade_id=...) or options={{'cascadeId': ...}}",
+                provider=self.name,
+            )
+        block: dict[str, Any] = {"contentType": c.kind.upper(), **c.parts}
+        if c.coordinates is not None:
+            block["location"] = _compact(
+                {"latitude": c.coordinates[0], "longitude": c.coordinates[1], "address": c.text}
+            )
+        elif c.url is not None:
+            block.update(attachment={"url": c.url, "name": _file_name(c.url)}, caption=c.text)
+        else:
+            block["text"] = c.text
+        return "/api/cascade/schedule", {
+            "requestId": message_id,
+            "cascadeId": cascade,
+            "subscriberFilter": {"address": message.recipients[0].lstrip("+"), "type": "PHONE"},
+            "startTime": _iso(message.scheduled_at),
+            "content": {PULSE_BLOCKS[message.channel]: _compact(block)},
+        }
+
+    def _im_body(self, message: Message, message_id: str, c: _Content) -> tuple[str, dict[str, Any]]:
+        if len(message_id) > MAX_IM_ID:
+            self.invalid(
+                f"the edna IM id allows {MAX_IM_ID} characters: use a shorter idempotency_key", field="idempotency_key"
+            )
+        subject = message.sender or self.subject
+        if subject is None:
+            self.invalid("the IM API needs a subject: pass Message(sender=...) or Edna(subject=...)", field="sender")
+        validity = int(message.validity.total_seconds()) if message.validity is not None else None
+        if validity is not None and validity < 1:
+            self.invalid("validity must be at least 1 second", field="validity")
+        body: dict[str, Any] = {
+            "id": message_id,
+            "subject": subject,
+            "address": message.recipients[0].lstrip("+"),
+            "imType": message.channel,
+            "priority": self.priority,
+            "validityPeriodSeconds": validity,
+            "startTime": _iso(message.scheduled_at, millis=True),
+            "contentType": c.kind,
+            **c.parts,
+        }
+        if c.coordinates is not None:
+            body.update(latitude=c.coordinates[0], longitude=c.coordinates[1], locationAddress=c.text)
+        elif c.url is not None:
+            body.update(attachmentUrl=c.url, attachmentName=_file_name(c.url), caption=c.text)
+        else:
+            body["text"] = c.text
+        return ("/api/imOutHSM" if c.hsm else "/api/imOutMessage"), body
+
+    def parse_response(
+        self, response: httpx.Response, *, message: Message | None = None, idempotency_key: str | None = None
+    ) -> SendResult:
+        body = self._checked(response)
+        if not isinstance(body, dict):
+            raise TypeError(f"expected a JSON object, got {type(body).__name__}")
+        message_id = idempotency_key or _str(body.get("requestId") or body.get("id"))
+        when = message.scheduled_at if message is not None else None
+        later = when is not None and when > datetime.now(timezone.utc) + timedelta(minutes=1)
+        status = _S.SCHEDULED if later else _S.QUEUED
+        recipients = tuple(RecipientResult(to, message_id, status) for to in (message.recipients if message else ()))
+        return SendResult(self.name, message_id, status, recipients, idempotency_key, raw=body)
+
+    def duplicate_result(self, error: DuplicateMessage, *, message: Message, idempotency_key: str) -> SendResult:
+        """The first attempt landed: its id is the one we chose, so the result keeps it."""
+        result = super().duplicate_result(error, message=message, idempotency_key=idempotency_key)
+        recipients = tuple(RecipientResult(r.to, idempotency_key, r.status) for r in result.recipients)
+        return SendResult(
+            self.name, idempotency_key, result.status, recipients, idempotency_key, raw=result.raw, deduplicated=True
+        )
+
+    def _checked(self, response: httpx.Response) -> Any:
+        """The decoded body; the vendor code (``code``, or a problem ``title``) raised as its class."""
+        body = self.read_json(response)
+        code = _code_of(body, response.is_success)
+        if code is not None:
+            detail = body.get("detail") or body.get("message")
+            if _ALL_ERRORS.lookup(code) is None and not response.is_success:
+                error = self.http_error(response, raw=body, message=_str(detail))
+                error.code, error.vendor_message = code, _str(detail)
+                raise error
+            raise self.vendor_error(code, response=response, vendor_message=detail, raw=body, table=_ALL_ERRORS)
+        if not response.is_success:
+            detail = body.get("detail") if isinstance(body, dict) else None
+            raise self.http_error(response, raw=body, message=_str(detail))
+        return body
+
+    # -- status -----------------------------------------------------------------------------
+
+    def build_status_request(self, message_id: str) -> httpx.Request:
+        if self.api == "im":
+            return self.request("GET", f"/api/imOutMessage/{quote(message_id, safe='')}", headers=self._auth())
+        query = {"requestId": message_id, "direction": "OUT", "offset": 0, "limit": 10}
+        return self.request("POST", "/api/messages/history", headers=self._auth(), json=query)
+
+    def parse_status(self, response: httpx.Response, *, message_id: str | None = None) -> DeliveryReport:
+        body = self._checked(response)
+        if isinstance(body, dict) and "imOutMessageId" in body:
+            return self._event(body)
+        items = body if isinstance(body, list) else body.get("messages") or body.get("content") or []
+        for item in items:
+            if message_id in (_str(item.get("requestId")), _str(item.get("messageId"))):
+                return self._event(item)
+        raise self.vendor_error(
+            "error-not-found", response=response, vendor_message="no such message in the history", raw=body
+        )
+
+    # -- webhook ----------------------------------------------------------------------------
+
+    def parse_webhook(
+        self,
+        *,
+        body: bytes | str = b"",
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> list[DeliveryReport]:
+        """Reports from a Pulse status callback or an IM callback (one event, or a list of them)."""
+        self._check_webhook_key(headers or {})
+        try:
+            data = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
+        except ValueError as exc:
+            raise ValidationError("the edna callback is not JSON", provider=self.name, field="webhook") from exc
+        events = data if isinstance(data, list) else [data]
+        if not events or not all(isinstance(e, dict) for e in events):
+            raise ValidationError("the edna callback holds no status event", provider=self.name, field="webhook")
+        return [self._event(event) for event in events]
+
+    def _check_webhook_key(self, headers: Mapping[str, str]) -> None:
+        if self._webhook_key is None:
+            return
+        wanted = self.webhook_key_header.lower()
+        given = next((str(v) for k, v in headers.items() if k.lower() == wanted), None)
+        if given is None or not hmac.compare_digest(given.strip().encode(), self._webhook_key.encode()):
+            state = "missing" if given is None else "wrong"
+            raise AuthError(
+                f"webhook key {state} in {self.webhook_key_header}: the callback is not from edna, "
+                "or the key was renewed in edna Pulse",
+                provider=self.name,
+            )
+
+    def _event(self, event: dict[str, Any]) -> DeliveryReport:
+        """One status event: an IM callback/status answer, or a Pulse callback/history item."""
+        if "imOutMessageId" in event:
+            ours, edna_id, status, at, error = (
+                event.get(k) for k in ("imOutMessageId", "imOutMessageId", "dlvStatus", "dlvStatusAt", "dlvError")
+            )
+        else:
+            ours, edna_id, status, at, error = (
+                event.get(k) for k in ("requestId", "messageId", "status", "statusAt", "error")
+            )
+        if ours in (None, "") and edna_id in (None, ""):
+            raise ValidationError(
+                "edna status event without requestId or imOutMessageId", provider=self.name, field="requestId"
+            )
+        return self.report(
+            message_id=ours if ours not in (None, "") else edna_id,
+            vendor_status=status,
+            idempotency_key=ours,
+            timestamp=_time(at),
+            error_code=str(error) if error not in (None, "") else None,
+            error_table=_ALL_ERRORS,
+            event_id=f"{edna_id}:{status}:{at}",
+            raw=event,
+        )
+
+
+def _cascades(value: int | Mapping[str, int] | None) -> dict[str, int]:
+    """``cascade_id`` as ``{channel: id}``; ``ConfigurationError`` when it is not ids of known channels."""
+    if value is None:
+        return {}
+    mapping = value if isinstance(value, Mapping) else dict.fromkeys(PULSE_BLOCKS, value)
+    for channel, cascade in mapping.items():
+        if channel not in PULSE_BLOCKS or isinstance(cascade, bool) or not isinstance(cascade, int) or cascade < 1:
+            raise ConfigurationError(
+                f"edna: cascade_id must be a positive int or {{channel: int}} with channels {sorted(PULSE_BLOCKS)}, "
+                f"got {channel!r}: {cascade!r}"
+            )
+    return dict(mapping)
+
+
+def _code_of(body: object, success: bool) -> str | None:
+    """The vendor code of an answer: IM ``code`` (not ``ok``), or a Pulse problem ``title``."""
+    if not isinstance(body, dict):
+        return None
+    code = body.get("code")
+    if isinstance(code, str) and code.strip() and code.strip().lower() != "ok":
+        return code.strip()
+    title = body.get("title")
+    return title.strip() if not success and isinstance(title, str) and title.strip() else None
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``extra`` merged into ``base``; nested objects merged key by key."""
+    for key, value in extra.items():
+        current = base.get(key)
+        base[key] = _merge(dict(current), value) if isinstance(current, dict) and isinstance(value, Mapping) else value
+    return base
+
+
+def _compact(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def _iso(value: datetime | None, *, millis: bool = False) -> str | None:
+    if value is None:
+        return None
+    utc = value.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S") + (f".{utc.microsecond // 1000:03d}" if millis else "") + "Z"
+
+
+def _time(value: object) -> datetime | None:
+    """edna's timestamps: ``2025-01-30T11:07:55Z``, ``2021-01-15T11:41:20.000+0000``."""
+    if not isinstance(value, str):
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
+        try:
+            return datetime.strptime(value, fmt).astimezone(timezone.utc)
+        except ValueError:
+            continue
+    return None
+
+
+def _file_name(url: str) -> str:
+    return urlsplit(url).path.rsplit("/", 1)[-1] or "attachment"
+
+
+def _number(value: int | float | str) -> bool:
+    try:
+        return float(value) == float(value)  # NaN is not a coordinate
+    except ValueError:
+        return False
+
+
+def _str(value: object) -> str | None:
+    return None if value in (None, "") else str(value)

@@ -1,0 +1,356 @@
+"""A stateful edna emulator: edna Pulse (``cascade/schedule``, ``messages/history``) and the IM API
+(``imOutMessage``, ``imOutHSM``, ``GET imOutMessage/{id}``), with their callbacks.
+
+Behaviour kept from the real APIs: ``X-API-KEY`` auth (``error-unauthorized``); Pulse errors as problem
+details with the code in ``title``, IM errors as ``{"code": ...}`` with HTTP 200; one cascade per channel
+whose content blocks must match (``cascade-scheduling-request-not-valid``); a balance that runs out
+(``error-insufficient-balance``); unique ids (``error-id-not-unique``) and Pulse's 20-minute cancel of an
+identical message to the same address; WhatsApp templates matched by text (IM: the sync
+``error-content-do-not-match-hsm-template``; Pulse: the ``NO_MATCH_TEMPLATE`` status outside an open
+session); the format checks behind the seed's ``error-*-format`` / ``*-not-specified`` codes; numbers
+that are not on WhatsApp/Viber or blocked (IM: sync codes; Pulse: a failed status carrying the code).
+edna publishes no rate limit; this emulator throttles per number with HTTP 429 and ``Retry-After: 1``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Final, Literal
+
+from ..models import Message
+from ..providers.edna import ERRORS, PULSE_BLOCKS, PULSE_ERRORS, Edna
+from ._emulator import Emulator, Record, Reply, Request
+
+__all__ = ["EdnaEmulator"]
+
+#: Emulated cascades, one channel each: channel → cascade id.
+CASCADE_OF: Final = {"sms": 1001, "whatsapp": 1002, "viber": 1003}
+CHANNEL_OF: Final = {cascade: channel for channel, cascade in CASCADE_OF.items()}
+#: HTTP statuses of Pulse problem answers (the IM API answers its codes with HTTP 200).
+PULSE_HTTP: Final = {
+    "error-unauthorized": 401,
+    "error-insufficient-balance": 402,
+    "error-system-blocked": 403,
+    "error-not-found": 404,
+    "error-id-not-unique": 409,
+    "error-system": 500,
+}
+CONTENT_TYPES: Final = {
+    "sms": ("text",),
+    "viber": ("text", "image"),
+    "whatsapp": ("text", "image", "document", "video", "audio", "location"),
+}
+DUPLICATE_WINDOW: Final = 20 * 60.0
+RATE_LIMITED: Final = 429
+
+
+class EdnaEmulator(Emulator):
+    """edna Pulse and IM API in memory.
+
+    Args:
+        subjects: IM sender names of the account (others: ``error-subject-unknown``).
+        templates: approved WhatsApp template texts, ``{{1}}`` placeholders matching any text.
+        sessions: numbers with an open WhatsApp session (free text allowed on Pulse).
+        not_on_whatsapp, not_on_viber, blocked: numbers refused (``not-whatsapp-user``, ...).
+        webhook_key: sent as ``X-API-KEY`` on callbacks, and given to :meth:`make_provider`.
+    """
+
+    provider = "edna"
+    default_credential = "test-api-key"
+    invalid_number: ClassVar[str] = "+10000000000"
+    rate_limit_code: ClassVar[object] = RATE_LIMITED
+
+    def __init__(
+        self,
+        *,
+        subjects: tuple[str, ...] = ("omnisend",),
+        templates: tuple[str, ...] = ("Your order {{1}} is ready for pickup at {{2}}.",),
+        sessions: tuple[str, ...] = (),
+        not_on_whatsapp: tuple[str, ...] = (),
+        not_on_viber: tuple[str, ...] = (),
+        blocked: tuple[str, ...] = (),
+        webhook_key: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.subjects = subjects
+        self.templates = [_pattern(t) for t in templates]
+        self.sessions, self.blocked = _digits(sessions), _digits(blocked)
+        self.not_on = {"whatsapp": _digits(not_on_whatsapp), "viber": _digits(not_on_viber)}
+        self.webhook_key = webhook_key
+        self.used_ids: set[str] = set()
+        self._recent: dict[tuple[str, str], float] = {}
+        self._edna_ids = iter(range(8_681_000, 10**9))
+        self._local = threading.local()
+
+    def make_provider(self, base_url: str, **options: Any) -> Edna:
+        settings: dict[str, Any] = {
+            "api_key": self.credentials[0],
+            "base_url": base_url,
+            "cascade_id": dict(CASCADE_OF),
+            "subject": self.subjects[0] if self.subjects else None,
+            "webhook_key": self.webhook_key,
+        }
+        settings.update(options)
+        return Edna(**settings)
+
+    def demo_message(self, to: str, text: str) -> Message:
+        return Message(to=to, text=text)  # SMS through a Pulse cascade: the sender is the cascade's
+
+    # -- answers ---------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Reply:
+        self._local.pulse = not request.path.startswith("/api/imOut")
+        return super().handle(request)
+
+    def error_reply(self, code: object) -> Reply:
+        if code == RATE_LIMITED:
+            return Reply.json({"status": 429, "detail": "Too many requests"}, 429, {"Retry-After": "1"})
+        row = ERRORS.lookup(code) or PULSE_ERRORS.lookup(code)
+        meaning = row.meaning if row else "error"
+        if getattr(self._local, "pulse", True):
+            status = PULSE_HTTP.get(str(code), 400)
+            return Reply.json({"title": code, "status": status, "detail": meaning}, status)
+        return Reply.json({"code": code})
+
+    def route(self, request: Request) -> Reply:
+        path = request.path.rstrip("/")
+        if request.header("x-api-key") not in self.credentials:
+            return self.error_reply("error-unauthorized")
+        try:
+            data = request.json() if request.method == "POST" else None
+        except ValueError:
+            return self.error_reply("error-syntax")
+        if request.method == "POST" and path == "/api/cascade/schedule" and isinstance(data, dict):
+            return self._pulse_send(data)
+        if request.method == "POST" and path == "/api/messages/history" and isinstance(data, dict):
+            return self._history(data)
+        if request.method == "POST" and path in ("/api/imOutMessage", "/api/imOutHSM") and isinstance(data, dict):
+            return self._im_send(data, hsm=path.endswith("HSM"))
+        if request.method == "GET" and path.startswith("/api/imOutMessage/"):
+            return self._im_status(path.rsplit("/", 1)[1])
+        return self.error_reply("error-syntax" if data is not None else "error-not-found")
+
+    # -- Pulse -----------------------------------------------------------------------------
+
+    def _pulse_send(self, data: dict[str, Any]) -> Reply:
+        rid, cascade, content = data.get("requestId"), data.get("cascadeId"), data.get("content")
+        channel = CHANNEL_OF.get(cascade) if isinstance(cascade, int) else None
+        need = PULSE_BLOCKS[channel] if channel else None
+        if not isinstance(rid, str) or not rid or not isinstance(content, dict) or set(content) != {need}:
+            return self.error_reply("cascade-scheduling-request-not-valid")  # unknown cascade or wrong blocks
+        block, target = content[need], data.get("subscriberFilter")
+        if not isinstance(block, dict) or not isinstance(target, dict):
+            return self.error_reply("cascade-scheduling-request-not-valid")
+        address = str(target.get("address") or "")
+        if not address:
+            return self.error_reply("error-address-not-specified")
+        if target.get("type") != "PHONE" or not self._valid_address(address):
+            return self.error_reply("error-address-format")
+        start = _parse_time(data.get("startTime"))
+        if start is False:
+            return self.error_reply("error-start-time-format")
+        assert channel is not None
+        fields = {
+            "contentType": str(block.get("contentType", "")).lower(),
+            "text": block.get("text"),
+            "attachmentUrl": (block.get("attachment") or {}).get("url"),
+            **(block.get("location") or {}),
+        }
+        problem = _content_problem(fields, CONTENT_TYPES[channel])
+        if problem:
+            return self.error_reply(problem)
+        with self.lock:
+            if rid in self.used_ids:
+                return self.error_reply("error-id-not-unique")
+            if self.rate_limited(address):
+                return self.error_reply(RATE_LIMITED)
+            if self.balance < self.price:
+                return self.error_reply("error-insufficient-balance")
+            status, error = ("delayed" if start and start > datetime.now(timezone.utc) else "enqueued"), None
+            fingerprint = (address, json.dumps(content, sort_keys=True))
+            now = self.clock()
+            if now - self._recent.get(fingerprint, -DUPLICATE_WINDOW) < DUPLICATE_WINDOW:
+                status = "cancelled"  # edna cancels an identical message within 20 minutes
+            elif address in self.blocked:
+                status, error = "failed", "user-blocked"
+            elif address in self.not_on.get(channel, ()):
+                status, error = "undelivered", f"not-{channel}-user"
+            elif channel == "whatsapp" and fields["contentType"] == "text" and address not in self.sessions:
+                if not self._matches_template(fields["text"]):
+                    status = "no-match-template"
+            self._recent[fingerprint] = now
+            self._store(rid, address, fields["text"], channel, "pulse", status, error, cascade=cascade)
+        return Reply.json({"requestId": rid})
+
+    def _history(self, data: dict[str, Any]) -> Reply:
+        wanted = {str(data[k]) for k in ("requestId", "messageId") if data.get(k) is not None}
+        with self.lock:
+            found = [r for r in self.messages.values() if r.extra["api"] == "pulse"]
+            items = [self._pulse_event(r) for r in found if not wanted or wanted & {r.id, str(r.extra["edna_id"])}]
+        return Reply.json(items[: int(data.get("limit") or 1000)])
+
+    def _pulse_event(self, record: Record) -> dict[str, Any]:
+        return {
+            "requestId": record.id,
+            "messageId": record.extra["edna_id"],
+            "cascadeId": record.extra.get("cascade"),
+            "channelType": record.extra["channel"].upper(),
+            "direction": "OUT",
+            "subject": self.subjects[0] if self.subjects else None,
+            "status": record.status.upper().replace("-", "_"),
+            "statusAt": record.extra["status_at"],
+            "error": record.extra.get("error"),
+            "comment": None,
+            "text": record.text,
+        }
+
+    # -- IM API ----------------------------------------------------------------------------
+
+    def _im_send(self, data: dict[str, Any], *, hsm: bool) -> Reply:
+        message_id, subject, address = data.get("id"), data.get("subject"), str(data.get("address") or "")
+        channel = data.get("imType")
+        checks = [
+            (not isinstance(message_id, str) or not 0 < len(message_id) <= 36, "error-subject-id-format"),
+            (not isinstance(subject, str) or not subject, "error-subject-format"),
+            (subject not in self.subjects, "error-subject-unknown"),
+            (not address, "error-address-not-specified"),
+            (not self._valid_address(address), "error-address-format"),
+            (channel not in ("whatsapp", "viber") or (hsm and channel != "whatsapp"), "error-im-type-not-specified"),
+            (data.get("priority", "normal") not in ("realtime", "high", "normal", "low"), "error-priority-format"),
+            (not _positive_int(data.get("validityPeriodSeconds", 1)), "error-validity-period-seconds-format"),
+            (_parse_time(data.get("startTime")) is False, "error-start-time-format"),
+            (not isinstance(data.get("comment", ""), str), "error-comment-format"),
+        ]
+        problem = next((code for failed, code in checks if failed), None)
+        problem = problem or _content_problem(data, CONTENT_TYPES[str(channel)])
+        if problem is None and hsm and not self._matches_template(data.get("text")):
+            problem = "error-content-do-not-match-hsm-template"
+        if problem is not None:
+            return self.error_reply(problem)
+        assert isinstance(message_id, str) and isinstance(channel, str)
+        with self.lock:
+            if message_id in self.used_ids:
+                return self.error_reply("error-id-not-unique")
+            if self.rate_limited(address):
+                return self.error_reply(RATE_LIMITED)
+            if address in self.blocked:
+                return self.error_reply("user-blocked")
+            if address in self.not_on[channel]:
+                return self.error_reply(f"not-{channel}-user")
+            if self.balance < self.price:
+                return self.error_reply("error-insufficient-balance")
+            start = _parse_time(data.get("startTime"))
+            status = "delayed" if start and start > datetime.now(timezone.utc) else "enqueued"
+            self._store(message_id, address, data.get("text"), channel, "im", status, None)
+        return Reply.json({"id": message_id, "code": "ok"})
+
+    def _im_status(self, message_id: str) -> Reply:
+        with self.lock:
+            record = self.messages.get(message_id)
+            if record is None or record.extra["api"] != "im":
+                return self.error_reply("error-not-found")
+            return Reply.json({**self._im_event(record), "code": "ok"})
+
+    def _im_event(self, record: Record) -> dict[str, Any]:
+        return {
+            "imOutMessageId": record.id,
+            "dlvStatus": record.status.lower(),
+            "dlvStatusAt": record.extra["status_at"].replace("Z", ".000+0000"),
+            "dlvError": record.extra.get("error"),
+        }
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _valid_address(self, address: str) -> bool:
+        return address.isdigit() and 8 <= len(address) <= 15 and f"+{address}" != self.invalid_number
+
+    def _matches_template(self, text: object) -> bool:
+        return isinstance(text, str) and any(p.fullmatch(text) for p in self.templates)
+
+    def _store(
+        self,
+        message_id: str,
+        address: str,
+        text: object,
+        channel: str,
+        api: str,
+        status: str,
+        error: str | None,
+        **extra: Any,
+    ) -> Record:
+        """Keep a message under the id the client chose (edna echoes it everywhere) and charge for it."""
+        record = Record(
+            message_id, f"+{address}", text if isinstance(text, str) else None, message_id, status, self.clock()
+        )
+        record.extra.update(
+            api=api, channel=channel, error=error, edna_id=next(self._edna_ids), status_at=_now(), **extra
+        )
+        self.messages[message_id] = record
+        self.used_ids.add(message_id)
+        if status != "cancelled":
+            self.balance -= self.price
+        return record
+
+    def deliver(self, message_id: str, *, delivered: bool = True) -> dict[str, Any]:
+        with self.lock:
+            record = self.messages[message_id]
+            record.status = "delivered" if delivered else "undelivered"
+            channel = record.extra["channel"]
+            reason = "user-blocked" if channel == "sms" else f"not-{channel}-user"
+            record.extra.update(status_at=_now(), error=None if delivered else reason)
+            event = self._pulse_event(record) if record.extra["api"] == "pulse" else self._im_event(record)
+        headers = {"content-type": "application/json"}
+        if self.webhook_key:
+            headers["X-API-KEY"] = self.webhook_key
+        return {"body": json.dumps(event).encode(), "headers": headers}
+
+
+def _digits(numbers: tuple[str, ...]) -> set[str]:
+    return {n.lstrip("+") for n in numbers}
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"\{\{[^{}]+\}\}", template)
+    return re.compile(".+?".join(re.escape(p) for p in parts), re.DOTALL)
+
+
+def _content_problem(fields: dict[str, Any], allowed: tuple[str, ...]) -> str | None:
+    """The seed code for a malformed content, ``None`` when it is well formed."""
+    kind = fields.get("contentType")
+    if not kind:
+        return "error-content-type-not-specified"
+    if kind not in allowed:
+        return "error-content-type-format"
+    if kind == "text" and not (isinstance(fields.get("text"), str) and fields["text"].strip()):
+        return "error-content-format"
+    if kind in ("image", "document", "video", "audio") and not fields.get("attachmentUrl"):
+        return "error-attachment-url-not-specified"
+    if kind == "location" and fields.get("latitude") is None:
+        return "error-latitude-not-specified"
+    if kind == "location" and fields.get("longitude") is None:
+        return "error-longtitude-not-specified"
+    return None
+
+
+def _parse_time(value: object) -> datetime | Literal[False] | None:
+    """``None`` when absent, the time when valid, ``False`` when malformed."""
+    if value is None:
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
+        try:
+            return datetime.strptime(str(value), fmt)
+        except ValueError:
+            continue
+    return False
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
