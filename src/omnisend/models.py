@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from . import errors
 from ._text import normalize_e164
-from .errors import PartialFailure, ProviderError, ValidationError
+from .errors import OmnisendError, PartialFailure, ValidationError
 
 __all__ = [
     "Channel",
@@ -218,8 +218,9 @@ class RecipientResult:
     to: str
     message_id: str | None
     status: DeliveryStatus
-    error: ProviderError | None = None
-    """The typed error when the vendor rejected this recipient."""
+    error: OmnisendError | None = None
+    """The typed error when the vendor rejected this recipient (``DeliveryUnknown`` when the outcome
+    for it is unknown, e.g. a later request of a split send timed out)."""
 
     @property
     def ok(self) -> bool:

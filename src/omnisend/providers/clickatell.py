@@ -1,0 +1,435 @@
+"""Clickatell One API: SMS and WhatsApp through ``POST /v1/message``.
+
+* Docs: https://docs.clickatell.com/channels/one-api/ (send, errors table, status table, callbacks).
+* Auth: the integration API key as ``Authorization: <key>`` (no ``Bearer`` prefix).
+* Host: ``https://platform.clickatell.com``; send ``POST /v1/message`` (``{"messages": [...]}``, one
+  entry per recipient), status ``GET /v1/message/{apiMessageId}``, status callbacks as JSON ``POST``.
+
+Quirks:
+
+* **Two code namespaces that overlap.** Request errors (1–46, 100–111, ``ERRORS``) come back on the
+  send, globally (``error``) or per message (``messages[i].error``), with HTTP 202/207/400/401/402/
+  404/500/503. Message statuses (1–141, ``STATUSES``) come later, in callbacks and lookups. They share
+  numbers: request error 25 is a bad recipient, status 25 is an empty balance; reports are built from
+  ``STATUSES`` only, so the two never mix.
+* Rate limiting is error **43 on HTTP 400** (not 429); 19/503 says "please retry". Both are retried.
+* **207** (several messages, some rejected) and per-message errors in any answer give per-recipient
+  results: all rejected raises the first recipient's typed error, some rejected lands in
+  ``result.failed`` (``raise_for_failures()`` raises ``PartialFailure``).
+* **No de-duplication.** ``clientMessageId`` (our idempotency key, the same for every recipient of
+  one send) is a reference echoed in callbacks, not a guard. A timeout after the request went out, a
+  truncated 2xx, or 18/500 ("internal error": the message may have been taken) is therefore not
+  retried: ``send()`` raises ``DeliveryUnknown`` with the key.
+* Sends above 100 recipients are split into requests of 100; the first request's failure is raised,
+  a later one's becomes per-recipient errors (``UNKNOWN`` status when its outcome is unknown).
+* Callbacks may repeat and arrive out of order: every report keeps the vendor's millisecond timestamp
+  so callers can order them. Event types other than ``messageStatusUpdate`` are ignored.
+
+Unconfirmed points and the safe choice taken:
+
+* Requests per call: 200 in the 2019 docs, 100 in a third-party client; we send at most 100.
+* Scheduling, validity and media have no documented One API request field: refused before sending.
+* ``from`` must be a number linked to the integration (44/45); alphanumeric senders are refused.
+* Templates use the documented ``hsm`` form (``{"template", "parameters": {"1": ...}}``) and must carry
+  their parameters; free-form WhatsApp text is sent as is (outside the 24-hour window the vendor
+  answers status 131). SMS parts: at most 35 (the documented concatenation maximum).
+* The error object shape (``{"code", "description"}``) comes from a third-party client; a flat
+  ``errorCode``/``errorDescription`` or a plain string is read as well.
+* A lookup of an unknown id answers without a channel key: raised as ``NotFound``. ``EMULATED`` (24)
+  maps to ``unknown``. Callbacks are unsigned: pass ``integration_id=`` to refuse callbacks from other
+  integrations, and keep a secret token in the callback URL.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar, Final
+from urllib.parse import quote
+
+import httpx
+
+from .._text import check_sender, check_sms_length
+from ..errors import (
+    AuthError,
+    DeliveryUnknown,
+    InsufficientBalance,
+    InvalidRecipient,
+    NotFound,
+    OmnisendError,
+    PermissionDenied,
+    ProviderError,
+    RateLimited,
+    ServiceUnavailable,
+    TemplateError,
+    TransportError,
+    ValidationError,
+)
+from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, SendResult, Template
+from .base import ErrorCode, ErrorTable, Flow, Provider, StatusEntry, StatusTable, Step, utc_from_timestamp
+
+__all__ = ["Clickatell"]
+
+#: Request-level error codes (send answer, global or per message). 29 and 34–37 are reserved.
+ERRORS: Final = ErrorTable(
+    {
+        1: ErrorCode(AuthError, "Invalid or missing integration API key"),
+        2: ErrorCode(PermissionDenied, "Account is not active"),
+        3: ErrorCode(PermissionDenied, "Integration is not active"),
+        7: ErrorCode(PermissionDenied, "Originating IP address is not approved in your integration"),
+        18: ErrorCode(ServiceUnavailable, "Internal error", ambiguous=True),
+        19: ErrorCode(ServiceUnavailable, "Internal error, please retry"),
+        20: ErrorCode(InsufficientBalance, "Insufficient account balance"),
+        21: ErrorCode(ValidationError, "Payload data is malformed"),
+        22: ErrorCode(ValidationError, "Maximum messages per request payload exceeded"),
+        23: ErrorCode(ValidationError, "Invalid or missing parameter"),
+        24: ErrorCode(ValidationError, "Maximum message content size exceeded"),
+        25: ErrorCode(InvalidRecipient, "Invalid recipient address"),
+        26: ErrorCode(InvalidRecipient, "Recipient opted out"),
+        27: ErrorCode(InvalidRecipient, "Recipient not available on channel"),
+        28: ErrorCode(InvalidRecipient, "Recipient not available on sandbox"),
+        30: ErrorCode(ValidationError, "Content type is not supported"),
+        31: ErrorCode(ValidationError, "Media file size exceeds limit"),
+        32: ErrorCode(ValidationError, "Media payload size exceeds limit"),
+        33: ErrorCode(NotFound, "Media item not found"),
+        38: ErrorCode(PermissionDenied, "Channel or feature is not active on the integration"),
+        39: ErrorCode(PermissionDenied, "Channel is not available on the integration"),
+        40: ErrorCode(ValidationError, "Character set is not supported"),
+        41: ErrorCode(NotFound, "Resource does not exist"),
+        42: ErrorCode(ValidationError, "HTTP method is not supported on the resource"),
+        43: ErrorCode(RateLimited, "Rate limit"),
+        44: ErrorCode(PermissionDenied, "FROM number is suspended"),
+        45: ErrorCode(PermissionDenied, "FROM number is not related to the integration"),
+        46: ErrorCode(PermissionDenied, "Demo access has expired"),
+        100: ErrorCode(ValidationError, "(SMS) Maximum message parts exceeded"),
+        101: ErrorCode(InvalidRecipient, "(SMS) Destination does not support two-way messaging"),
+        110: ErrorCode(PermissionDenied, "(SMS) USA country limit: a two-way integration is required"),
+        111: ErrorCode(PermissionDenied, "(SMS) USA country limit: STOP/SUBSCRIBE must be enabled on the integration"),
+    }
+)
+
+_S = DeliveryStatus
+#: The message status table: (code, name, DeliveryStatus, failure reason class, vendor detail).
+_STATUS_ROWS: Final[tuple[tuple[int, str, DeliveryStatus, type[ProviderError] | None, str], ...]] = (
+    (1, "UNKNOWN", _S.UNKNOWN, None, "Unknown status"),
+    (2, "QUEUED", _S.QUEUED, None, "Queued"),
+    (3, "SCHEDULED", _S.SCHEDULED, None, "Scheduled for later delivery"),
+    (4, "SENT_TO_SUPPLIER", _S.SENT, None, "Sent to supplier"),
+    (5, "DEVICE_ACK", _S.DELIVERED, None, "Device acknowledged delivery"),
+    (6, "READ", _S.READ, None, "Read Receipt"),
+    (20, "EXPIRED", _S.EXPIRED, ProviderError, "The message has expired"),
+    (21, "STOPPED_BY_USER", _S.CANCELLED, None, "Message stopped by user"),
+    (22, "STOPPED_BY_ADMIN", _S.REJECTED, PermissionDenied, "Message stopped by admin"),
+    (23, "DELIVERY_FAILURE", _S.UNDELIVERED, ProviderError, "Error delivering message"),
+    (24, "EMULATED", _S.UNKNOWN, None, "Emulated (simulated send; no real delivery)"),
+    (25, "INSUFFICIENT_ACCOUNT_BALANCE", _S.REJECTED, InsufficientBalance, "Insufficient account balance"),
+    (26, "VOLUME_LIMIT", _S.REJECTED, RateLimited, "Volume limit exceeded"),
+    (27, "VOLUME_LIMIT_DAILY", _S.REJECTED, RateLimited, "Daily volume limit exceeded"),
+    (28, "VOLUME_LIMIT_MONTHLY", _S.REJECTED, RateLimited, "Monthly volume limit exceeded"),
+    (29, "RECIPIENT_DOES_NOT_EXIST", _S.UNDELIVERED, InvalidRecipient, "Recipient does not exist on channel"),
+    (60, "ENCRYPTION_ACCESS_DENIED", _S.FAILED, PermissionDenied, "Security access denied"),
+    (61, "ENCRYPTION_CONTENT_ERROR", _S.FAILED, ValidationError, "Content decryption failed"),
+    (80, "MEDIA_NOT_FOUND", _S.FAILED, NotFound, "Media not found"),
+    (81, "MEDIA_SIZE_ERROR", _S.FAILED, ValidationError, "Media size error"),
+    (82, "MEDIA_CHECKSUM_FAILURE", _S.FAILED, ValidationError, "Media checksum failure"),
+    (83, "MEDIA_REJECTED_BY_SUPPLIER", _S.REJECTED, ValidationError, "Channel supplier rejected media file"),
+    (84, "MEDIA_METADATA_ERROR", _S.FAILED, ValidationError, "Media metadata not found or not matching the request"),
+    (85, "MEDIA_ACCESS_ERROR", _S.FAILED, NotFound, "Media file could not be accessed (newer table)"),
+    (100, "ROUTING_ERROR", _S.FAILED, ServiceUnavailable, "Routing error"),
+    (130, "WHATSAPP_ACCOUNT_PAYMENT_ISSUE", _S.FAILED, PermissionDenied, "Whatsapp account payment issue"),
+    (131, "WHATSAPP_RE_ENGAGEMENT_REQUIRED", _S.REJECTED, TemplateError, "Re-engagement required"),
+    (132, "WHATSAPP_SPAM_RATE_LIMIT_REACHED", _S.REJECTED, RateLimited, "Spam rate limit reached"),
+    (133, "WHATSAPP_SERVER_RATE_LIMIT", _S.FAILED, RateLimited, "Whatsapp server rate limit"),
+    (134, "WHATSAPP_HSM_NOT_AVAILABLE", _S.REJECTED, TemplateError, "Whatsapp HSM request structure not available"),
+    (139, "WHATSAPP_EXPERIMENTAL_NUMBER", _S.REJECTED, PermissionDenied, "Experimental WhatsApp number (newer table)"),
+    (140, "WHATSAPP_TEMPLATE_TEXT_TOO_LONG", _S.REJECTED, TemplateError, "Template text too long (newer table)"),
+    (141, "WHATSAPP_TEMPLATE_FORMAT_MISMATCH", _S.REJECTED, TemplateError, "Template format mismatch (newer table)"),
+)
+
+#: Callbacks carry the number and the name; status lookups carry the name only.
+STATUSES: Final = StatusTable(
+    {
+        **{code: StatusEntry(status, f"{name}: {detail}", exc) for code, name, status, exc, detail in _STATUS_ROWS},
+        **{name: StatusEntry(status, f"({code}) {detail}", exc) for code, name, status, exc, detail in _STATUS_ROWS},
+    },
+    case_insensitive=True,
+)
+#: Status name → its number, for the failure code on a report.
+STATUS_CODES: Final = {name: code for code, name, *_ in _STATUS_ROWS}
+
+MAX_SMS_PARTS: Final = 35
+MAX_WHATSAPP_TEXT: Final = 4096
+SENDER_PATTERN: Final = r"\+?[0-9]{3,15}"
+_BAD_PARAMETER: Final = re.compile(r"[\n\t]| {5,}")
+
+
+class Clickatell(Provider):
+    """Clickatell One API adapter (SMS and WhatsApp).
+
+    Args:
+        api_key: the integration's API key (or ``OMNISEND_CLICKATELL_API_KEY``).
+        base_url: overrides the host (tests, emulator, proxies).
+        integration_id: when given, callbacks from another integration are refused.
+    """
+
+    name = "clickatell"
+    display_name = "Clickatell"
+    default_base_url = "https://platform.clickatell.com"
+    channels = frozenset({"sms", "whatsapp"})
+    errors = ERRORS
+    statuses = STATUSES
+    deduplicates = False
+    credential_env = "OMNISEND_CLICKATELL_API_KEY"
+    max_recipients: ClassVar[int] = 100
+
+    def __init__(
+        self, *, api_key: str | None = None, base_url: str | None = None, integration_id: str | None = None
+    ) -> None:
+        self._api_key = self._credential(api_key, argument="api_key")
+        self.integration_id = integration_id
+        super().__init__(base_url=base_url)
+
+    def _secrets(self) -> tuple[str, ...]:
+        return (self._api_key,)
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": self._api_key}
+
+    # -- send -----------------------------------------------------------------------------
+
+    def build_request(self, message: Message, *, idempotency_key: str) -> httpx.Request:
+        fields = self._content(message)
+        if len(message.recipients) > self.max_recipients:
+            self.invalid(f"at most {self.max_recipients} recipients per request (send() splits)", field="to")
+        fields["clientMessageId"] = idempotency_key
+        if message.sender is not None:
+            fields["from"] = message.sender.lstrip("+")
+        fields.update(message.options)
+        messages = [{"channel": message.channel, "to": to.lstrip("+"), **fields} for to in message.recipients]
+        return self.request("POST", "/v1/message", headers=self._auth(), json={"messages": messages})
+
+    def _content(self, message: Message) -> dict[str, Any]:
+        """The channel-specific fields of one message entry; ``ValidationError`` for what cannot be sent."""
+        self.check_channel(message)
+        if message.media is not None:
+            self.unsupported("media messages (upload to /v1/media and pass the fields in options)")
+        if message.scheduled_at is not None:
+            self.unsupported("scheduled_at (the One API has no scheduling field)")
+        if message.validity is not None:
+            self.unsupported("validity (the One API has no validity field)")
+        if message.sender is not None:
+            rule = "a number linked to the integration, 3 to 15 digits (no alphanumeric sender ids)"
+            check_sender(message.sender, pattern=SENDER_PATTERN, rule=rule, provider=self.name)
+        if message.template is not None:
+            if message.channel != "whatsapp":
+                self.unsupported("templates on SMS (templates are WhatsApp only)")
+            if message.text is not None:
+                self.invalid("a WhatsApp template carries no text: give text or a template, not both", field="text")
+            template = message.template
+            return {"hsm": {"template": template.name, "parameters": self._parameters(template)}}
+        if message.text is None:
+            self.invalid("text is required", field="text")
+        if message.channel == "sms":
+            check_sms_length(message.text, max_parts=MAX_SMS_PARTS, provider=self.name)
+        elif len(message.text) > MAX_WHATSAPP_TEXT:
+            self.invalid(
+                f"WhatsApp text has {len(message.text)} characters; {self.name} allows at most {MAX_WHATSAPP_TEXT}",
+                field="text",
+            )
+        return {"content": message.text}
+
+    def _parameters(self, template: Template) -> dict[str, str]:
+        """Positional template parameters ``{"1": ..., "2": ...}``, checked as WhatsApp wants them."""
+        if template.language is not None:
+            self.unsupported("Template.language (the template name selects the approved language)")
+        params = template.params
+        values = dict(params) if isinstance(params, dict) else {str(i): v for i, v in enumerate(params, 1)}
+        if not values:
+            self.invalid(
+                f"template {template.name!r} has no parameters; pass the values of {{{{1}}}}, {{{{2}}}}, … in params",
+                field="template.params",
+            )
+        keys = [str(i) for i in range(1, len(values) + 1)]
+        if set(values) != set(keys):
+            self.invalid(
+                "template parameters are positional: a list, or a dict keyed '1', '2', … without gaps",
+                field="template.params",
+            )
+        for key in keys:
+            if not values[key].strip() or _BAD_PARAMETER.search(values[key]):
+                self.invalid(
+                    f"template parameter {key} is empty or holds a new line, a tab or more than 4 spaces in a row",
+                    field="template.params",
+                )
+        return {key: values[key] for key in keys}
+
+    def send_flow(self, message: Message, *, idempotency_key: str) -> Flow[SendResult]:
+        """One request per 100 recipients; a later request's failure becomes per-recipient errors."""
+        numbers = message.recipients
+        size = self.max_recipients
+        chunks = [message.model_copy(update={"to": list(numbers[i : i + size])}) for i in range(0, len(numbers), size)]
+        if len(chunks) == 1:
+            chunks = [message]
+        requests = [self.build_request(chunk, idempotency_key=idempotency_key) for chunk in chunks]
+        recipients: list[RecipientResult] = []
+        raws: list[object] = []
+        for index, (chunk, request) in enumerate(zip(chunks, requests, strict=True)):
+            parse = functools.partial(self.parse_response, message=chunk, idempotency_key=idempotency_key)
+            try:
+                result: SendResult = yield Step(request, parse)
+            except OmnisendError as exc:
+                if index == 0:
+                    raise
+                status = DeliveryStatus.UNKNOWN if exc.accepted is None else DeliveryStatus.REJECTED
+                recipients += [RecipientResult(to, None, status, exc) for to in chunk.recipients]
+                raws.append(exc.raw)
+                continue
+            if len(chunks) == 1:
+                return result
+            recipients += result.recipients
+            raws.append(result.raw)
+        first = next(r for r in recipients if r.ok)
+        return SendResult(self.name, first.message_id, first.status, tuple(recipients), idempotency_key, raw=raws)
+
+    def parse_response(
+        self, response: httpx.Response, *, message: Message | None = None, idempotency_key: str | None = None
+    ) -> SendResult:
+        body = self._body(response)
+        items = [i for i in body.get("messages") or [] if isinstance(i, dict)]
+        if not items:
+            if not response.is_success:
+                raise self.http_error(response, raw=body)
+            raise TransportError("the answer lists no messages", provider=self.name, raw=body, accepted=None)
+        by_number = {str(item.get("to") or "").lstrip("+"): item for item in items}
+        numbers = message.recipients if message is not None else tuple(f"+{n}" for n in by_number)
+        recipients = []
+        for position, number in enumerate(numbers):
+            item = by_number.get(number.lstrip("+")) or (items[position] if len(items) == len(numbers) else None)
+            if item is None:
+                missing = DeliveryUnknown("recipient missing from the answer", provider=self.name, raw=body)
+                recipients.append(RecipientResult(number, None, DeliveryStatus.UNKNOWN, missing))
+                continue
+            found = _error_of(item)
+            if found is not None or item.get("accepted") is False:
+                code, text = found or (None, "not accepted")
+                error = self.vendor_error(code, response=response, vendor_message=text, raw=body)
+                recipients.append(
+                    RecipientResult(number, _str(item.get("apiMessageId")), DeliveryStatus.REJECTED, error)
+                )
+            else:
+                recipients.append(RecipientResult(number, _str(item.get("apiMessageId")), DeliveryStatus.QUEUED))
+        ok = [r for r in recipients if r.ok]
+        if not ok:
+            raise next(r.error for r in recipients if r.error is not None)
+        return SendResult(self.name, ok[0].message_id, ok[0].status, tuple(recipients), idempotency_key, raw=body)
+
+    def _body(self, response: httpx.Response) -> dict[str, Any]:
+        """The JSON object, with a global vendor error raised as its class."""
+        body = self.read_json(response)
+        if not isinstance(body, dict):
+            if not response.is_success:
+                raise self.http_error(response, raw=body)
+            raise TypeError(f"expected a JSON object, got {type(body).__name__}")
+        found = _error_of(body)
+        if found is not None:
+            code, text = found
+            if code is None:
+                raise self.http_error(response, raw=body, message=text)
+            raise self.vendor_error(code, response=response, vendor_message=text, raw=body)
+        return body
+
+    # -- status -----------------------------------------------------------------------------
+
+    def build_status_request(self, message_id: str) -> httpx.Request:
+        return self.request("GET", f"/v1/message/{quote(message_id, safe='')}", headers=self._auth())
+
+    def parse_status(self, response: httpx.Response, *, message_id: str | None = None) -> DeliveryReport:
+        body = self._body(response)
+        if not response.is_success:
+            raise self.http_error(response, raw=body)
+        channels = [v for v in body.values() if isinstance(v, dict) and "status" in v]
+        if not channels:
+            raise NotFound(
+                "Clickatell does not know this message id",
+                provider=self.name,
+                http_status=response.status_code,
+                raw=body,
+            )
+        latest = max(channels, key=lambda entry: _number(entry.get("timestamp")))
+        return self._report(latest, message_id=message_id, raw=body)
+
+    # -- webhook ----------------------------------------------------------------------------
+
+    def parse_webhook(
+        self,
+        *,
+        body: bytes | str = b"",
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> list[DeliveryReport]:
+        """Reports from a One API callback: every ``event.messageStatusUpdate[]`` entry, in the order sent."""
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValidationError("Clickatell callback is not JSON", provider=self.name, field="body") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("event"), dict):
+            raise ValidationError("not a One API callback: no 'event' object", provider=self.name, field="event")
+        if self.integration_id is not None and str(data.get("integrationId")) != self.integration_id:
+            raise ValidationError(
+                "callback from another integration", provider=self.name, field="integrationId", raw=data
+            )
+        updates = data["event"].get("messageStatusUpdate") or []
+        return [self._report(u, message_id=u.get("messageId"), raw=u) for u in updates if isinstance(u, dict)]
+
+    def _report(self, entry: Mapping[str, Any], *, message_id: object, raw: object) -> DeliveryReport:
+        """A report from a status entry (name and/or number); the failure code is the status number."""
+        name, number = entry.get("status"), entry.get("statusCode")
+        vendor_status: object
+        code: object
+        if isinstance(name, str) and name.upper() in STATUS_CODES:
+            vendor_status, code = name, STATUS_CODES[name.upper()]
+        elif STATUSES.lookup(number) is not None or name in (None, ""):
+            vendor_status, code = number, number
+        else:
+            vendor_status, code = name, number
+        timestamp = entry.get("timestamp")
+        return self.report(
+            message_id=message_id,
+            vendor_status=vendor_status,
+            recipient=_plus(entry.get("to")),
+            idempotency_key=entry.get("clientMessageId"),
+            timestamp=utc_from_timestamp(timestamp, millis=True),
+            error_code=code if isinstance(code, (int, str)) and not isinstance(code, bool) else None,
+            event_id=f"{message_id}:{vendor_status}:{timestamp}",
+            raw=raw,
+        )
+
+
+def _error_of(obj: Mapping[str, Any]) -> tuple[Any, str | None] | None:
+    """``(code, description)`` of an error object, flat error fields or a plain string; ``None`` if none."""
+    error = obj.get("error")
+    if isinstance(error, dict) and (error.get("code") is not None or error.get("description")):
+        return error.get("code"), _str(error.get("description") or error.get("message"))
+    if obj.get("errorCode") not in (None, "", 0):
+        return obj["errorCode"], _str(obj.get("errorDescription") or error)
+    if isinstance(error, (str, int)) and not isinstance(error, bool) and error not in ("", 0):
+        return (error, None) if isinstance(error, int) or error.isdigit() else (None, error)
+    return None
+
+
+def _str(value: object) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+def _plus(number: object) -> str | None:
+    text = _str(number)
+    return text if text is None or text.startswith("+") else f"+{text}"
+
+
+def _number(value: object) -> float:
+    try:
+        return float(str(value))
+    except ValueError:
+        return 0.0
