@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from .._text import sms_segments
+from ..models import Message
 from ..providers.clickatell import ERRORS, MAX_SMS_PARTS, MAX_WHATSAPP_TEXT, STATUS_CODES, Clickatell
 from ._emulator import Emulator, Record, Reply, Request
 
@@ -63,6 +64,10 @@ class ClickatellEmulator(Emulator):
 
     def make_provider(self, base_url: str, **options: Any) -> Clickatell:
         return Clickatell(api_key=self.credentials[0], base_url=base_url, **options)
+
+    def demo_message(self, to: str, text: str) -> Message:
+        """An SMS without a sender: the One API takes only numbers linked to the integration."""
+        return Message(to=to, text=text)
 
     # -- answers --------------------------------------------------------------------------------
 
