@@ -699,6 +699,12 @@ def test_webhook_trusts_the_status_name_over_a_mismatched_number() -> None:
     assert report.status is DeliveryStatus.DELIVERED and report.vendor_status == "DEVICE_ACK"
 
 
+def test_webhook_reads_a_single_update_object() -> None:
+    body = {"event": {"messageStatusUpdate": {"messageId": "m", "statusCode": 2, "status": "QUEUED"}}}
+    (report,) = provider().parse_webhook(body=json.dumps(body))
+    assert report.status is DeliveryStatus.QUEUED and report.error is None
+
+
 def test_webhook_ignores_other_event_types() -> None:
     body = {"event": {"moText": [{"messageId": "x", "content": "hi"}], "messageFallback": [{"messageId": "y"}]}}
     assert provider().parse_webhook(body=json.dumps(body)) == []

@@ -20,6 +20,7 @@ Quirks:
   one send) is a reference echoed in callbacks, not a guard. A timeout after the request went out, a
   truncated 2xx, or 18/500 ("internal error": the message may have been taken) is therefore not
   retried: ``send()`` raises ``DeliveryUnknown`` with the key.
+* ``Message.options`` fields are merged into every message entry (e.g. vendor-only WhatsApp fields).
 * Sends above 100 recipients are split into requests of 100; the first request's failure is raised,
   a later one's becomes per-recipient errors (``UNKNOWN`` status when its outcome is unknown).
 * Callbacks may repeat and arrive out of order: every report keeps the vendor's millisecond timestamp
@@ -381,6 +382,7 @@ class Clickatell(Provider):
                 "callback from another integration", provider=self.name, field="integrationId", raw=data
             )
         updates = data["event"].get("messageStatusUpdate") or []
+        updates = [updates] if isinstance(updates, dict) else updates
         return [self._report(u, message_id=u.get("messageId"), raw=u) for u in updates if isinstance(u, dict)]
 
     def _report(self, entry: Mapping[str, Any], *, message_id: object, raw: object) -> DeliveryReport:
