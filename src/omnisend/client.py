@@ -8,14 +8,20 @@ ambiguous-failure rule and the "duplicate on a retry means it landed" rule. ``Cl
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import time
 import uuid
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
 
+from ._bulk import Order, SendOutcome, ajobs, jobs, split_outcomes
 from .errors import (
     ConfigurationError,
     DeliveryUnknown,
@@ -196,6 +202,13 @@ class _BaseClient:
     def _policy(self, retry: RetryPolicy | None) -> RetryPolicy:
         return self.retry if retry is _DEFAULT else (retry or NO_RETRY)
 
+    @staticmethod
+    def _check_bulk(concurrency: int, order: str) -> None:
+        if not isinstance(concurrency, int) or concurrency < 1:
+            raise ConfigurationError(f"send_many: concurrency must be a positive int, got {concurrency!r}")
+        if order not in ("input", "completion"):
+            raise ConfigurationError(f"send_many: order must be 'input' or 'completion', got {order!r}")
+
 
 def _with_metadata(flow: Flow[SendResult], metadata: Mapping[str, str]) -> Flow[SendResult]:
     result = yield from flow
@@ -271,6 +284,70 @@ class Client(_BaseClient):
         report: DeliveryReport = self._drive(flow, call, self._policy(retry))
         return report
 
+    def send_many(
+        self,
+        messages: Iterable[Message],
+        *,
+        concurrency: int = 8,
+        order: Order = "input",
+        batch: bool = True,
+        retry: RetryPolicy | None = _DEFAULT,
+        timeout: httpx.Timeout | float | None = _DEFAULT,
+    ) -> Iterator[SendOutcome]:
+        """Send many messages; yields one :class:`SendOutcome` per input message, never raising a send error.
+
+        Messages are read from ``messages`` lazily (a generator of 100,000 is never held in memory);
+        at most ``concurrency`` sends run at once, on threads. ``order="input"`` yields outcomes in
+        input order; ``"completion"`` as they finish. ``batch`` merges consecutive messages with
+        identical content into vendor-native multi-recipient requests (messages with their own
+        ``idempotency_key`` are sent alone). Each send keeps its own key and retry policy.
+        """
+        self._check_bulk(concurrency, order)
+        return self._send_many(messages, concurrency, order, batch, retry, timeout)
+
+    def _send_many(
+        self,
+        messages: Iterable[Message],
+        concurrency: int,
+        order: Order,
+        batch: bool,
+        retry: RetryPolicy | None,
+        timeout: httpx.Timeout | float | None,
+    ) -> Iterator[SendOutcome]:
+        source = jobs(messages, max_recipients=self.provider.max_recipients, batch=batch)
+
+        def run(job: Any) -> list[SendOutcome]:
+            try:
+                return split_outcomes(job, self.send(job.message, retry=retry, timeout=timeout), None)
+            except OmnisendError as exc:
+                return split_outcomes(job, None, exc)
+
+        pool = ThreadPoolExecutor(concurrency, thread_name_prefix="omnisend-send")
+        inflight: deque[Future[list[SendOutcome]]] = deque()
+
+        def submit_next() -> None:
+            job = next(source, None)
+            if job is not None:
+                inflight.append(pool.submit(run, job))
+
+        try:
+            for _ in range(concurrency):
+                submit_next()
+            while inflight:
+                if order == "input":
+                    future = inflight.popleft()
+                else:
+                    done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                    future = next(iter(done))
+                    inflight.remove(future)
+                outcomes = future.result()
+                submit_next()
+                yield from outcomes
+        finally:
+            for future in inflight:
+                future.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+
     def _drive(self, flow: Flow[Any], call: _Call, policy: RetryPolicy) -> Any:
         step = _pre_flight(flow, call)
         while isinstance(step, Step):
@@ -284,6 +361,8 @@ class Client(_BaseClient):
 
     def _run_step(self, step: Step[R], call: _Call, policy: RetryPolicy) -> R:
         request = call.start_step(step)
+        if step.delay > 0:
+            (policy.sleep or time.sleep)(step.delay)
         for attempt in policy.retrying(label=self.provider.name):
             with attempt:
                 call.begin_attempt()
@@ -342,6 +421,76 @@ class AsyncClient(_BaseClient):
         call, flow = self._status_call(message_id, timeout)
         return await self._drive(flow, call, self._policy(retry))  # type: ignore[no-any-return]
 
+    def send_many(
+        self,
+        messages: Iterable[Message] | AsyncIterable[Message],
+        *,
+        concurrency: int = 50,
+        order: Order = "input",
+        batch: bool = True,
+        retry: RetryPolicy | None = _DEFAULT,
+        timeout: httpx.Timeout | float | None = _DEFAULT,
+    ) -> AsyncIterator[SendOutcome]:
+        """The asyncio :meth:`Client.send_many`: ``async for outcome in client.send_many(messages)``.
+
+        Takes a sync or async iterable, read lazily; at most ``concurrency`` sends run as tasks.
+        Leaving the loop early (or cancelling it) cancels the sends still running.
+        """
+        self._check_bulk(concurrency, order)
+        return self._send_many(messages, concurrency, order, batch, retry, timeout)
+
+    async def _send_many(
+        self,
+        messages: Iterable[Message] | AsyncIterable[Message],
+        concurrency: int,
+        order: Order,
+        batch: bool,
+        retry: RetryPolicy | None,
+        timeout: httpx.Timeout | float | None,
+    ) -> AsyncIterator[SendOutcome]:
+        source = ajobs(messages, max_recipients=self.provider.max_recipients, batch=batch)
+
+        async def run(job: Any) -> list[SendOutcome]:
+            try:
+                return split_outcomes(job, await self.send(job.message, retry=retry, timeout=timeout), None)
+            except OmnisendError as exc:
+                return split_outcomes(job, None, exc)
+
+        inflight: deque[asyncio.Task[list[SendOutcome]]] = deque()
+        exhausted = False
+
+        async def submit_next() -> None:
+            nonlocal exhausted
+            if exhausted:
+                return
+            job = await anext(source, None)
+            if job is None:
+                exhausted = True
+            else:
+                inflight.append(asyncio.ensure_future(run(job)))
+
+        try:
+            for _ in range(concurrency):
+                await submit_next()
+            while inflight:
+                if order == "input":
+                    task = inflight.popleft()
+                    outcomes = await task
+                else:
+                    done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                    task = next(iter(done))
+                    inflight.remove(task)
+                    outcomes = task.result()
+                await submit_next()
+                for outcome in outcomes:
+                    yield outcome
+        finally:
+            for task in inflight:
+                task.cancel()
+            if inflight:
+                await asyncio.gather(*inflight, return_exceptions=True)
+            await source.aclose()
+
     async def _drive(self, flow: Flow[Any], call: _Call, policy: RetryPolicy) -> Any:
         step = _pre_flight(flow, call)
         while isinstance(step, Step):
@@ -355,6 +504,10 @@ class AsyncClient(_BaseClient):
 
     async def _run_step(self, step: Step[R], call: _Call, policy: RetryPolicy) -> R:
         request = call.start_step(step)
+        if step.delay > 0:
+            pause = policy.sleep(step.delay) if policy.sleep is not None else asyncio.sleep(step.delay)
+            if inspect.isawaitable(pause):
+                await pause
         async for attempt in policy.async_retrying(label=self.provider.name):
             with attempt:
                 call.begin_attempt()

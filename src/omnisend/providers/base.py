@@ -269,6 +269,9 @@ class Step(Generic[R]):
     idempotent: bool = False
     read_only: bool = False
     on_duplicate: Callable[[DuplicateMessage], R] | None = None
+    delay: float = 0.0
+    """Seconds the client waits before sending this step (vendor pacing such as "poll at most
+    once a second"); it uses the retry policy's ``sleep``, so tests do not really wait."""
 
 
 #: A flow yields steps, receives each step's parsed value (or the step's error, thrown in),

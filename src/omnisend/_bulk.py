@@ -1,0 +1,149 @@
+"""Pure helpers behind ``send_many``: outcomes, vendor-native batching, splitting results back.
+
+Batching merges *consecutive* messages with identical content (text, sender, channel, template,
+media, schedule, validity, options) into one multi-recipient send, up to the provider's
+``max_recipients``. Only messages without a caller-supplied ``idempotency_key`` are merged: a
+caller's key belongs to one message, and keeping it on that message keeps re-sends after
+``DeliveryUnknown`` safe. A merged send gets one key (its recipients' vendor ids derive from it)
+and is retried, or not, exactly like a single send, so batching never weakens the
+no-double-send rule. Grouping looks at one group at a time, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from .errors import OmnisendError
+from .models import Message, SendResult
+
+__all__ = ["Batcher", "Job", "Order", "SendOutcome", "ajobs", "jobs", "split_outcomes"]
+
+Order = Literal["input", "completion"]
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    """What ``send_many`` yields for one input message: its result or its typed error."""
+
+    index: int
+    """Position of the message in the input."""
+    message: Message
+    result: SendResult | None = None
+    error: OmnisendError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the message was sent (some recipients may still have failed: see ``result.failed``)."""
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One send to make: a message (possibly merged from several inputs) and where its inputs were."""
+
+    message: Message
+    members: tuple[tuple[int, Message], ...]
+
+
+def _content_key(message: Message) -> object:
+    return (
+        message.text,
+        message.sender,
+        message.channel,
+        message.template.model_dump_json() if message.template else None,
+        message.media.model_dump_json() if message.media else None,
+        message.scheduled_at,
+        message.validity,
+        tuple(sorted((k, repr(v)) for k, v in message.options.items())),
+    )
+
+
+class Batcher:
+    """Groups input messages into jobs, one message at a time (shared by sync and async ``send_many``)."""
+
+    def __init__(self, *, max_recipients: int, batch: bool) -> None:
+        self.max_recipients = max_recipients
+        self.batch = batch and max_recipients > 1
+        self._group: list[tuple[int, Message]] = []
+        self._numbers: set[str] = set()
+        self._key: object = None
+
+    def feed(self, index: int, message: Message) -> list[Job]:
+        """Add one input message; returns the jobs that are complete because of it."""
+        if not isinstance(message, Message):
+            raise TypeError(f"send_many takes omnisend.Message items, got {type(message).__name__} at {index}")
+        if not self.batch or message.idempotency_key is not None:
+            return [*self.close(), Job(message, ((index, message),))]
+        key = _content_key(message)
+        recipients = message.recipients
+        fits = len(self._numbers) + len(recipients) <= self.max_recipients and self._numbers.isdisjoint(recipients)
+        done = self.close() if self._group and (key != self._key or not fits) else []
+        self._group.append((index, message))
+        self._numbers.update(recipients)
+        self._key = key
+        return done
+
+    def close(self) -> list[Job]:
+        """The pending group as a job (if any)."""
+        group, self._group, self._numbers = self._group, [], set()
+        if not group:
+            return []
+        if len(group) == 1:
+            return [Job(group[0][1], (group[0],))]
+        to = [number for _, m in group for number in m.recipients]
+        return [Job(group[0][1].model_copy(update={"to": to, "metadata": {}}), tuple(group))]
+
+
+def jobs(messages: Iterable[Message], *, max_recipients: int, batch: bool) -> Iterator[Job]:
+    """Turn input messages into jobs lazily, merging consecutive identical content when ``batch``."""
+    batcher = Batcher(max_recipients=max_recipients, batch=batch)
+    for index, message in enumerate(messages):
+        yield from batcher.feed(index, message)
+    yield from batcher.close()
+
+
+async def ajobs(
+    messages: Iterable[Message] | AsyncIterable[Message], *, max_recipients: int, batch: bool
+) -> AsyncGenerator[Job, None]:
+    """:func:`jobs` for a sync or async iterable."""
+    if not isinstance(messages, AsyncIterable):
+        for job in jobs(messages, max_recipients=max_recipients, batch=batch):
+            yield job
+        return
+    batcher = Batcher(max_recipients=max_recipients, batch=batch)
+    index = 0
+    async for message in messages:
+        for job in batcher.feed(index, message):
+            yield job
+        index += 1
+    for job in batcher.close():
+        yield job
+
+
+def split_outcomes(job: Job, result: SendResult | None, error: OmnisendError | None) -> list[SendOutcome]:
+    """One outcome per input message of ``job``, each with its own recipients' results."""
+    if len(job.members) == 1:
+        index, message = job.members[0]
+        return [SendOutcome(index, message, result, error)]
+    if error is not None or result is None:
+        return [SendOutcome(index, message, None, error) for index, message in job.members]
+    by_number = {r.to: r for r in result.recipients}
+    outcomes = []
+    for index, message in job.members:
+        mine = tuple(by_number[n] for n in message.recipients if n in by_number)
+        accepted = [r for r in mine if r.error is None]
+        if not accepted and mine and mine[0].error is not None:
+            outcomes.append(SendOutcome(index, message, None, mine[0].error))
+            continue
+        first = accepted[0] if accepted else None
+        part = replace(
+            result,
+            message_id=first.message_id if first else None,
+            status=first.status if first else result.status,
+            recipients=mine,
+            metadata=dict(message.metadata),
+        )
+        outcomes.append(SendOutcome(index, message, part, None))
+    return outcomes

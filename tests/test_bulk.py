@@ -1,0 +1,227 @@
+"""send_many: ordering, lazy input, per-message errors, vendor-native batching, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterator
+
+import pytest
+
+from omnisend import ConfigurationError, DeliveryUnknown, InvalidRecipient, Message, RetryPolicy
+from omnisend._bulk import Batcher
+from omnisend.testing import Fault, SmsapiEmulator
+from tests.conftest import inprocess_async_client, inprocess_client
+
+
+def numbered(count: int, *, text: str = "hello", start: int = 0) -> Iterator[Message]:
+    for n in range(start, start + count):
+        yield Message(to=f"+4850{n:07d}", text=text)
+
+
+class Counting:
+    """An iterator that records how far the consumer pulled it."""
+
+    def __init__(self, messages: Iterator[Message]) -> None:
+        self.messages = messages
+        self.pulled = 0
+
+    def __iter__(self) -> Counting:
+        return self
+
+    def __next__(self) -> Message:
+        message = next(self.messages)
+        self.pulled += 1
+        return message
+
+
+def test_outcomes_in_input_order_with_one_per_message(policy: RetryPolicy) -> None:
+    emu = SmsapiEmulator()
+    messages = [Message(to=f"+4850010{n:04d}", text=f"text {n}") for n in range(30)]
+    with inprocess_client(emu, policy) as client:
+        outcomes = list(client.send_many(messages, concurrency=4))
+    assert [o.index for o in outcomes] == list(range(30))
+    assert [o.message for o in outcomes] == messages
+    assert all(o.ok and o.result is not None and o.result.recipients[0].to == o.message.to for o in outcomes)
+    assert emu.accepted_count == 30
+
+
+def test_completion_order_lets_fast_sends_overtake_a_slow_one(policy: RetryPolicy) -> None:
+    emu = SmsapiEmulator()
+    emu.script(Fault.slow(0.3))
+    messages = [Message(to=f"+4850010{n:04d}", text=f"t{n}") for n in range(6)]
+    with inprocess_client(emu, policy) as client:
+        order = [o.index for o in client.send_many(messages, concurrency=3, order="completion", timeout=5.0)]
+    assert sorted(order) == list(range(6)) and order[0] != 0 and order.index(0) >= 2
+
+
+def test_input_is_consumed_lazily() -> None:
+    emu = SmsapiEmulator()
+    source = Counting(Message(to=f"+4850{n:07d}", text=f"t{n}") for n in itertools.count())
+    with inprocess_client(emu, RetryPolicy()) as client:
+        stream = client.send_many(source, concurrency=5, batch=False)
+        first = [next(stream) for _ in range(3)]
+        assert [o.index for o in first] == [0, 1, 2]
+        assert source.pulled <= 5 + 3
+        stream.close()  # type: ignore[attr-defined]
+    assert emu.accepted_count <= 8
+
+
+def test_batching_reads_at_most_one_group_ahead() -> None:
+    emu = SmsapiEmulator(balance=10_000)
+    source = Counting(numbered(5000))
+    with inprocess_client(emu, RetryPolicy()) as client:
+        stream = client.send_many(source, concurrency=1)
+        next(stream)
+        assert source.pulled <= 2 * 1000 + 1
+        stream.close()  # type: ignore[attr-defined]
+
+
+def test_errors_are_outcomes_not_raised(policy: RetryPolicy) -> None:
+    emu = SmsapiEmulator(balance=0.35, price=0.1)
+    messages = [
+        Message(to="+48500100200", text="a"),
+        Message(to=emu.invalid_number, text="b"),
+        Message(to="+48500100201", text="c"),
+        Message(to="+48500100202", text="d"),
+        Message(to="+48500100203", text="e"),
+    ]
+    with inprocess_client(emu, policy) as client:
+        outcomes = list(client.send_many(messages, concurrency=1))
+    assert [o.ok for o in outcomes] == [True, False, True, True, False]
+    assert isinstance(outcomes[1].error, InvalidRecipient)
+    assert type(outcomes[4].error).__name__ == "InsufficientBalance"
+
+
+def test_identical_content_is_batched_and_mapped_back(policy: RetryPolicy) -> None:
+    emu = SmsapiEmulator(balance=10_000)
+    with inprocess_client(emu, policy) as client:
+        outcomes = list(client.send_many(numbered(2500), concurrency=2))
+    sends = [r for r in emu.requests if r.method == "POST"]
+    assert len(sends) == 3 and [len(r.form["to"].split(",")) for r in sends] == [1000, 1000, 500]
+    assert len(outcomes) == 2500 and all(o.ok for o in outcomes)
+    assert all(o.result is not None and [r.to for r in o.result.recipients] == [o.message.to] for o in outcomes)
+    assert len({o.result.message_id for o in outcomes if o.result}) == 2500
+    assert emu.accepted_count == 2500 and emu.duplicates() == 0
+
+
+def test_partial_batch_gives_the_bad_message_its_error(policy: RetryPolicy) -> None:
+    emu = SmsapiEmulator()
+    messages = [Message(to="+48500100200", text="x"), Message(to=emu.invalid_number, text="x"), Message(to="+48500100201", text="x")]
+    with inprocess_client(emu, policy) as client:
+        outcomes = list(client.send_many(messages))
+    assert len([r for r in emu.requests if r.method == "POST"]) == 1
+    assert [o.ok for o in outcomes] == [True, False, True]
+    assert isinstance(outcomes[1].error, InvalidRecipient) and outcomes[1].error.code == 13
+
+
+def test_messages_with_their_own_key_are_not_merged(policy: RetryPolicy) -> None:
+    emu = SmsapiEmulator()
+    messages = [Message(to=f"+4850010020{n}", text="x", idempotency_key=f"order-{n}") for n in range(3)]
+    with inprocess_client(emu, policy) as client:
+        outcomes = list(client.send_many(messages))
+    assert [o.result.idempotency_key for o in outcomes if o.result] == ["order-0", "order-1", "order-2"]
+    assert len([r for r in emu.requests if r.method == "POST"]) == 3
+
+
+def test_a_batch_never_sends_twice_under_faults(policy: RetryPolicy) -> None:
+    emu = SmsapiEmulator(balance=10_000)
+    emu.script(Fault.drop_after_accept(), Fault.truncated())
+    with inprocess_client(emu, policy) as client:
+        outcomes = list(client.send_many(numbered(1500), concurrency=2))
+    assert all(o.ok for o in outcomes)
+    assert emu.accepted_count == 1500 and emu.duplicates() == 0
+
+
+def test_each_send_keeps_its_own_retry_policy_and_key(policy: RetryPolicy, sleeps) -> None:
+    emu = SmsapiEmulator()
+    emu.script(Fault.vendor_error(203))
+    messages = [Message(to=f"+4850010020{n}", text=f"t{n}") for n in range(3)]
+    with inprocess_client(emu, policy) as client:
+        outcomes = list(client.send_many(messages, concurrency=1))
+    assert [o.result.attempts for o in outcomes if o.result] == [2, 1, 1]
+    assert len({o.result.idempotency_key for o in outcomes if o.result}) == 3
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [(dict(concurrency=0), "concurrency"), (dict(order="random"), "order must be")])
+def test_bad_options(kwargs: dict, match: str) -> None:
+    with inprocess_client(SmsapiEmulator(), None) as client, pytest.raises(ConfigurationError, match=match):
+        client.send_many([], **kwargs)
+
+
+def test_batcher_splits_on_content_size_and_repeated_numbers() -> None:
+    batcher = Batcher(max_recipients=3, batch=True)
+    a = [Message(to=f"+4850010020{n}", text="a") for n in range(4)]
+    jobs = [*batcher.feed(0, a[0]), *batcher.feed(1, a[1]), *batcher.feed(2, a[0]), *batcher.feed(3, a[2])]
+    jobs += [*batcher.feed(4, a[3]), *batcher.feed(5, Message(to="+48500100209", text="b")), *batcher.close()]
+    assert [[i for i, _ in j.members] for j in jobs] == [[0, 1], [2, 3, 4], [5]]
+
+
+@pytest.mark.anyio
+async def test_async_send_many_from_an_async_iterable(policy: RetryPolicy) -> None:
+    emu = SmsapiEmulator(balance=10_000)
+
+    async def source():
+        for n in range(120):
+            yield Message(to=f"+4850{n:07d}", text=f"t{n % 3}")
+
+    async with inprocess_async_client(emu, policy) as client:
+        outcomes = [o async for o in client.send_many(source(), concurrency=10, batch=False)]
+    assert [o.index for o in outcomes] == list(range(120)) and all(o.ok for o in outcomes)
+
+
+@pytest.mark.anyio
+async def test_async_completion_order_and_errors(policy: RetryPolicy) -> None:
+    emu = SmsapiEmulator()
+    emu.script(Fault.slow(0.3))
+    messages = [Message(to=f"+4850010020{n}", text=f"t{n}") for n in range(5)] + [Message(to=emu.invalid_number, text="z")]
+    async with inprocess_async_client(emu, policy) as client:
+        outcomes = [o async for o in client.send_many(messages, concurrency=6, order="completion", timeout=5.0)]
+    assert outcomes[-1].index == 0 and sorted(o.index for o in outcomes) == list(range(6))
+    assert [o.ok for o in sorted(outcomes, key=lambda o: o.index)] == [True] * 5 + [False]
+
+
+@pytest.mark.anyio
+async def test_async_leaving_early_cancels_running_sends(policy: RetryPolicy) -> None:
+    emu = SmsapiEmulator()
+    emu.fail_randomly(1.0, [Fault.slow(0.5)])
+    async with inprocess_async_client(emu, policy) as client:
+        stream = client.send_many(numbered(100), concurrency=10, batch=False, timeout=5.0)
+        first = await anext(stream)
+        await stream.aclose()  # type: ignore[attr-defined]
+        requests_when_closed = len(emu.requests)
+        await asyncio.sleep(0.7)
+    assert first.index == 0
+    assert requests_when_closed <= 11 and len(emu.requests) == requests_when_closed
+
+
+@pytest.mark.anyio
+async def test_async_cancellation_of_the_consumer(policy: RetryPolicy) -> None:
+    emu = SmsapiEmulator()
+    emu.fail_randomly(1.0, [Fault.slow(0.5)])
+    seen: list[int] = []
+    async with inprocess_async_client(emu, policy) as client:
+
+        async def consume() -> None:
+            async for outcome in client.send_many(numbered(50), concurrency=5, batch=False, timeout=5.0):
+                seen.append(outcome.index)
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        sent = len(emu.requests)
+        await asyncio.sleep(0.6)
+    assert seen == [] and sent == 5 and len(emu.requests) == sent
+
+
+def test_ambiguous_batch_failure_reaches_every_member(policy: RetryPolicy) -> None:
+    """A batch whose outcome stays unknown after every retry is DeliveryUnknown for each member, one key."""
+    emu = SmsapiEmulator()
+    emu.script(*[Fault.slow(5.0)] * 3)
+    with inprocess_client(emu, policy) as client:
+        outcomes = list(client.send_many(numbered(3), timeout=0.05))
+    assert all(isinstance(o.error, DeliveryUnknown) for o in outcomes)
+    assert len({o.error.idempotency_key for o in outcomes if o.error}) == 1
+    assert emu.duplicates() == 0
