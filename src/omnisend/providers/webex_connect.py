@@ -1,0 +1,619 @@
+"""Webex Connect (formerly IMImobile imiconnect): Messaging API v1, ``POST /resources/v1/messaging``.
+
+* Docs: https://developers.webexconnect.io/reference/send-message-api-v1 (request and answers),
+  https://help.webexconnect.io/docs/api-codes (the code tables below),
+  https://developers.webexconnect.io/reference/outbound-webhooks (delivery receipts).
+* Auth: the service key in a ``key`` header, or ``Authorization: Bearer <JWT>`` (``bearer_token=``;
+  a JWT you mint from the service id and secret; it wins when both are given, so only it is sent).
+* Hosts: ``https://api.{region}.webexconnect.io`` (``region=`` one of ca, eu, uk, us, us1, in, au;
+  default ``us``). Legacy tenants keep their ``api.imiconnect.*`` host: pass it as ``base_url``.
+
+Quirks:
+
+* **Errors arrive with HTTP 200.** The body decides: a ``response`` *array* holds one result per
+  destination (``"1001"`` Queued, each with its ``transid``); a ``response`` *object* is an error
+  for the whole request. Codes are strings and are kept as the vendor writes them.
+* The vendor's code list has four sections (Messaging, Transaction Status, Event, Profile) and the
+  same number means different things in different sections (7005, 7010, 7011, 7208, 7601), so
+  there is one table per section. ``ERRORS`` (Messaging) reads send answers; the Transaction Status
+  table gives the reason class of a failed delivery receipt; the Event and Profile tables are
+  documented for completeness (those APIs are not spoken here). Within Messaging, 7010, 7208 and
+  7601 each carry two texts; the row takes the safe reading (refused, not retried).
+* **No de-duplication:** ``correlationid`` (our idempotency key, at most 50 bytes) is echoed in
+  answers and receipts but never de-duplicates, so an ambiguous failure (timeout after the request
+  went out, 5xx without a body, a truncated answer) raises ``DeliveryUnknown`` and is not retried.
+  Internal-error codes (7006, 7011, 7518) and delivery-status codes answered instead of a result
+  (7200, 7303, 7500-7502) are marked ambiguous for the same reason. 7020 and 7302 (rate limits)
+  and connection failures are retried.
+* One request carries at most 1000 destinations (7009). ``send()`` splits a longer list into
+  requests of 1000 and merges the per-recipient results; if the first request fails, its error is
+  raised, and a later request's failure becomes the error of each of its recipients
+  (``result.failed``; ``DeliveryUnknown`` for those whose outcome is unknown). ``split_batches=False``
+  refuses such a list instead. Each destination is its own object, so results map by position.
+* SMS: ``channels.sms`` with ``senderid`` (pre-configured on the service), ``text`` (at most 1024
+  characters) and ``type`` ``"1"`` (text) or ``"4"`` (unicode, chosen when the text is not GSM-7);
+  a template (``message.template``) may replace the text.
+* WhatsApp: template messages only (``appid`` + ``message.template`` + ``parameters``; a list of
+  parameters is sent as ``{"1": ..., "2": ...}``; the language belongs to the Webex template and is
+  not sent). Destinations are ``waid`` digits without ``+``; ``sender`` is ignored (the app id
+  decides). Viber, media and ``scheduled_at`` are refused (v1 has no send-at field).
+* ``validity`` becomes ``expiry`` (UTC). ``options`` (e.g. ``callbackData``, at most 2000
+  characters; ``notifyurlAuthId``) are merged into the request body untouched.
+* Status lookups: Messaging API v1 documents no lookup by ``transid`` (the Transaction Status API's
+  endpoint is not published), so ``get_status`` raises a ``ValidationError`` saying so; delivery
+  receipts (``parse_webhook``) are the status source.
+* Receipts: ``deliveryInfoNotification`` with ``deliveryStatus`` (Submitted, Delivered,
+  Un-Delivered, Failed, Read), ``transid`` (our ``message_id``) and ``correlationid`` (our
+  idempotency key). A failed receipt keeps its ``code`` and ``Description`` as the reason; expiry
+  and rejection codes refine the status (table below). With ``webhook_secret=`` the
+  ``x-hub-signature`` header (hex HMAC SHA-256 or SHA-512 of the body, optionally ``sha256=``
+  prefixed) is checked in constant time; a missing or wrong signature raises ``AuthError``.
+* Unconfirmed (safe choices): whether an answer array can mix accepted and refused destinations
+  (each entry is read on its own); ``1002`` in a send answer (accepted, as the Event API means it);
+  the ``type`` values (legacy docs); ``waid`` without ``+``; ``Clicked`` receipts (read);
+  SHA-1 hub signatures of old configurations are not accepted.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Final
+
+import httpx
+
+from .._text import sms_segments
+from ..errors import (
+    AuthError,
+    ConfigurationError,
+    DuplicateMessage,
+    InsufficientBalance,
+    InvalidRecipient,
+    NotFound,
+    OmnisendError,
+    PermissionDenied,
+    ProviderError,
+    RateLimited,
+    ServiceUnavailable,
+    TemplateError,
+    ValidationError,
+)
+from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, SendResult, Template
+from .base import ErrorCode, ErrorTable, Flow, Provider, StatusEntry, StatusTable, Step, utc_from_timestamp
+
+__all__ = ["WebexConnect"]
+
+ERRORS: Final = ErrorTable(
+    {
+        "7000": ErrorCode(ValidationError, "Invalid JSON"),
+        "7001": ErrorCode(AuthError, "Authentication failed"),
+        "7002": ErrorCode(AuthError, "Service Key Missing"),
+        "7003": ErrorCode(ValidationError, "Mandatory parameter missing (e.g. param 'text' missing for channel sms)"),
+        "7004": ErrorCode(ValidationError, "Invalid parameter value (e.g. invalid value of param 'type')"),
+        "7005": ErrorCode(ValidationError, "Request expired"),
+        "7006": ErrorCode(ServiceUnavailable, "Internal error occurred / Internal server error", ambiguous=True),
+        "7007": ErrorCode(PermissionDenied, "Service Inactive"),
+        "7008": ErrorCode(PermissionDenied, "Inactive Profile"),
+        "7009": ErrorCode(ValidationError, "Maximum number of destination address (1000)"),
+        "7010": ErrorCode(PermissionDenied, "Source IP is not in the allowed list / Service provider exception"),
+        "7011": ErrorCode(ServiceUnavailable, "Unknown Exception", ambiguous=True),
+        "7019": ErrorCode(ValidationError, "Request expired"),
+        "7020": ErrorCode(RateLimited, "You have reached maximum transaction limit"),
+        "7101": ErrorCode(PermissionDenied, "Invalid Sender ID"),
+        "7102": ErrorCode(InvalidRecipient, "Invalid address"),
+        "7103": ErrorCode(InsufficientBalance, "Not enough credits"),
+        "7104": ErrorCode(ValidationError, "Invalid app id"),
+        "7105": ErrorCode(InvalidRecipient, "Customer profile not found"),
+        "7106": ErrorCode(PermissionDenied, "Channel not configured"),
+        "7107": ErrorCode(ValidationError, "Message length exceeded"),
+        "7108": ErrorCode(TemplateError, "Invalid template"),
+        "7109": ErrorCode(InvalidRecipient, "User in DnD"),
+        "7110": ErrorCode(InvalidRecipient, "User is not active"),
+        "7111": ErrorCode(ValidationError, "Spam content detected"),
+        "7112": ErrorCode(ValidationError, "Invalid message type"),
+        "7113": ErrorCode(PermissionDenied, "Social hours"),
+        "7114": ErrorCode(PermissionDenied, "Configuration Error. Please contact admin."),
+        "7115": ErrorCode(PermissionDenied, "Rate plan not defined"),
+        "7116": ErrorCode(InvalidRecipient, "Destination profile is not verified"),
+        "7117": ErrorCode(PermissionDenied, "RTM is not enabled for this app"),
+        "7118": ErrorCode(PermissionDenied, "push is not enabled for this app"),
+        "7119": ErrorCode(InvalidRecipient, "Destination profile doesn't have OS details"),
+        "7120": ErrorCode(ValidationError, "Voice params length exceeded"),
+        "7121": ErrorCode(TemplateError, "Replaceable params could not be fetched."),
+        "7200": ErrorCode(ProviderError, "Unknown Status", ambiguous=True),
+        "7201": ErrorCode(ProviderError, "Delivery failed at Operator"),
+        "7202": ErrorCode(ProviderError, "Delivery failed at platform"),
+        "7203": ErrorCode(InvalidRecipient, "Unknown Subscriber address"),
+        "7204": ErrorCode(InvalidRecipient, "Insufficient Credits in subscriber account"),
+        "7205": ErrorCode(ValidationError, "Error in Binary message"),
+        "7206": ErrorCode(ProviderError, "Can't deliver. Subscriber SIM Full"),
+        "7207": ErrorCode(ProviderError, "Subscriber out of coverage area or not reachable"),
+        "7208": ErrorCode(PermissionDenied, "Source ip is not in the allowed list / Message expired"),
+        "7209": ErrorCode(ProviderError, "Unable to deliver multipart message"),
+        "7210": ErrorCode(PermissionDenied, "Billing Configuration error"),
+        "7211": ErrorCode(ProviderError, "Billing error at operator"),
+        "7212": ErrorCode(InvalidRecipient, "Invalid registration"),
+        "7213": ErrorCode(InvalidRecipient, "Unregistered"),
+        "7214": ErrorCode(ProviderError, "Cloud specific failure"),
+        "7301": ErrorCode(ProviderError, "Message expired"),
+        "7302": ErrorCode(RateLimited, "Rate limit exceeded"),
+        "7303": ErrorCode(ProviderError, "Delivery notification of a message expired", ambiguous=True),
+        "7304": ErrorCode(AuthError, "Invalid app credentials(Invalid OAuth)"),
+        "7305": ErrorCode(AuthError, "Invalid user credentials"),
+        "7307": ErrorCode(ServiceUnavailable, "End point not reachable(FB is not reachable)"),
+        "7401": ErrorCode(ProviderError, "No answer"),
+        "7402": ErrorCode(ProviderError, "Customer busy"),
+        "7403": ErrorCode(ProviderError, "Call rejected"),
+        "7404": ErrorCode(ProviderError, "Others"),
+        "7500": ErrorCode(ProviderError, "Delivered (a delivery status, not a send answer)", ambiguous=True),
+        "7501": ErrorCode(ProviderError, "Submited (a delivery status, not a send answer)", ambiguous=True),
+        "7502": ErrorCode(ProviderError, "Read (a delivery status, not a send answer)", ambiguous=True),
+        "7503": ErrorCode(ProviderError, "Message expired before delivery attempt"),
+        "7504": ErrorCode(PermissionDenied, "Authentication error (push provider)"),
+        "7505": ErrorCode(ValidationError, "Too large payload ( >4kb)"),
+        "7506": ErrorCode(ValidationError, "Invalid time to live value"),
+        "7507": ErrorCode(RateLimited, "Too many requests for the App"),
+        "7508": ErrorCode(ServiceUnavailable, "GCM server error"),
+        "7509": ErrorCode(RateLimited, "Too many concurrent requests for same customer"),
+        "7510": ErrorCode(ValidationError, "Too big payload"),
+        "7511": ErrorCode(ValidationError, "Invalid time to live value"),
+        "7512": ErrorCode(InvalidRecipient, "Invalid push id"),
+        "7513": ErrorCode(InvalidRecipient, "Unregistered Device"),
+        "7514": ErrorCode(PermissionDenied, "Wrong apns certificate gateway"),
+        "7515": ErrorCode(PermissionDenied, "Bad apns certificate"),
+        "7516": ErrorCode(RateLimited, "Too many request for the same device"),
+        "7517": ErrorCode(ServiceUnavailable, "APNS server error"),
+        "7518": ErrorCode(ProviderError, "Unknown", ambiguous=True),
+        "7600": ErrorCode(NotFound, "no results found"),
+        "7601": ErrorCode(
+            ValidationError, "transaction is not under this service or service key is invalid / Verification failed"
+        ),
+        "7602": ErrorCode(InvalidRecipient, "user presence failure"),
+        "7603": ErrorCode(ValidationError, "either validation failed for request or user verification failure"),
+        "7618": ErrorCode(ValidationError, "Invalid request characters: The character uxxxx cannot be included"),
+        "7627": ErrorCode(ValidationError, "Parameter missing: media id"),
+        "7628": ErrorCode(InvalidRecipient, "The other user is not yet a follower"),
+        "7629": ErrorCode(InvalidRecipient, "The other user is not yet a follower"),
+        "7630": ErrorCode(ValidationError, "Rich media message is empty"),
+        "7631": ErrorCode(ValidationError, "Text message is empty"),
+        "7632": ErrorCode(ValidationError, "Error source: multimedia file size"),
+        "7633": ErrorCode(ValidationError, "Message contents too long"),
+        "7634": ErrorCode(ValidationError, "Title too long"),
+        "7635": ErrorCode(ValidationError, "Description too long"),
+        "7636": ErrorCode(ValidationError, "URL too long"),
+        "7637": ErrorCode(ValidationError, "Image URL too long"),
+        "7638": ErrorCode(ValidationError, "Audio play time over limit"),
+        "7639": ErrorCode(RateLimited, "Rich media messages over limit (quota used up)", retryable=False),
+        "7641": ErrorCode(RateLimited, "Message quantity over limit (quota used up)", retryable=False),
+        "7642": ErrorCode(InvalidRecipient, "This user does not exist."),
+        "7643": ErrorCode(ValidationError, "Invalid image file type (invalid file type)"),
+    }
+)
+
+#: Messaging codes that only concern a request, absent from the Transaction Status section.
+_REQUEST_ONLY: Final = frozenset({"7000", "7001", "7002", "7003", "7004", "7005", "7007", "7009", "7603"})
+
+#: Transaction Status section: the reasons of failed deliveries (receipts), where 7010, 7208 and
+#: 7601 carry their delivery meanings and the file-size codes 7608-7611 appear.
+TRANSACTION_ERRORS: Final = ErrorTable(
+    {
+        **{code: row for code, row in ERRORS.items() if code not in _REQUEST_ONLY},
+        "7010": ErrorCode(ServiceUnavailable, "Service provider exception"),
+        "7208": ErrorCode(ProviderError, "Message expired"),
+        "7601": ErrorCode(NotFound, "Transaction is not under this service or service key is invalid"),
+        "7602": ErrorCode(InvalidRecipient, "User presence failure / validation or user verification failure"),
+        "7608": ErrorCode(ValidationError, "Invalid image file size"),
+        "7609": ErrorCode(ValidationError, "Invalid audio file size"),
+        "7610": ErrorCode(ValidationError, "Invalid video file size"),
+        "7611": ErrorCode(ValidationError, "Invalid thumbnail file size"),
+    }
+)
+
+#: Event (Custom Event API) section; 7005 means an internal error here. Documented, not spoken.
+EVENT_ERRORS: Final = ErrorTable(
+    {
+        "7000": ErrorCode(ValidationError, "Invalid JSON"),
+        "7001": ErrorCode(AuthError, "Authentication failed"),
+        "7002": ErrorCode(AuthError, "Service key missing"),
+        "7004": ErrorCode(ValidationError, "Invalid value"),
+        "7005": ErrorCode(ServiceUnavailable, "Internal error occurred", ambiguous=True),
+        "7006": ErrorCode(ServiceUnavailable, "Internal error occurred", ambiguous=True),
+        "7025": ErrorCode(ValidationError, "Mandatory custom parameters missing"),
+    }
+)
+
+#: Profile API section; 7011 means an invalid attribute here. Documented, not spoken.
+PROFILE_ERRORS: Final = ErrorTable(
+    {
+        "7003": ErrorCode(ValidationError, "Mandatory parameter missing (e.g. CustomerId is missing)"),
+        "7010": ErrorCode(PermissionDenied, "Source IP is not in the allowed list"),
+        "7011": ErrorCode(ValidationError, "Invalid Attribute Value"),
+        "7012": ErrorCode(ValidationError, "Batch size limit(100) exceeded"),
+        "7013": ErrorCode(NotFound, "Master profile store not found"),
+        "7014": ErrorCode(NotFound, "Customer not found / App profile not found"),
+        "7015": ErrorCode(DuplicateMessage, "Customer already exists / App profile already exists"),
+        "7016": ErrorCode(ServiceUnavailable, "Unknown error", ambiguous=True),
+        "7017": ErrorCode(ValidationError, "Profile attribute doesn't exist"),
+        "7018": ErrorCode(ValidationError, "Invalid app profile or app profile is not linked to this client"),
+        "7019": ErrorCode(ValidationError, "Request expired"),
+        "7020": ErrorCode(RateLimited, "You have reached maximum transaction limit"),
+    }
+)
+
+#: Every section's error table, by the section's name in the vendor's code list.
+SECTIONS: Final[Mapping[str, ErrorTable]] = {
+    "Messaging": ERRORS,
+    "Transaction Status": TRANSACTION_ERRORS,
+    "Event": EVENT_ERRORS,
+    "Profile": PROFILE_ERRORS,
+}
+
+_S = DeliveryStatus
+#: Success codes: per destination in a send answer (1001), and of the Event/Profile APIs.
+RESULTS: Final = StatusTable(
+    {
+        "1000": StatusEntry(_S.QUEUED, "Success (Profile API)"),
+        "1001": StatusEntry(_S.QUEUED, "Queued (Messaging API; also 'Queued in burst mode')"),
+        "1002": StatusEntry(_S.QUEUED, "Queues (Event API) / Partial success (Profile API)"),
+    }
+)
+
+#: ``deliveryInfo.deliveryStatus`` of a receipt.
+STATUSES: Final = StatusTable(
+    {
+        "Submitted": StatusEntry(_S.SENT, "Submitted to the operator or channel"),
+        "Sent": StatusEntry(_S.SENT, "Sent (spelling of later API versions)"),
+        "Delivered": StatusEntry(_S.DELIVERED, "Delivered to the handset or app"),
+        "Read": StatusEntry(_S.READ, "Read by the recipient (WhatsApp, push, in-app)"),
+        "Clicked": StatusEntry(_S.READ, "A link in the message was clicked (an engagement event)"),
+        "Un-Delivered": StatusEntry(_S.UNDELIVERED, "Not delivered by the network", ProviderError),
+        "Undelivered": StatusEntry(_S.UNDELIVERED, "Not delivered (spelling without hyphen)", ProviderError),
+        "Failed": StatusEntry(_S.FAILED, "Failed before delivery", ProviderError),
+    },
+    case_insensitive=True,
+)
+
+#: Receipt codes that refine a failure status (``Un-Delivered``/``Failed``), whatever it said.
+REASON_STATUSES: Final = StatusTable(
+    {
+        "7005": StatusEntry(_S.EXPIRED, "Request expired"),
+        "7019": StatusEntry(_S.EXPIRED, "Request expired"),
+        "7208": StatusEntry(_S.EXPIRED, "Message expired"),
+        "7301": StatusEntry(_S.EXPIRED, "Message expired"),
+        "7503": StatusEntry(_S.EXPIRED, "Message expired before delivery attempt"),
+        "7111": StatusEntry(_S.REJECTED, "Spam content detected"),
+        "7403": StatusEntry(_S.REJECTED, "Call rejected"),
+        "7303": StatusEntry(_S.UNKNOWN, "Delivery notification of a message expired: outcome unknown"),
+    }
+)
+
+DOC_TABLES: Final = [
+    ("Success codes (send answers; Event and Profile APIs)", RESULTS),
+    ("Transaction Status codes (reasons in delivery receipts)", TRANSACTION_ERRORS),
+    ("Receipt codes that refine a failure status", REASON_STATUSES),
+    ("Event API codes (documented; this API is not used)", EVENT_ERRORS),
+    ("Profile API codes (documented; this API is not used)", PROFILE_ERRORS),
+]
+
+REGIONS: Final = frozenset({"ca", "eu", "uk", "us", "us1", "in", "au"})
+PATH: Final = "/resources/v1/messaging"
+MAX_DESTINATIONS: Final = 1000
+MAX_CORRELATION_BYTES: Final = 50
+MAX_SMS_CHARS: Final = 1024
+MAX_CALLBACK_DATA: Final = 2000
+HUB_ALGORITHMS: Final = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
+_HEX_LENGTHS: Final = {64: "sha256", 128: "sha512"}
+_FAILURES: Final = frozenset({_S.UNDELIVERED, _S.FAILED, _S.EXPIRED, _S.REJECTED})
+
+
+class WebexConnect(Provider):
+    """Webex Connect adapter (Messaging API v1).
+
+    Args:
+        service_key: the service's API key (or ``OMNISEND_WEBEX_CONNECT_SERVICE_KEY``), sent as ``key``.
+        bearer_token: a JWT for ``Authorization: Bearer`` instead of the key.
+        region: the tenant's region (``"us"``, ``"eu"``, ...) for ``https://api.{region}.webexconnect.io``.
+        base_url: overrides the host (legacy ``api.imiconnect.*`` hosts, tests, the emulator).
+        whatsapp_app_id: the WhatsApp app id (``appid``); ``options={"appid": ...}`` overrides it.
+        webhook_secret: the outbound webhook's hub secret; receipts must then be signed.
+        notify_url: an HTTPS URL for this client's receipts (``notifyurl``), instead of the service's.
+        split_batches: split more than 1000 recipients into several requests (default) or refuse them.
+    """
+
+    name = "webex_connect"
+    display_name = "Webex Connect"
+    default_base_url = "https://api.us.webexconnect.io"
+    channels = frozenset({"sms", "whatsapp"})
+    errors = ERRORS
+    statuses = STATUSES
+    deduplicates = False
+    credential_env = "OMNISEND_WEBEX_CONNECT_SERVICE_KEY"
+    max_recipients: ClassVar[int] = MAX_DESTINATIONS
+
+    def __init__(
+        self,
+        *,
+        service_key: str | None = None,
+        bearer_token: str | None = None,
+        region: str = "us",
+        base_url: str | None = None,
+        whatsapp_app_id: str | None = None,
+        webhook_secret: str | None = None,
+        notify_url: str | None = None,
+        split_batches: bool = True,
+    ) -> None:
+        if bearer_token is not None:
+            self._token: str | None = self._credential(bearer_token, argument="bearer_token")
+            self._key: str | None = None
+        else:
+            self._token, self._key = None, self._credential(service_key, argument="service_key")
+        if region not in REGIONS:
+            raise ConfigurationError(f"webex_connect: region must be one of {sorted(REGIONS)}, got {region!r}")
+        if webhook_secret is not None and not webhook_secret:
+            raise ConfigurationError("webex_connect: webhook_secret is empty; leave it out to skip signature checks")
+        if notify_url is not None and not notify_url.startswith("https://"):
+            raise ConfigurationError(
+                "webex_connect: notify_url must be an https:// URL (the vendor posts only to HTTPS)"
+            )
+        self.region = region
+        self.whatsapp_app_id = whatsapp_app_id
+        self._webhook_secret = webhook_secret
+        self.notify_url = notify_url
+        self.split_batches = split_batches
+        super().__init__(base_url=base_url or f"https://api.{region}.webexconnect.io")
+
+    def _secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self._key, self._token, self._webhook_secret) if s)
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"} if self._token else {"key": self._key or ""}
+
+    # -- send -----------------------------------------------------------------------------
+
+    def build_request(self, message: Message, *, idempotency_key: str) -> httpx.Request:
+        self.check_channel(message)
+        numbers = message.recipients
+        if len(numbers) > MAX_DESTINATIONS:
+            self.invalid(
+                f"{len(numbers)} recipients: at most {MAX_DESTINATIONS} destinations per request "
+                "(send through Client with split_batches=True to split them)",
+                field="to",
+            )
+        if message.media is not None:
+            self.unsupported("media (send WhatsApp media through a template)")
+        if message.scheduled_at is not None:
+            self.unsupported("scheduled_at (Messaging API v1 has no send-at field)")
+        if message.text is not None and message.template is not None:
+            self.invalid("pass either text or a template, not both", field="template")
+        whatsapp = message.channel == "whatsapp"
+        body: dict[str, Any] = {
+            "deliverychannel": message.channel,
+            "destination": [{"waid": [n.lstrip("+")]} if whatsapp else {"msisdn": [n]} for n in numbers],
+            "correlationid": idempotency_key,
+        }
+        body.update(self._whatsapp(message) if whatsapp else self._sms(message))
+        if message.validity is not None:
+            body["expiry"] = _iso(datetime.now(timezone.utc) + message.validity)
+        if self.notify_url is not None:
+            body["notifyurl"] = self.notify_url
+        body.update(message.options)
+        size = len(str(body.get("correlationid", "")).encode("utf-8"))
+        if size > MAX_CORRELATION_BYTES:
+            field = "options.correlationid" if "correlationid" in message.options else "idempotency_key"
+            self.invalid(
+                f"{field} is {size} bytes; Webex Connect correlationid allows at most {MAX_CORRELATION_BYTES} bytes",
+                field=field,
+            )
+        if len(str(body.get("callbackData", ""))) > MAX_CALLBACK_DATA:
+            self.invalid(f"callbackData allows at most {MAX_CALLBACK_DATA} characters", field="options.callbackData")
+        return self.request("POST", PATH, headers=self._auth(), json=body)
+
+    def _sms(self, message: Message) -> dict[str, Any]:
+        sms = {"senderid": message.sender} if message.sender is not None else {}
+        if message.template is not None:
+            return {"message": _template(message.template), **({"channels": {"sms": sms}} if sms else {})}
+        body: dict[str, Any] = {"channels": {"sms": sms}}
+        text = message.text or ""
+        if len(text) > MAX_SMS_CHARS:
+            self.invalid(
+                f"text is {len(text)} characters; Webex Connect SMS allows at most {MAX_SMS_CHARS}", field="text"
+            )
+        sms.update(text=text, type="1" if sms_segments(text).encoding == "gsm7" else "4")
+        return body
+
+    def _whatsapp(self, message: Message) -> dict[str, Any]:
+        if message.template is None:
+            self.invalid("WhatsApp through Webex Connect needs a template (Message.template)", field="template")
+        appid = message.options.get("appid") or self.whatsapp_app_id
+        if not appid:
+            self.invalid(
+                "WhatsApp needs the app id: WebexConnect(whatsapp_app_id=...) or options={'appid': ...}", field="appid"
+            )
+        return {"appid": appid, "message": _template(message.template)}
+
+    def send_flow(self, message: Message, *, idempotency_key: str) -> Flow[SendResult]:
+        """One request per 1000 recipients; the first request's failure is raised, a later one's
+        becomes the error of each of its recipients."""
+        numbers = message.recipients
+        if len(numbers) <= MAX_DESTINATIONS or not self.split_batches:
+            return (yield from super().send_flow(message, idempotency_key=idempotency_key))
+        chunks = [
+            message.model_copy(update={"to": list(numbers[i : i + MAX_DESTINATIONS])})
+            for i in range(0, len(numbers), MAX_DESTINATIONS)
+        ]
+        requests = [self.build_request(chunk, idempotency_key=idempotency_key) for chunk in chunks]
+        results: list[SendResult] = []
+        recipients: list[RecipientResult] = []
+        raws: list[object] = []
+        for index, (chunk, request) in enumerate(zip(chunks, requests, strict=True)):
+            parse = functools.partial(self.parse_response, message=chunk, idempotency_key=idempotency_key)
+            try:
+                result: SendResult = yield Step(request, parse)
+            except OmnisendError as error:
+                if index == 0:
+                    raise
+                status = _S.REJECTED if error.accepted is False else _S.UNKNOWN
+                recipients.extend(RecipientResult(to, None, status, error) for to in chunk.recipients)
+                raws.append(error.raw)
+                continue
+            results.append(result)
+            recipients.extend(result.recipients)
+            raws.append(result.raw)
+        first = results[0]
+        return replace(first, recipients=tuple(recipients), raw=raws)
+
+    def parse_response(
+        self, response: httpx.Response, *, message: Message | None = None, idempotency_key: str | None = None
+    ) -> SendResult:
+        body = self.read_json(response)
+        answer = body.get("response") if isinstance(body, dict) else None
+        if isinstance(answer, dict) and RESULTS.lookup(answer.get("code")) is None:
+            raise self.vendor_error(
+                answer.get("code"), response=response, vendor_message=answer.get("description"), raw=body
+            )
+        if not response.is_success:
+            raise self.http_error(response, raw=body)
+        entries = [answer] if isinstance(answer, dict) else answer
+        if not isinstance(entries, list) or not entries:
+            raise TypeError("expected a 'response' array or object")
+        numbers = message.recipients if message is not None else tuple("" for _ in entries)
+        recipients = []
+        for position, to in enumerate(numbers):
+            entry = entries[position] if position < len(entries) else None
+            if not isinstance(entry, dict):
+                recipients.append(RecipientResult(to, None, _S.UNKNOWN))
+                continue
+            transid = _str(entry.get("transid"))
+            accepted = RESULTS.lookup(entry.get("code"))
+            if accepted is not None:
+                recipients.append(RecipientResult(to, transid, accepted.status))
+                continue
+            error = self.vendor_error(
+                entry.get("code"), response=response, vendor_message=entry.get("description"), raw=body
+            )
+            recipients.append(
+                RecipientResult(to, transid, _S.REJECTED if error.accepted is False else _S.UNKNOWN, error)
+            )
+        ok = [r for r in recipients if r.error is None]
+        if not ok:
+            raise next(r.error for r in recipients if r.error is not None)
+        return SendResult(
+            provider=self.name,
+            message_id=next((r.message_id for r in ok if r.message_id), None),
+            status=ok[0].status,
+            recipients=tuple(recipients),
+            idempotency_key=idempotency_key,
+            raw=body,
+        )
+
+    # -- status -----------------------------------------------------------------------------
+
+    def build_status_request(self, message_id: str) -> httpx.Request:
+        self.unsupported(
+            "status lookups: Messaging API v1 documents no lookup by transid; "
+            "use delivery receipts (WebexConnect.parse_webhook) instead"
+        )
+
+    # -- webhook ----------------------------------------------------------------------------
+
+    def parse_webhook(
+        self,
+        *,
+        body: bytes | str = b"",
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> list[DeliveryReport]:
+        """Reports from a ``deliveryInfoNotification`` receipt (signature checked when configured)."""
+        content = body.encode("utf-8") if isinstance(body, str) else body
+        self._verify(content, {k.lower(): v for k, v in (headers or {}).items()})
+        try:
+            data = json.loads(content)
+        except ValueError as exc:
+            raise ValidationError("Webex Connect receipt is not JSON", provider=self.name, field="body") from exc
+        reports = []
+        for item in data if isinstance(data, list) else [data]:
+            note = item.get("deliveryInfoNotification") if isinstance(item, dict) else None
+            if not isinstance(note, dict):
+                raise ValidationError(
+                    "Webex Connect receipt without deliveryInfoNotification",
+                    provider=self.name,
+                    field="deliveryInfoNotification",
+                )
+            infos = note.get("deliveryInfo")
+            for info in infos if isinstance(infos, list) else [infos or {}]:
+                reports.append(self._receipt(note, info))
+        return reports
+
+    def _receipt(self, note: dict[str, Any], info: dict[str, Any]) -> DeliveryReport:
+        vendor_status = info.get("deliveryStatus")
+        code = _str(info.get("code"))
+        failed = self.statuses.normalize(vendor_status) in _FAILURES
+        reason = " - ".join(
+            str(t) for t in (info.get("Description") or info.get("description"), info.get("additionalInfo")) if t
+        )
+        report = self.report(
+            message_id=note.get("transid"),
+            vendor_status=vendor_status,
+            recipient=_plus(info.get("destination")),
+            idempotency_key=note.get("correlationid"),
+            timestamp=_timestamp(info.get("timeStamp")),
+            error_code=code if failed else None,
+            error_message=reason or None,
+            error_table=TRANSACTION_ERRORS,
+            event_id=f"{note.get('transid')}:{vendor_status}:{code}",
+            raw={**{k: v for k, v in note.items() if k != "deliveryInfo"}, "deliveryInfo": info},
+        )
+        refined = REASON_STATUSES.lookup(code) if failed else None
+        return replace(report, status=refined.status) if refined is not None else report
+
+    def _verify(self, body: bytes, headers: Mapping[str, str]) -> None:
+        """Check ``x-hub-signature`` (hex HMAC of the body, SHA-256 or SHA-512) in constant time."""
+        if self._webhook_secret is None:
+            return
+        given = headers.get("x-hub-signature", "").strip()
+        if not given:
+            raise AuthError("receipt without x-hub-signature (a webhook_secret is configured)", provider=self.name)
+        prefix, _, digest = given.rpartition("=")
+        digest = digest.lower()
+        algorithm = HUB_ALGORITHMS.get(prefix.lower() or _HEX_LENGTHS.get(len(digest), ""))
+        expected = hmac.new(self._webhook_secret.encode("utf-8"), body, algorithm or hashlib.sha256).hexdigest()
+        if algorithm is None or not hmac.compare_digest(expected.encode(), digest.encode("utf-8", "replace")):
+            raise AuthError("x-hub-signature does not match the receipt (forged or wrong secret)", provider=self.name)
+
+
+def _template(template: Template) -> dict[str, Any]:
+    params = template.params
+    parameters = dict(params) if isinstance(params, dict) else {str(i): v for i, v in enumerate(params, 1)}
+    return {"template": template.name, "parameters": parameters} if parameters else {"template": template.name}
+
+
+def _iso(moment: datetime) -> str:
+    """``2015-04-12T13:00:19.456Z``: UTC with milliseconds, as the vendor writes ``expiry``."""
+    utc = moment.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _timestamp(value: object) -> datetime | None:
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
+        return utc_from_timestamp(value, millis=float(value) > 1e11)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def _str(value: object) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+def _plus(number: object) -> str | None:
+    text = _str(number)
+    return f"+{text}" if text is not None and text.isdigit() else text

@@ -1,0 +1,232 @@
+"""A stateful Webex Connect emulator: Messaging API v1 sends and signed delivery receipts.
+
+Behaviour kept from the real API: every answer is HTTP 200, with a ``response`` array (one entry
+per destination: ``"1001"`` Queued and a ``transid``, suffixed ``_1``, ``_2`` after the first) or a
+``response`` object carrying the error code as a string. ``key`` header (7002 when missing, 7001
+when wrong) or ``Authorization: Bearer`` auth; invalid JSON (7000); missing parameters (7003); at
+most 1000 destinations (7009); ``correlationid`` of at most 50 bytes (7004); SMS text of at most 1024
+characters (7107); sender ids (7101), WhatsApp app ids (7104) and templates (7108) when configured;
+credits charged per SMS part (7103); a per-number send limit (7020); invalid (7102) and
+do-not-disturb (7109) numbers answered per destination. No de-duplication: a repeated
+``correlationid`` is sent again, as the vendor does. Receipts are ``deliveryInfoNotification``
+bodies, signed with ``x-hub-signature`` when a ``webhook_secret`` is set.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import uuid
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+from .._text import sms_segments
+from ..providers.webex_connect import ERRORS, HUB_ALGORITHMS, MAX_DESTINATIONS, PATH, WebexConnect
+from ._emulator import Emulator, Record, Reply, Request
+
+__all__ = ["WebexConnectEmulator"]
+
+_E164 = re.compile(r"\+?[1-9][0-9]{6,14}")
+
+
+class WebexConnectEmulator(Emulator):
+    """Webex Connect Messaging API v1 in memory.
+
+    Args:
+        senders: allowed SMS sender ids (``None``: any).
+        apps: WhatsApp app ids configured on the service.
+        templates: known template ids (``None``: any).
+        dnd: numbers on the do-not-disturb list (7109).
+        bearer_tokens: JWTs accepted as ``Authorization: Bearer``.
+        webhook_secret: the hub secret receipts are signed with (``None``: unsigned).
+        signature_algorithm: ``"sha256"`` or ``"sha512"``.
+    """
+
+    provider = "webex_connect"
+    default_credential = "test-service-key"
+    invalid_number: ClassVar[str] = "+10000000000"
+    rate_limit_code: ClassVar[object] = "7020"
+
+    def __init__(
+        self,
+        *,
+        senders: tuple[str, ...] | None = None,
+        apps: tuple[str, ...] = ("wa-app-1",),
+        templates: tuple[str, ...] | None = None,
+        dnd: tuple[str, ...] = (),
+        bearer_tokens: tuple[str, ...] = (),
+        webhook_secret: str | None = None,
+        signature_algorithm: str = "sha256",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.senders = senders
+        self.apps = apps
+        self.templates = templates
+        self.dnd = {n if n.startswith("+") else f"+{n}" for n in dnd}
+        self.bearer_tokens = bearer_tokens
+        self.webhook_secret = webhook_secret
+        self.signature_algorithm = signature_algorithm
+
+    def make_provider(self, base_url: str, **options: Any) -> WebexConnect:
+        kwargs: dict[str, Any] = {
+            "service_key": self.credentials[0],
+            "base_url": base_url,
+            "whatsapp_app_id": self.apps[0] if self.apps else None,
+            "webhook_secret": self.webhook_secret,
+        }
+        kwargs.update(options)
+        return WebexConnect(**kwargs)
+
+    def error_reply(self, code: object) -> Reply:
+        row = ERRORS.lookup(code)
+        description = row.meaning if row is not None else "error"
+        return Reply.json({"response": {"code": str(code), "description": description, "transid": str(uuid.uuid4())}})
+
+    def _error(self, code: str, description: str | None = None) -> Reply:
+        reply = self.error_reply(code)
+        if description is not None:
+            data = json.loads(reply.body)
+            data["response"]["description"] = description
+            reply.body = json.dumps(data).encode()
+        return reply
+
+    # -- the API ----------------------------------------------------------------------------------
+
+    def route(self, request: Request) -> Reply:
+        if request.method != "POST" or request.path.rstrip("/") != PATH:
+            return Reply.json({"response": {"code": "7600", "description": "no results found"}}, 404)
+        bearer = (request.header("authorization") or "").removeprefix("Bearer ").strip()
+        key = request.header("key")
+        if not bearer and not key:
+            return self._error("7002")
+        if (bearer not in self.bearer_tokens) if bearer else (key not in self.credentials):
+            return self._error("7001", "Authentication failed.")
+        try:
+            body = request.json()
+        except ValueError:
+            return self._error("7000")
+        if not isinstance(body, dict):
+            return self._error("7000")
+        return self._send(body)
+
+    def _send(self, body: dict[str, Any]) -> Reply:
+        channel = body.get("deliverychannel")
+        destinations = body.get("destination")
+        if not channel:
+            return self._error("7003", "param 'deliverychannel' missing")
+        if not isinstance(destinations, list) or not destinations:
+            return self._error("7003", "any one of [customerid,msisdn,email, userid,pushid,psid, etc.] is mandatory")
+        if len(destinations) > MAX_DESTINATIONS:
+            return self._error("7009")
+        correlation = body.get("correlationid")
+        if correlation is not None and len(str(correlation).encode("utf-8")) > 50:
+            return self._error("7004", "invalid value of param 'correlationid'")
+        template = (body.get("message") or {}).get("template")
+        text: str | None = None
+        sender: str | None = None
+        if channel == "sms":
+            sms = (body.get("channels") or {}).get("sms") or {}
+            text, sender = sms.get("text"), sms.get("senderid")
+            if not text and not template:
+                return self._error("7003", "param 'text' missing for channel sms")
+            if text and len(text) > 1024:
+                return self._error("7107")
+            if sms.get("type", "1") not in ("1", "2", "3", "4"):
+                return self._error("7004", "invalid value of param 'type' , only [1,2,3,4] are allowed")
+            if sender is not None and self.senders is not None and sender not in self.senders:
+                return self._error("7101")
+            field = "msisdn"
+        elif channel == "whatsapp":
+            if body.get("appid") not in self.apps:
+                return self._error("7104")
+            if not template:
+                return self._error("7003", "param 'template' missing for channel whatsapp")
+            if self.templates is not None and template not in self.templates:
+                return self._error("7108")
+            field = "waid"
+        else:
+            return self._error("7106")
+        numbers = [str(n) for d in destinations if isinstance(d, dict) for n in d.get(field) or []]
+        if not numbers:
+            return self._error("7003", f"param '{field}' missing")
+        return self._accept(body, channel, numbers, text, sender, template)
+
+    def _accept(
+        self,
+        body: dict[str, Any],
+        channel: str,
+        numbers: list[str],
+        text: str | None,
+        sender: str | None,
+        template: Any,
+    ) -> Reply:
+        plus = [n if n.startswith("+") else f"+{n}" for n in numbers]
+        refused: dict[str, tuple[str, str]] = {}
+        for n in plus:
+            if n == self.invalid_number or not _E164.fullmatch(n):
+                refused[n] = ("7102", "Invalid address")
+            elif n in self.dnd:
+                refused[n] = ("7109", "User in DnD")
+        valid = [n for n in plus if n not in refused]
+        parts = sms_segments(text).count if text else 1
+        with self.lock:
+            if any(self.rate_limited(n) for n in valid):
+                return self._error("7020")
+            if self.balance < self.price * parts * len(valid):
+                return self._error("7103")
+            base, entries = str(uuid.uuid4()), []
+            for index, number in enumerate(plus):
+                if number in refused:
+                    code, description = refused[number]
+                    entries.append({"code": code, "description": description})
+                    continue
+                transid = base if index == 0 else f"{base}_{index}"
+                extra = {"channel": channel, "template": template, "callbackData": body.get("callbackData")}
+                self.messages[transid] = Record(
+                    transid, number, text, body.get("correlationid"), "Queued", self.clock(), parts, sender, extra
+                )
+                self.balance -= self.price * parts
+                entry = {"code": "1001", "description": "Queued", "transid": transid}
+                if body.get("correlationid") is not None:
+                    entry["correlationid"] = body["correlationid"]
+                entries.append(entry)
+        return Reply.json({"response": entries})
+
+    # -- receipts ---------------------------------------------------------------------------------
+
+    def deliver(self, message_id: str, *, delivered: bool = True) -> dict[str, Any]:
+        status, code, description = (
+            ("Delivered", "7500", "Delivered") if delivered else ("Un-Delivered", "7201", "Delivery failed at Operator")
+        )
+        (record,) = self.set_status(status, message_id=message_id)
+        return self.receipt(record, code=code, description=description)
+
+    def receipt(self, record: Record, *, code: str, description: str, additional: str = "") -> dict[str, Any]:
+        """The receipt for ``record``'s current status, as ``parse_webhook`` keyword arguments."""
+        whatsapp = record.extra.get("channel") == "whatsapp"
+        payload = {
+            "deliveryInfoNotification": {
+                "deliveryInfo": {
+                    "timeStamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                    "Description": description,
+                    "code": code,
+                    "deliveryChannel": "WhatsApp" if whatsapp else "SMS",
+                    "additionalInfo": additional,
+                    "destination": record.to.lstrip("+"),
+                    "destinationType": "waid" if whatsapp else "msisdn",
+                    "deliveryStatus": record.status,
+                },
+                "subtid": "",
+                "transid": record.id,
+                "callbackData": record.extra.get("callbackData") or "",
+                "correlationid": record.idempotency_key or "",
+            }
+        }
+        body = json.dumps(payload).encode()
+        headers = {"content-type": "application/json"}
+        if self.webhook_secret is not None:
+            digest = HUB_ALGORITHMS[self.signature_algorithm]
+            headers["x-hub-signature"] = hmac.new(self.webhook_secret.encode(), body, digest).hexdigest()
+        return {"body": body, "headers": headers}
