@@ -454,7 +454,10 @@ def test_bearer_token_against_the_emulator(policy) -> None:
 def test_get_status_is_refused_clearly(policy) -> None:
     emulator = WebexConnectEmulator()
     with inprocess_client(emulator, policy) as client:
-        with pytest.raises(ValidationError, match="no lookup by transid; use delivery receipts"):
+        with pytest.raises(
+            ValidationError,
+            match=r"^webex_connect: status lookups are not available: .+no lookup by transid; use delivery receipts",
+        ):
             client.get_status("6a1f4c1e")
     assert emulator.requests == []
 

@@ -514,8 +514,8 @@ class WebexConnect(Provider):
     # -- status -----------------------------------------------------------------------------
 
     def build_status_request(self, message_id: str) -> httpx.Request:
-        self.unsupported(
-            "status lookups: Messaging API v1 documents no lookup by transid; "
+        self.invalid(
+            "status lookups are not available: Messaging API v1 documents no lookup by transid; "
             "use delivery receipts (WebexConnect.parse_webhook) instead"
         )
 
