@@ -89,6 +89,10 @@ def sign(body: bytes, secret: str = SECRET, algorithm: str = "sha256") -> str:
     return hmac.new(secret.encode(), body, getattr(hashlib, algorithm)).hexdigest()
 
 
+def numbers(count: int, start: int = 0) -> list[str]:
+    return [f"+4850{n:07d}" for n in range(start, start + count)]
+
+
 SMS = Message(to="+48500100200", text="Your code is 1234", sender="ACME")
 
 
@@ -462,11 +466,72 @@ def test_get_status_is_refused_clearly(policy) -> None:
     assert emulator.requests == []
 
 
+@pytest.mark.parametrize(
+    ("headers", "body", "code", "exc"),
+    [
+        ({}, {"deliverychannel": "sms"}, "7002", AuthError),
+        ({"key": "test-service-key"}, b"{not json", "7000", ValidationError),
+        ({"key": "test-service-key"}, {"destination": [{"msisdn": ["+48500100200"]}]}, "7003", ValidationError),
+        ({"key": "test-service-key"}, {"deliverychannel": "sms", "destination": []}, "7003", ValidationError),
+        (
+            {"key": "test-service-key"},
+            {"deliverychannel": "sms", "destination": [{"msisdn": [n]} for n in numbers(1001)]},
+            "7009",
+            ValidationError,
+        ),
+        (
+            {"key": "test-service-key"},
+            {"deliverychannel": "sms", "destination": [{"msisdn": ["+48500100200"]}], "channels": {"sms": {}}},
+            "7003",
+            ValidationError,
+        ),
+        (
+            {"key": "test-service-key"},
+            {
+                "deliverychannel": "sms",
+                "destination": [{"msisdn": ["+48500100200"]}],
+                "channels": {"sms": {"text": "x" * 1025}},
+            },
+            "7107",
+            ValidationError,
+        ),
+        (
+            {"key": "test-service-key"},
+            {
+                "deliverychannel": "sms",
+                "destination": [{"msisdn": ["+48500100200"]}],
+                "channels": {"sms": {"text": "hi", "type": "9"}},
+            },
+            "7004",
+            ValidationError,
+        ),
+        (
+            {"key": "test-service-key"},
+            {"deliverychannel": "whatsapp", "appid": "nope", "destination": [{"waid": ["48500100200"]}]},
+            "7104",
+            ValidationError,
+        ),
+        (
+            {"key": "test-service-key"},
+            {"deliverychannel": "voice", "destination": [{"msisdn": ["+48500100200"]}]},
+            "7106",
+            PermissionDenied,
+        ),
+    ],
+    ids=["no-key", "bad-json", "no-channel", "no-destination", "1001", "no-text", "long", "type", "appid", "channel"],
+)
+def test_emulator_refuses_raw_requests_like_the_vendor(headers, body, code, exc) -> None:
+    emulator = WebexConnectEmulator()
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    with httpx.Client(transport=emulator.transport()) as http:
+        response = http.post("http://emulator.test/resources/v1/messaging", content=content, headers=headers)
+    assert response.status_code == 200 and response.json()["response"]["code"] == code
+    with pytest.raises(exc) as info:
+        provider().parse_response(response, message=SMS)
+    assert type(info.value) is exc and info.value.code == code and emulator.accepted_count == 0
+
+
 # -- splitting ----------------------------------------------------------------------------------
-
-
-def numbers(count: int, start: int = 0) -> list[str]:
-    return [f"+4850{n:07d}" for n in range(start, start + count)]
 
 
 def test_more_than_1000_recipients_are_split_and_merged(policy) -> None:

@@ -123,12 +123,17 @@ class WebexConnectEmulator(Emulator):
         correlation = body.get("correlationid")
         if correlation is not None and len(str(correlation).encode("utf-8")) > 50:
             return self._error("7004", "invalid value of param 'correlationid'")
-        template = (body.get("message") or {}).get("template")
+        content = body.get("message")
+        template = content.get("template") if isinstance(content, dict) else None
         text: str | None = None
         sender: str | None = None
         if channel == "sms":
-            sms = (body.get("channels") or {}).get("sms") or {}
-            text, sender = sms.get("text"), sms.get("senderid")
+            channels = body.get("channels")
+            sms = channels.get("sms") if isinstance(channels, dict) else None
+            if not isinstance(sms, dict):
+                sms = {}
+            text = str(sms["text"]) if sms.get("text") is not None else None
+            sender = sms.get("senderid")
             if not text and not template:
                 return self._error("7003", "param 'text' missing for channel sms")
             if text and len(text) > 1024:
