@@ -362,7 +362,7 @@ class Client(_BaseClient):
     def _run_step(self, step: Step[R], call: _Call, policy: RetryPolicy) -> R:
         request = call.start_step(step)
         if step.delay > 0:
-            (policy.sleep or time.sleep)(step.delay)
+            (policy.sleep if policy.sleep is not None else time.sleep)(step.delay)
         for attempt in policy.retrying(label=self.provider.name):
             with attempt:
                 call.begin_attempt()
