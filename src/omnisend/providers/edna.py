@@ -335,7 +335,8 @@ class Edna(Provider):
         if location is not None:
             if channel != "whatsapp" or message.media is not None:
                 self.unsupported("a location outside a plain WhatsApp message")
-            return _Content("location", message.text, coordinates=self._coordinates(location))
+            address = location.get("address") if isinstance(location, Mapping) else None
+            return _Content("location", address or message.text, coordinates=self._coordinates(location))
         media = message.media
         if media is None:
             return _Content("text", message.text)
@@ -369,9 +370,9 @@ class Edna(Provider):
         found = _PLACEHOLDER.findall(source)
         missing, unused = sorted(set(found) - set(values)), sorted(set(values) - set(found))
         if missing or unused:
+            wrong = [f"{label} {names}" for label, names in (("missing", missing), ("unused", unused)) if names]
             raise TemplateError(
-                f"template {template.name!r} has placeholders {sorted(set(found))}: parameters missing {missing}, "
-                f"unused {unused}",
+                f"template {template.name!r} has placeholders {sorted(set(found))}: parameters {', '.join(wrong)}",
                 provider=self.name,
                 field="template.params",
             )
