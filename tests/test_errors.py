@@ -25,6 +25,7 @@ from omnisend.errors import (
     TemplateError,
     TransportError,
     ValidationError,
+    WebhookAuthError,
 )
 from omnisend.models import DeliveryStatus, RecipientResult, SendResult
 
@@ -44,6 +45,7 @@ TREE = {
     TransportError: OmnisendError,
     DeliveryUnknown: TransportError,
     PartialFailure: OmnisendError,
+    WebhookAuthError: AuthError,
 }
 ALL = [OmnisendError, *TREE]
 

@@ -28,7 +28,7 @@ def test_design_names_are_exported() -> None:
     errors = importlib.import_module("omnisend.errors")
     for name in errors.__all__:
         assert getattr(errors, name) is getattr(omnisend, name)
-    assert len(errors.__all__) == 16
+    assert len(errors.__all__) == 17
 
 
 def test_provider_classes_import_from_omnisend_providers() -> None:

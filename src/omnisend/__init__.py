@@ -24,6 +24,7 @@ from .errors import (
     TemplateError,
     TransportError,
     ValidationError,
+    WebhookAuthError,
 )
 from .models import (
     DeliveryReport,
@@ -65,6 +66,7 @@ __all__ = [
     "TemplateError",
     "TransportError",
     "ValidationError",
+    "WebhookAuthError",
     "__version__",
 ]
 

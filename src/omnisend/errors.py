@@ -7,6 +7,7 @@ vendor's dialect (numeric codes in HTTP 200 bodies, string codes, problem docume
     ├── ConfigurationError         bad or missing settings, raised before any I/O
     ├── ProviderError              the vendor refused the request (or a pre-flight check did, for it)
     │   ├── AuthError              bad key or token
+    │   │   └── WebhookAuthError   a webhook's signature or shared secret is missing or wrong
     │   ├── PermissionDenied       IP not allowed, sender or channel not allowed, account blocked
     │   ├── InsufficientBalance    out of credit
     │   ├── RateLimited            throttled; .retry_after in seconds when known
@@ -51,6 +52,7 @@ __all__ = [
     "TemplateError",
     "TransportError",
     "ValidationError",
+    "WebhookAuthError",
 ]
 
 
@@ -173,6 +175,12 @@ class AuthError(ProviderError):
     """The key or token was rejected."""
 
     summary = "authentication failed"
+
+
+class WebhookAuthError(AuthError):
+    """A webhook's signature or shared secret is missing or does not match: refuse the request."""
+
+    summary = "webhook authentication failed"
 
 
 class PermissionDenied(ProviderError):

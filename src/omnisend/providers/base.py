@@ -369,6 +369,20 @@ class Provider(abc.ABC):
         """Credential values to keep out of errors, reprs and logs."""
         return ()
 
+    #: For vendors that do not sign callbacks: the shared secret ``parse_webhook`` requires
+    #: (``?token=`` in the callback URL, or the Basic-auth password); ``None`` checks nothing.
+    webhook_secret: str | None = None
+    webhook_secret_param: ClassVar[str] = "token"
+
+    def check_webhook_secret(self, headers: Mapping[str, str] | None, query: Mapping[str, str] | None) -> None:
+        """Refuse a callback without the configured shared secret (constant-time; no-op when unset)."""
+        if self.webhook_secret:
+            from ..webhooks import verify_shared_secret
+
+            verify_shared_secret(
+                self.webhook_secret, headers=headers, query=query, param=self.webhook_secret_param, provider=self.name
+            )
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
 

@@ -186,14 +186,20 @@ class Clickatell(Provider):
     max_recipients: ClassVar[int] = 100
 
     def __init__(
-        self, *, api_key: str | None = None, base_url: str | None = None, integration_id: str | None = None
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        integration_id: str | None = None,
+        webhook_secret: str | None = None,
     ) -> None:
         self._api_key = self._credential(api_key, argument="api_key")
         self.integration_id = integration_id
+        self.webhook_secret = webhook_secret
         super().__init__(base_url=base_url)
 
     def _secrets(self) -> tuple[str, ...]:
-        return (self._api_key,)
+        return (self._api_key, self.webhook_secret or "")
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": self._api_key}
@@ -370,7 +376,12 @@ class Clickatell(Provider):
         headers: Mapping[str, str] | None = None,
         query: Mapping[str, str] | None = None,
     ) -> list[DeliveryReport]:
-        """Reports from a One API callback: every ``event.messageStatusUpdate[]`` entry, in the order sent."""
+        """Reports from a One API callback: every ``event.messageStatusUpdate[]`` entry, in the order sent.
+
+        Clickatell does not sign callbacks: with ``webhook_secret`` set, a callback without that shared
+        secret (``?token=`` in the callback URL, or the Basic-auth password) raises ``WebhookAuthError``.
+        """
+        self.check_webhook_secret(headers, query)
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:

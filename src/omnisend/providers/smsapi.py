@@ -282,6 +282,8 @@ class Smsapi(Provider):
         region: ``"pl"`` (api.smsapi.pl, default) or ``"com"`` (api.smsapi.com).
         base_url: overrides the host (tests, emulator, proxies).
         test: send with ``test=1`` — validated and answered by SMSAPI, never delivered or charged.
+        webhook_secret: require this shared secret on callbacks (``?token=`` in the callback URL you
+            register, or its Basic-auth password); SMSAPI does not sign callbacks.
     """
 
     name = "smsapi"
@@ -295,9 +297,16 @@ class Smsapi(Provider):
     max_recipients: ClassVar[int] = 1000
 
     def __init__(
-        self, *, token: str | None = None, region: str = "pl", base_url: str | None = None, test: bool = False
+        self,
+        *,
+        token: str | None = None,
+        region: str = "pl",
+        base_url: str | None = None,
+        test: bool = False,
+        webhook_secret: str | None = None,
     ) -> None:
         self._token = self._credential(token, argument="token")
+        self.webhook_secret = webhook_secret
         if region not in HOSTS:
             from ..errors import ConfigurationError
 
@@ -307,7 +316,7 @@ class Smsapi(Provider):
         super().__init__(base_url=base_url or HOSTS[region])
 
     def _secrets(self) -> tuple[str, ...]:
-        return (self._token,)
+        return (self._token, self.webhook_secret or "")
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"}
@@ -457,8 +466,11 @@ class Smsapi(Provider):
         """Reports from an SMSAPI callback (GET query, or the same fields as a form body).
 
         Up to several reports come in one request, each field comma-separated in step.
+        With ``webhook_secret`` set, a callback without it raises :class:`WebhookAuthError`.
         """
+        self.check_webhook_secret(headers, query)
         fields = dict(query or {})
+        fields.pop(self.webhook_secret_param, None)
         if not fields.get("MsgId") and body:
             text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
             fields = {k: v[-1] for k, v in parse_qs(text).items()}
