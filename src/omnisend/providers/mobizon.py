@@ -1,0 +1,651 @@
+"""Mobizon (mobizon.kz, .ua, .com.br, .gmbh): the ``/service/<module>/<method>`` API, version 1.
+
+* Docs: https://mobizon.kz/help/api-docs (the same pages on every country site).
+* Auth: the API key travels as the ``apiKey`` **query parameter** of every call
+  (``?output=json&api=v1&apiKey=…``). It is registered as a secret: it never appears in an
+  error, a repr, ``raw``, or a log line (httpx's own request log included).
+* Hosts: each account has one home domain (``api.mobizon.kz``, ``.ua``, ``.com.br``,
+  ``.gmbh``); pass it as ``base_url`` (``"api.mobizon.ua"`` is enough) or set
+  ``OMNISEND_MOBIZON_BASE_URL``. The default is ``api.mobizon.kz``.
+
+Quirks:
+
+* Bodies are form-encoded with PHP-style brackets (``params[validity]=60``, ``recipients[0]=…``);
+  a literal ``+`` goes out as ``%2B``, spaces as ``+``, text as UTF-8. Numbers go out as digits.
+* Every answer is the envelope ``{code, data, message}``, read whatever the HTTP status; ``code``
+  decides, and numbers that arrive as strings (``"0"``, ``"12111324"``) are read as numbers.
+* Code **13** (wrong domain): the call is re-sent **once** to the domain ``data`` names, only if
+  it is an ``api.mobizon.*`` host (the key goes nowhere else); the provider keeps that domain for
+  its life and logs a warning on the ``omnisend`` logger asking you to fix ``base_url``.
+* No de-duplication exists: codes 3, 10 and 999 and timeouts on a send may follow an accepted
+  SMS, so they raise ``DeliveryUnknown`` and are not retried. Every send carries the idempotency
+  key as the campaign name (``params[name]``), so you can find it in the panel before re-sending.
+  Code 30 and connection errors are retried; status lookups are retried freely.
+* Several recipients go through a campaign: ``campaign/create``, ``campaign/addRecipients`` in
+  chunks of 500 (98 and 99 give per-recipient results), ``campaign/send``. Nothing is sent before
+  ``campaign/send``, so create and add are safe to repeat (item code 4, "already in the
+  campaign", on a repeat means the first attempt landed). Code 100 (a background task) is polled
+  through ``taskqueue/getStatus`` at most once a second, 60 times at most.
+* Insufficient balance has **no documented code** (unconfirmed). Codes 1, 12, 15 and 999 whose
+  ``message`` or ``data`` mention the balance or funds (English, Russian, Ukrainian, Kazakh,
+  Portuguese, German) raise ``InsufficientBalance``. Safe either way: every one of these classes
+  is refused without retry on a send, so a wrong guess never sends twice.
+* Validation errors (1, 11, 12) keep ``data``'s per-field messages in ``str(error)`` and ``raw``;
+  a fault in the ``recipient`` field raises ``InvalidRecipient``.
+* Times (``deferredToTs``, ``statusUpdateTs``) are account-local and zoneless; pass
+  ``account_timezone`` (default UTC; the zone Mobizon uses is unconfirmed).
+* Webhooks (2026): JSON delivery events, one per message and final status only; with
+  ``webhook_secret`` the ``sign`` (SHA-1 of ``eventId|attempt|eventCreateTs|secret``) is checked in
+  constant time. ``DeliveryReport.event_id`` is ``eventId``, stable across re-deliveries.
+* Unconfirmed, safe choices: the shape of ``data`` for code 13 (a host, URL or object is read);
+  ``DELETED`` reads as undelivered; ``UNKNOWN``/``EXPIRD``/``SCHEDUL`` are read although only
+  third parties show them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone, tzinfo
+from functools import partial
+from typing import Any, Final, TypeVar
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+
+from .._text import check_sender, normalize_e164
+from ..errors import (
+    AuthError,
+    DeliveryUnknown,
+    DuplicateMessage,
+    InsufficientBalance,
+    InvalidRecipient,
+    NotFound,
+    OmnisendError,
+    PermissionDenied,
+    ProviderError,
+    RateLimited,
+    ServiceUnavailable,
+    TemplateError,
+    TransportError,
+    ValidationError,
+    WebhookAuthError,
+)
+from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, ReportError, SendResult
+from .base import ErrorCode, ErrorTable, Flow, Provider, StatusEntry, StatusTable, Step, _code_key
+
+__all__ = ["Mobizon", "WrongDomain"]
+
+R = TypeVar("R")
+logger = logging.getLogger("omnisend")
+
+
+class WrongDomain(ProviderError):
+    """Mobizon code 13: this API domain does not serve the account; ``raw["data"]`` names the right one."""
+
+    summary = "this API domain does not serve the account"
+
+
+ERRORS: Final = ErrorTable(
+    {
+        1: ErrorCode(ValidationError, "Validation error of the transmitted data; data tells which fields are wrong."),
+        2: ErrorCode(NotFound, "The specified record was not found (deleted, wrong id, or no permission)."),
+        3: ErrorCode(ServiceUnavailable, "Unidentified application error.", ambiguous=True),
+        4: ErrorCode(ValidationError, "Incorrect module parameter specified."),
+        5: ErrorCode(ValidationError, "Incorrect method parameter specified."),
+        6: ErrorCode(ValidationError, "Incorrect format parameter specified."),
+        8: ErrorCode(AuthError, "Login error: wrong API key, or the session expired or was closed."),
+        9: ErrorCode(PermissionDenied, "Access to the specified API method denied."),
+        10: ErrorCode(ServiceUnavailable, "Error saving data on the server (concurrent access).", ambiguous=True),
+        11: ErrorCode(ValidationError, "Some required parameters are missing from the request."),
+        12: ErrorCode(ValidationError, "A parameter does not meet the established conditions or limits."),
+        13: ErrorCode(WrongDomain, "This API server does not serve the user; data holds the right domain."),
+        14: ErrorCode(PermissionDenied, "The user's account is blocked or deleted."),
+        15: ErrorCode(ValidationError, "Error during an operation not related to data update; see message."),
+        30: ErrorCode(RateLimited, "Request rate limit exceeded for this API method."),
+        98: ErrorCode(
+            InvalidRecipient, "The mass operation was done only for some elements; data lists each.", ambiguous=True
+        ),
+        99: ErrorCode(InvalidRecipient, "None of the elements of the mass operation were processed."),
+        100: ErrorCode(
+            ServiceUnavailable,
+            "Not an error: sent for background execution, data holds the task id (polled on campaigns; "
+            "anywhere else the outcome is unknown).",
+            ambiguous=True,
+        ),
+        999: ErrorCode(ServiceUnavailable, "General service error; details in message.", ambiguous=True),
+    }
+)
+
+#: Refinement of codes 1/11/12 when ``data`` puts the fault on the recipient number.
+RECIPIENT_FIELD: Final = ErrorTable(
+    {code: ErrorCode(InvalidRecipient, f"{ERRORS[code].meaning} (field: recipient)") for code in (1, 11, 12)}
+)
+#: Refinement of codes that may carry "out of funds" (no code of its own; see the docstring).
+BALANCE: Final = ErrorTable(
+    {
+        code: ErrorCode(InsufficientBalance, f"{ERRORS[code].meaning} (text mentions the balance)")
+        for code in (1, 12, 15, 999)
+    }
+)
+#: ``campaign/addRecipients``: the per-recipient ``code`` of ``data[]`` (0 = added).
+RECIPIENT_ERRORS: Final = ErrorTable(
+    {
+        1: ErrorCode(InvalidRecipient, "Empty recipient number."),
+        2: ErrorCode(InvalidRecipient, "No recipient number in the data."),
+        3: ErrorCode(InvalidRecipient, "The number is not in international format."),
+        4: ErrorCode(DuplicateMessage, "The number is already in this campaign (a repeat: counted as added)."),
+        5: ErrorCode(InvalidRecipient, "The number is on the user's or the system stop list."),
+        6: ErrorCode(PermissionDenied, "Sending to this country is restricted by the account settings."),
+        7: ErrorCode(InvalidRecipient, "The operator or country of the number is unknown."),
+        8: ErrorCode(InvalidRecipient, "The operator of the number is not supported."),
+        20: ErrorCode(TemplateError, "Placeholders are missing."),
+        30: ErrorCode(NotFound, "Contact card not found."),
+        31: ErrorCode(InvalidRecipient, "The contact card has no mobile number."),
+        32: ErrorCode(NotFound, "Contact not found."),
+        51: ErrorCode(ServiceUnavailable, "A short link could not be created (technical error)."),
+        99: ErrorCode(ServiceUnavailable, "System error while adding the recipient."),
+    }
+)
+
+_S = DeliveryStatus
+STATUSES: Final = StatusTable(
+    {
+        "NEW": StatusEntry(_S.QUEUED, "New message, not yet sent."),
+        "ENQUEUD": StatusEntry(_S.QUEUED, "Queued for sending."),
+        "ACCEPTD": StatusEntry(_S.SENT, "Sent and accepted by the operator for forwarding."),
+        "UNDELIV": StatusEntry(_S.UNDELIVERED, "Not delivered to the recipient.", InvalidRecipient),
+        "REJECTD": StatusEntry(
+            _S.REJECTED, "Rejected by the operator (number, text, unregistered sender).", ValidationError
+        ),
+        "PDLIVRD": StatusEntry(_S.SENT, "Not all segments delivered yet."),
+        "DELIVRD": StatusEntry(_S.DELIVERED, "Fully delivered to the recipient."),
+        "EXPIRED": StatusEntry(_S.EXPIRED, "Not delivered within the waiting period (at most 1 day)."),
+        "DELETED": StatusEntry(_S.UNDELIVERED, "Deleted because of operator-side restrictions.", PermissionDenied),
+        "UNKNOWN": StatusEntry(_S.UNKNOWN, "No status (appears in campaign counters, not in the status table)."),
+        "EXPIRD": StatusEntry(_S.EXPIRED, "Expired (spelling seen only in a third-party SDK)."),
+        "SCHEDUL": StatusEntry(_S.SCHEDULED, "Scheduled (spelling seen only in a third-party SDK)."),
+    },
+    case_insensitive=True,
+)
+#: The campaign ``status`` of a ``sendSmsMessage``/``campaign/send`` answer.
+CAMPAIGN_STATUSES: Final = StatusTable(
+    {1: StatusEntry(_S.QUEUED, "Waiting for moderation."), 2: StatusEntry(_S.QUEUED, "Sent without moderation.")}
+)
+DOC_TABLES: Final = [
+    ("Recipient field at fault (codes 1/11/12)", RECIPIENT_FIELD),
+    ("Insufficient balance, detected from the text", BALANCE),
+    ("Per-recipient codes of campaign/addRecipients", RECIPIENT_ERRORS),
+    ("Campaign status in a send answer", CAMPAIGN_STATUSES),
+]
+
+HOSTS: Final = ("api.mobizon.kz", "api.mobizon.ua", "api.mobizon.com.br", "api.mobizon.gmbh")
+#: ``api.mobizon.<one label>`` or ``api.mobizon.com.br``: never ``api.mobizon.evil.com``.
+TRUSTED_HOST: Final = re.compile(r"api\.mobizon\.(?:[a-z]{2,63}|com\.br)")
+BALANCE_WORDS: Final = re.compile(r"balance|funds|баланс|средств|коштів|қаражат|saldo|guthaben", re.IGNORECASE)
+RECIPIENT_FIELDS: Final = frozenset({"recipient", "recipients", "to"})
+SENDER_PATTERN: Final = r"[^\s].{0,10}|\+?[0-9]{1,15}"
+VALIDITY: Final = (timedelta(minutes=60), timedelta(minutes=1440))
+SCHEDULE: Final = (timedelta(hours=1), timedelta(days=14))
+CHUNK: Final = 500
+STATUS_BATCH: Final = 100
+TASK_POLLS: Final = 60
+TASK_DONE, TASK_REJECTED = 2, 3
+TIME_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
+
+
+@dataclass(frozen=True, slots=True)
+class _Task:
+    """A code-100 answer: the add runs in the background as task ``id``."""
+
+    id: str
+
+
+class Mobizon(Provider):
+    """Mobizon adapter (``/service/<module>/<method>``, API v1).
+
+    Args:
+        api_key: the API key from the panel (or ``OMNISEND_MOBIZON_API_KEY``).
+        base_url: the account's home domain (``"api.mobizon.ua"`` or a full URL; default
+            ``OMNISEND_MOBIZON_BASE_URL`` or ``https://api.mobizon.kz``).
+        webhook_secret: the webhook secret set in the panel; when given, ``sign`` is required.
+        account_timezone: the zone of the account's zoneless times (default UTC).
+        follow_domain_redirect: re-send once to the domain a code-13 answer names (default on).
+    """
+
+    name = "mobizon"
+    display_name = "Mobizon"
+    default_base_url = f"https://{HOSTS[0]}"
+    errors = ERRORS
+    statuses = STATUSES
+    deduplicates = False
+    credential_env = "OMNISEND_MOBIZON_API_KEY"
+    max_recipients = CHUNK
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        webhook_secret: str | None = None,
+        account_timezone: tzinfo = timezone.utc,
+        follow_domain_redirect: bool = True,
+    ) -> None:
+        self._key = self._credential(api_key, argument="api_key")
+        self._webhook_secret = webhook_secret or None
+        self.account_timezone = account_timezone
+        self.follow_domain_redirect = follow_domain_redirect
+        url = base_url or os.environ.get("OMNISEND_MOBIZON_BASE_URL") or None
+        super().__init__(base_url=f"https://{url}" if url and "://" not in url else url)
+
+    def _secrets(self) -> tuple[str, ...]:
+        return (self._key,) + ((self._webhook_secret,) if self._webhook_secret else ())
+
+    def call(self, module: str, method: str, fields: Mapping[str, object] | None = None) -> httpx.Request:
+        """``POST /service/<module>/<method>`` with the key in the query and ``fields`` form-encoded."""
+        return self.request(
+            "POST",
+            f"/service/{module}/{method}",
+            params={"output": "json", "api": "v1", "apiKey": self._key},
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            content=urlencode(list(_flatten(fields or {}))).encode(),
+        )
+
+    # -- send -------------------------------------------------------------------------------
+
+    def _fields(self, message: Message, key: str) -> dict[str, object]:
+        """What a send carries besides the numbers, checked before any request."""
+        self.check_channel(message)
+        if message.media is not None or message.template is not None:
+            self.unsupported("media or templates (Mobizon sends text SMS; put the text in Message.text)")
+        if message.text is None:
+            self.invalid("Mobizon needs Message.text", field="text")
+        for number in message.recipients:
+            normalize_e164(number)
+        fields: dict[str, object] = {"text": message.text, "name": key}
+        if message.sender is not None:
+            rule = "up to 11 characters, or up to 15 digits"
+            check_sender(message.sender, pattern=SENDER_PATTERN, rule=rule, provider=self.name)
+            fields["from"] = message.sender
+        if message.validity is not None:
+            if not VALIDITY[0] <= message.validity <= VALIDITY[1]:
+                self.invalid("validity must be between 60 and 1440 minutes for Mobizon", field="validity")
+            fields["validity"] = int(message.validity.total_seconds() // 60)
+        if message.scheduled_at is not None:
+            ahead = message.scheduled_at - datetime.now(timezone.utc)
+            if not SCHEDULE[0] <= ahead <= SCHEDULE[1]:
+                self.invalid("scheduled_at must be 1 hour to 14 days ahead for Mobizon", field="scheduled_at")
+            fields["deferredToTs"] = message.scheduled_at.astimezone(self.account_timezone).strftime(TIME_FORMAT)
+        return fields
+
+    def _send_call(self, message: Message, key: str) -> tuple[str, str, dict[str, Any]]:
+        """(module, method, form) of the first request of a send, after the pre-flight checks."""
+        fields = self._fields(message, key)
+        if len(message.recipients) > 1:
+            return "campaign", "create", _merge({"data": {**fields, "type": 2}}, message.options)
+        body: dict[str, object] = {k: fields.pop(k) for k in ("text", "from") if k in fields}
+        form: dict[str, Any] = {"recipient": message.recipients[0].lstrip("+"), **body, "params": fields}
+        return "message", "sendSmsMessage", _merge(form, message.options)
+
+    def build_request(self, message: Message, *, idempotency_key: str) -> httpx.Request:
+        """``message/sendSmsMessage`` for one recipient; ``campaign/create`` (the first step) for several."""
+        return self.call(*self._send_call(message, idempotency_key))
+
+    def parse_response(
+        self, response: httpx.Response, *, message: Message | None = None, idempotency_key: str | None = None
+    ) -> SendResult:
+        _, data, body = self._envelope(response)
+        message_id = _str(data.get("messageId")) if isinstance(data, dict) else None
+        if message_id is None or not isinstance(data, dict):
+            raise ProviderError(
+                "code 0 without a messageId: the message was not accepted",
+                provider=self.name,
+                code=0,
+                http_status=response.status_code,
+                raw=body,
+            )
+        status = self._sent_status(data.get("status"), message)
+        to = message.recipients[0] if message is not None else ""
+        return SendResult(
+            provider=self.name,
+            message_id=message_id,
+            status=status,
+            recipients=(RecipientResult(to, message_id, status),),
+            idempotency_key=idempotency_key,
+            raw=body,
+        )
+
+    def send_flow(self, message: Message, *, idempotency_key: str) -> Flow[SendResult]:
+        module, method, form = self._send_call(message, idempotency_key)  # checks before any request
+        if module == "campaign":
+            return (yield from self._campaign(message, idempotency_key, form))
+        parse = partial(self.parse_response, message=message, idempotency_key=idempotency_key)
+        return (yield from self._exchange(module, method, form, parse))
+
+    def _campaign(self, message: Message, key: str, create: dict[str, Any]) -> Flow[SendResult]:
+        """create → addRecipients (chunks of 500) → send; nothing goes out before the last step."""
+        campaign: str | None = None
+        results: list[RecipientResult] = []
+        items: list[object] = []
+        try:
+            campaign = yield from self._exchange("campaign", "create", create, self._parse_created, idempotent=True)
+            for start in range(0, len(message.recipients), CHUNK):
+                chunk = message.recipients[start : start + CHUNK]
+                form = {"id": campaign, "recipients": [n.lstrip("+") for n in chunk]}
+                parse = partial(self._parse_added, chunk=chunk)
+                added = yield from self._exchange("campaign", "addRecipients", form, parse, idempotent=True)
+                if isinstance(added, _Task):
+                    added = yield from self._wait(added, chunk)
+                results += added[0]
+                items += added[1]
+        except OmnisendError as exc:
+            raise _not_sent(exc, campaign) from exc
+        if not any(r.ok for r in results):
+            reasons = ", ".join(f"{n}× {m}" for m, n in _count(r.error.message for r in results if r.error))
+            raise self.vendor_error(
+                99,
+                message=f"none of the {len(results)} recipients was added: {reasons}",
+                raw={"code": 99, "data": items},
+            )
+        sent = yield from self._exchange("campaign", "send", {"id": campaign}, self._parse_sent)
+        status = self._sent_status(sent, message)
+        recipients = tuple(
+            RecipientResult(r.to, r.message_id, status) if r.status is DeliveryStatus.QUEUED else r for r in results
+        )
+        first = next(r for r in recipients if r.ok)
+        return SendResult(
+            self.name, first.message_id, status, recipients, key, raw={"campaignId": campaign, "data": items}
+        )
+
+    def _wait(self, task: _Task, chunk: Sequence[str]) -> Flow[tuple[list[RecipientResult], list[object]]]:
+        """Poll ``taskqueue/getStatus`` once a second (the vendor's limit) until the task is done."""
+        for _ in range(TASK_POLLS):
+            form = {"id": task.id}
+            state = yield from self._exchange(
+                "taskqueue", "getStatus", form, self._parse_task, read_only=True, delay=1.0
+            )
+            if state == TASK_DONE:
+                return [RecipientResult(n, None, DeliveryStatus.QUEUED) for n in chunk], [{"task": task.id}]
+            if state == TASK_REJECTED:
+                raise ProviderError(f"background task {task.id} was rejected", provider=self.name, code=100)
+        raise ServiceUnavailable(
+            f"background task {task.id} still running after {TASK_POLLS} polls", provider=self.name
+        )
+
+    def _parse_created(self, response: httpx.Response) -> str:
+        _, data, body = self._envelope(response)
+        campaign = _str(data)
+        if campaign is None:
+            raise self._unreadable(response, body, "campaign/create answered without a campaign id")
+        return campaign
+
+    def _parse_added(
+        self, response: httpx.Response, *, chunk: Sequence[str]
+    ) -> _Task | tuple[list[RecipientResult], list[object]]:
+        code, data, body = self._envelope(response, success=(0, 98, 99, 100))
+        if code == 100:
+            return _Task(str(data))
+        items = [i for i in data if isinstance(i, dict)] if isinstance(data, list) else []
+        by_number = {_digits(i.get("recipient") or i.get("number")): i for i in items}
+        results = []
+        for position, number in enumerate(chunk):
+            item = by_number.get(number.lstrip("+")) or (items[position] if len(items) == len(chunk) else None)
+            results.append(self._added(number, item, response))
+        return results, list(items)
+
+    def _added(self, number: str, item: Mapping[str, Any] | None, response: httpx.Response) -> RecipientResult:
+        if item is None:
+            return RecipientResult(number, None, DeliveryStatus.UNKNOWN)
+        message_id = _str(item.get("messageId"))
+        if _code_key(item.get("code")) in (0, None):
+            return RecipientResult(number, message_id, DeliveryStatus.QUEUED)
+        error = self.vendor_error(item.get("code"), response=response, raw=dict(item), table=RECIPIENT_ERRORS)
+        if isinstance(error, DuplicateMessage):  # already added by an earlier attempt of this step
+            return RecipientResult(number, message_id, DeliveryStatus.QUEUED)
+        return RecipientResult(number, None, DeliveryStatus.REJECTED, error)
+
+    def _parse_sent(self, response: httpx.Response) -> object:
+        return self._envelope(response)[1]
+
+    def _parse_task(self, response: httpx.Response) -> int | str | None:
+        _, data, _ = self._envelope(response)
+        return _code_key(data.get("status")) if isinstance(data, dict) else None
+
+    def _sent_status(self, value: object, message: Message | None) -> DeliveryStatus:
+        if message is not None and message.scheduled_at is not None:
+            return DeliveryStatus.SCHEDULED
+        row = CAMPAIGN_STATUSES.lookup(value)
+        return row.status if row is not None else DeliveryStatus.QUEUED
+
+    # -- the envelope, code 13 ----------------------------------------------------------------
+
+    def _envelope(
+        self, response: httpx.Response, *, success: tuple[int, ...] = (0,)
+    ) -> tuple[int, Any, dict[str, Any]]:
+        """``(code, data, body)`` for a success code; the typed error otherwise, whatever the HTTP status."""
+        body = self.read_json(response)
+        if not isinstance(body, dict) or "code" not in body:
+            if not response.is_success:
+                raise self.http_error(response, raw=body)
+            raise self._unreadable(response, body, "the answer is not the {code, data, message} envelope")
+        code = _code_key(body["code"])
+        if isinstance(code, int) and code in success:
+            return code, body.get("data"), body
+        raise self._error(body, response)
+
+    def _unreadable(self, response: httpx.Response, body: object, text: str) -> TransportError:
+        return TransportError(
+            text, provider=self.name, http_status=response.status_code, raw=body, accepted=None, retryable=False
+        )
+
+    def _error(self, body: Mapping[str, Any], response: httpx.Response) -> ProviderError:
+        """The typed error for a code, refined by the answer's content (balance words, recipient field)."""
+        code, data, text = body.get("code"), body.get("data"), _str(body.get("message"))
+        row = ERRORS.lookup(code)
+        fields = _field_messages(data) if row is not None and issubclass(row.exc, ValidationError) else {}
+        table: ErrorTable | None = None
+        extra: dict[str, Any] = {}
+        if BALANCE.lookup(code) and BALANCE_WORDS.search(f"{text} {json.dumps(data, ensure_ascii=False)}"):
+            table = BALANCE
+        elif fields and row is not None:
+            extra["field"] = next(iter(fields))
+            extra["message"] = f"{text or row.meaning}: " + "; ".join(f"{f}: {' '.join(m)}" for f, m in fields.items())
+            if extra["field"] in RECIPIENT_FIELDS and RECIPIENT_FIELD.lookup(code):
+                table = RECIPIENT_FIELD
+        return self.vendor_error(code, response=response, vendor_message=text, raw=dict(body), table=table, **extra)
+
+    def _exchange(
+        self, module: str, method: str, form: Mapping[str, object], parse: Callable[[httpx.Response], R], **step: Any
+    ) -> Flow[R]:
+        """One call; on code 13 re-sent once to the domain the answer names (``api.mobizon.*`` only)."""
+        try:
+            value: R = yield Step(self.call(module, method, form), parse, **step)
+        except WrongDomain as exc:
+            host = _host(exc.raw.get("data") if isinstance(exc.raw, dict) else None)
+            if not self.follow_domain_redirect or host is None:
+                raise
+            old = urlsplit(self.base_url).netloc
+            self.base_url = f"https://{host}"
+            logger.warning(
+                "mobizon: %s does not serve this account, re-sent to %s; set Mobizon(base_url=%r) "
+                "(or OMNISEND_MOBIZON_BASE_URL) to skip the extra request",
+                old,
+                host,
+                self.base_url,
+            )
+            value = yield Step(self.call(module, method, form), parse, **step)
+        return value
+
+    # -- status -------------------------------------------------------------------------------
+
+    def build_status_request(self, message_id: str) -> httpx.Request:
+        return self.call("message", "getSMSStatus", {"ids": [message_id]})
+
+    def parse_status(self, response: httpx.Response, *, message_id: str | None = None) -> DeliveryReport:
+        return self.parse_statuses(response, message_ids=[message_id] if message_id else [])[0]
+
+    def parse_statuses(self, response: httpx.Response, *, message_ids: Sequence[str]) -> list[DeliveryReport]:
+        """One report per id asked for; an id the vendor leaves out reads ``UNKNOWN`` with a ``NotFound`` reason."""
+        _, data, _ = self._envelope(response)
+        items = {_str(i.get("id")): i for i in data if isinstance(i, dict)} if isinstance(data, list) else {}
+        wanted = list(message_ids) or [k for k in items if k is not None]
+        return [self._status_report(items.get(i), i) for i in wanted]
+
+    def _status_report(self, item: Mapping[str, Any] | None, message_id: str | None) -> DeliveryReport:
+        if item is None:
+            reason = ReportError(NotFound.__name__, None, "left out of the answer: unknown id, or another account's")
+            return DeliveryReport(self.name, message_id, DeliveryStatus.UNKNOWN, None, error=reason)
+        when = self._when(item.get("statusUpdateTs") or item.get("startSendTs"))
+        return self.report(message_id=item.get("id"), vendor_status=item.get("status"), timestamp=when, raw=dict(item))
+
+    def status_flow(self, message_id: str) -> Flow[DeliveryReport]:
+        reports = yield from self.statuses_flow([message_id])
+        return reports[0]
+
+    def statuses_flow(self, message_ids: Sequence[str]) -> Flow[list[DeliveryReport]]:
+        """Reports for many ids, ``getSMSStatus`` in batches of 100 (read-only: retried freely)."""
+        ids = list(message_ids)
+        if not ids or not all(isinstance(i, str) and i.strip() for i in ids):
+            self.invalid("message_id is empty", field="message_id")
+        reports: list[DeliveryReport] = []
+        for start in range(0, len(ids), STATUS_BATCH):
+            batch = ids[start : start + STATUS_BATCH]
+            parse = partial(self.parse_statuses, message_ids=batch)
+            form = {"ids": batch}
+            reports += yield from self._exchange(
+                "message", "getSMSStatus", form, parse, idempotent=True, read_only=True
+            )
+        return reports
+
+    # -- webhooks -----------------------------------------------------------------------------
+
+    def parse_webhook(
+        self,
+        *,
+        body: bytes | str = b"",
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> list[DeliveryReport]:
+        """Reports from a JSON webhook event (``sms-delivery-report``; form events give ``[]``)."""
+        try:
+            event = json.loads(body) if body else None
+        except ValueError:
+            event = None
+        if not isinstance(event, dict):
+            raise ValidationError("not a JSON webhook event (choose the json format in the panel)", provider=self.name)
+        if self._webhook_secret is not None:
+            signed = (
+                f"{event.get('eventId')}|{event.get('attempt')}|{event.get('eventCreateTs')}|{self._webhook_secret}"
+            )
+            expected = hashlib.sha1(signed.encode()).hexdigest()
+            if not hmac.compare_digest(expected.encode(), str(event.get("sign") or "").lower().encode()):
+                raise WebhookAuthError("webhook sign is missing or does not match", provider=self.name)
+        data = event.get("data")
+        if event.get("eventType") != "sms-delivery-report" or not isinstance(data, dict):
+            return []
+        return [
+            self.report(
+                message_id=data.get("messageId"),
+                vendor_status=data.get("status"),
+                recipient=_plus(data.get("to")),
+                timestamp=self._when(data.get("statusUpdateTs")),
+                event_id=event.get("eventId"),
+                raw=event,
+            )
+        ]
+
+    def _when(self, value: object) -> datetime | None:
+        try:
+            local = datetime.strptime(str(value), TIME_FORMAT).replace(tzinfo=self.account_timezone)
+        except ValueError:
+            return None
+        return local.astimezone(timezone.utc)
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _flatten(value: object, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """PHP-style form pairs: ``{"params": {"validity": 60}}`` → ``("params[validity]", "60")``."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _flatten(item, f"{prefix}[{key}]" if prefix else str(key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _flatten(item, f"{prefix}[{index}]")
+    elif value is not None:
+        yield prefix, ("1" if value else "0") if isinstance(value, bool) else str(value)
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``Message.options`` merged in, nested dicts merged key by key."""
+    merged = dict(base)
+    for key, value in extra.items():
+        old = merged.get(key)
+        merged[key] = _merge(old, value) if isinstance(old, dict) and isinstance(value, Mapping) else value
+    return merged
+
+
+def _field_messages(data: object) -> dict[str, list[str]]:
+    """``{"recipient": ["…"]}`` from a validation answer's ``data`` (empty when it has another shape)."""
+    if not isinstance(data, dict):
+        return {}
+    found = {str(k): [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in data.items() if v}
+    return found if all(isinstance(v, (list, str)) for v in data.values()) else {}
+
+
+def _host(data: object) -> str | None:
+    """The ``api.mobizon.*`` host a code-13 answer names (a host, URL or object), or ``None``."""
+    values = list(data.values()) if isinstance(data, dict) else [data]
+    for value in values:
+        if isinstance(value, str) and value.strip():
+            text = value.strip().lower()
+            host = urlsplit(text if "://" in text else f"//{text}").hostname or ""
+            if TRUSTED_HOST.fullmatch(host):
+                return host
+    return None
+
+
+def _not_sent(error: OmnisendError, campaign: str | None) -> OmnisendError:
+    """An error before ``campaign/send``: whatever it says, no SMS went out."""
+    if error.accepted is not None:
+        return error
+    where = f"campaign {campaign}" if campaign else "the campaign"
+    if isinstance(error, DeliveryUnknown):
+        return TransportError(
+            f"{error.message}; {where} was never sent, so no SMS went out",
+            provider=error.provider,
+            http_status=error.http_status,
+            raw=error.raw,
+            accepted=False,
+            retryable=False,
+            idempotency_key=error.idempotency_key,
+        )
+    error.accepted = False
+    return error
+
+
+def _count(values: Any) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return list(counts.items())
+
+
+def _str(value: object) -> str | None:
+    return None if value is None or value == "" or isinstance(value, (dict, list)) else str(value)
+
+
+def _digits(value: object) -> str:
+    return re.sub(r"\D", "", str(value or ""))
+
+
+def _plus(value: object) -> str | None:
+    digits = _digits(value)
+    return f"+{digits}" if digits else None
