@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import pickle
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -35,6 +36,7 @@ from omnisend import (
     TemplateError,
     TransportError,
     ValidationError,
+    WebhookAuthError,
 )
 from omnisend.providers import Edna
 from omnisend.providers.edna import PULSE_ERRORS
@@ -49,6 +51,13 @@ TEMPLATE = "Order {{1}} is ready at {{2}}."
 CASCADES = {"sms": 11, "whatsapp": 12, "viber": 13}
 ALL_ROWS = [*Edna.errors.items(), *PULSE_ERRORS.items()]
 TO = "+48500100200"
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    """One httpx client for the whole module (building one loads the CA bundle: slow); respx mocks it."""
+    with httpx.Client() as client:
+        yield client
 
 
 @pytest.fixture
@@ -417,7 +426,7 @@ def test_api_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 NOW = datetime.now(timezone.utc)
 PULSE_BAD = [
-    (dict(channel="whatsapp", text="hi", options={"keyboard": {"rows": []}}), ValidationError, "template", r"keyboard make a WhatsApp template message"),
+    (dict(channel="whatsapp", text="hi", options={"keyboard": {"rows": []}}), ValidationError, "template", r"keyboard need a WhatsApp template"),
     (dict(channel="whatsapp", template=Template(name="unknown_tpl")), TemplateError, "template", r"matches WhatsApp templates by their text"),
     (dict(channel="whatsapp", template=Template(name="order_ready", params=["42"])), TemplateError, "template.params", r"missing \['2'\]"),
     (dict(channel="whatsapp", template=Template(name="order_ready", params=["1", "2", "3"])), TemplateError, "template.params", r"unused \['3'\]"),
@@ -430,8 +439,8 @@ PULSE_BAD = [
     (dict(channel="whatsapp", text="x", options={"location": {"longitude": 37.6}}), ValidationError, "options.location.latitude", r"needs a numeric latitude"),
     (dict(channel="whatsapp", text="x", options={"location": {"latitude": 55.7}}), ValidationError, "options.location.longitude", r"needs a numeric longitude"),
     (dict(channel="whatsapp", text="x", options={"location": {"latitude": "north", "longitude": 1}}), ValidationError, "options.location.latitude", r"numeric latitude"),
-    (dict(channel="whatsapp", text="x", options={"location": {"latitude": 91, "longitude": 1}}), ValidationError, "options.location.latitude", r"between -90 and 90"),
-    (dict(channel="whatsapp", text="x", options={"location": {"latitude": 1, "longitude": -181}}), ValidationError, "options.location.longitude", r"between -180 and 180"),
+    (dict(channel="whatsapp", text="x", options={"location": {"latitude": 91, "longitude": 1}}), ValidationError, "options.location.latitude", r"numeric latitude between -90 and 90"),
+    (dict(channel="whatsapp", text="x", options={"location": {"latitude": 1, "longitude": -181}}), ValidationError, "options.location.longitude", r"numeric longitude between -180 and 180"),
     (dict(channel="whatsapp", text="x", options={"location": [55.7, 37.6]}), ValidationError, "options.location", r"must be a mapping"),
     (dict(text="x", options={"location": {"latitude": 1, "longitude": 1}}), ValidationError, None, r"location outside a plain WhatsApp"),
     (dict(text="hi", sender="Shop"), ValidationError, "sender", r"sends from the cascade's channel"),
@@ -441,10 +450,10 @@ PULSE_BAD = [
 
 
 @pytest.mark.parametrize(("fields", "cls", "field", "match"), PULSE_BAD)
-def test_bad_pulse_input_is_refused_before_any_request(pulse: Edna, fields: dict, cls, field, match: str) -> None:
+def test_bad_pulse_input_is_refused_before_any_request(http: httpx.Client, pulse: Edna, fields: dict, cls, field, match: str) -> None:
     with respx.mock(assert_all_called=False) as router:
         route = router.post(f"{BASE}/api/cascade/schedule")
-        with Client(pulse) as client, pytest.raises(cls, match=match) as info:
+        with Client(pulse, http_client=http) as client, pytest.raises(cls, match=match) as info:
             client.send(Message(to=TO, **fields))
         assert route.call_count == 0
     err = info.value
@@ -453,7 +462,7 @@ def test_bad_pulse_input_is_refused_before_any_request(pulse: Edna, fields: dict
 
 IM_BAD = [
     (dict(text="hi"), r"does not support the 'sms' channel on the im API", None),
-    (dict(channel="whatsapp", text="hi", idempotency_key="k" * 37), r"IM id allows 36 characters", "idempotency_key"),
+    (dict(channel="whatsapp", text="hi", idempotency_key="k" * 37), r"IM id allows 36 characters: shorten idempotency_key", "idempotency_key"),
     (dict(channel="whatsapp", to=[TO, "+48500100201"], text="hi", idempotency_key="k" * 35), r"IM id allows 36", "idempotency_key"),
     (dict(channel="whatsapp", template=Template(name="order_ready", params=["1"])), r"missing \['2'\]", "template.params"),
     (dict(channel="whatsapp", media={"url": "http://cdn.example/a.png"}), r"https://", "media.url"),
@@ -541,12 +550,12 @@ def test_429_keeps_retry_after(pulse: Edna) -> None:
     assert info.value.retry_after == 3.0
 
 
-def test_api_key_never_appears_in_errors_or_reprs(pulse: Edna) -> None:
+def test_api_key_never_appears_in_errors_or_reprs(http: httpx.Client, pulse: Edna) -> None:
     body = {"title": "error-unauthorized", "status": 401, "detail": f"key {KEY} is revoked", "echo": {"X-API-KEY": KEY}}
     with pytest.raises(AuthError, match=r"key \*\*\* is revoked") as info:
         pulse.parse_response(httpx.Response(401, json=body))
     err = info.value
-    for text in (str(err), repr(err), repr(err.raw), repr(pickle.loads(pickle.dumps(err)).__dict__), repr(pulse), repr(Client(pulse))):
+    for text in (str(err), repr(err), repr(err.raw), repr(pickle.loads(pickle.dumps(err)).__dict__), repr(pulse), repr(Client(pulse, http_client=http))):
         assert KEY not in text
     assert repr(pulse) == f"Edna(api='pulse', base_url='{BASE}')"
 
@@ -554,51 +563,51 @@ def test_api_key_never_appears_in_errors_or_reprs(pulse: Edna) -> None:
 # -- the client: retries, idempotency, several recipients ------------------------------------------------------
 
 
-def test_error_system_is_retried_with_the_same_request_id(pulse: Edna, policy: RetryPolicy, sleeps) -> None:
+def test_error_system_is_retried_with_the_same_request_id(http: httpx.Client, pulse: Edna, policy: RetryPolicy, sleeps) -> None:
     with respx.mock(assert_all_called=True) as router:
         route = router.post(f"{BASE}/api/cascade/schedule").mock(
             side_effect=[problem("error-system", 500), httpx.Response(200, json={"requestId": "order-1"})]
         )
-        with Client(pulse, retry=policy) as client:
+        with Client(pulse, retry=policy, http_client=http) as client:
             result = client.send(Message(to=TO, text="hi", idempotency_key="order-1"))
     assert route.call_count == 2 and result.attempts == 2 and len(sleeps) == 1
     assert [body_of(c.request)["requestId"] for c in route.calls] == ["order-1", "order-1"]
     assert not result.deduplicated and result.message_id == "order-1"
 
 
-def test_id_not_unique_on_a_retry_means_the_first_attempt_landed(im: Edna, policy: RetryPolicy) -> None:
+def test_id_not_unique_on_a_retry_means_the_first_attempt_landed(http: httpx.Client, im: Edna, policy: RetryPolicy) -> None:
     with respx.mock(assert_all_called=True) as router:
         route = router.post(f"{IM_BASE}/api/imOutMessage").mock(
             side_effect=[httpx.ReadTimeout("slow"), im_answer({"id": "x", "code": "error-id-not-unique"})]
         )
-        with Client(im, retry=policy) as client:
+        with Client(im, retry=policy, http_client=http) as client:
             result = client.send(Message(to=TO, channel="whatsapp", text="hi"))
     assert route.call_count == 2 and result.deduplicated and result.attempts == 2
     assert result.message_id == result.idempotency_key == body_of(route.calls[0].request)["id"]
     assert result.recipients[0].message_id == result.message_id and result.status is DeliveryStatus.QUEUED
 
 
-def test_id_not_unique_on_a_first_attempt_with_a_fresh_key_is_an_error(im: Edna, policy: RetryPolicy) -> None:
+def test_id_not_unique_on_a_first_attempt_with_a_fresh_key_is_an_error(http: httpx.Client, im: Edna, policy: RetryPolicy) -> None:
     with respx.mock() as router:
         router.post(f"{IM_BASE}/api/imOutMessage").mock(return_value=im_answer({"code": "error-id-not-unique"}))
-        with Client(im, retry=policy) as client, pytest.raises(DuplicateMessage, match="error-id-not-unique") as info:
+        with Client(im, retry=policy, http_client=http) as client, pytest.raises(DuplicateMessage, match="error-id-not-unique") as info:
             client.send(Message(to=TO, channel="whatsapp", text="hi"))
     assert info.value.attempts == 1
 
 
-def test_id_not_unique_with_the_callers_key_is_success(pulse: Edna, policy: RetryPolicy) -> None:
+def test_id_not_unique_with_the_callers_key_is_success(http: httpx.Client, pulse: Edna, policy: RetryPolicy) -> None:
     with respx.mock() as router:
         router.post(f"{BASE}/api/cascade/schedule").mock(return_value=problem("error-id-not-unique", 409))
-        with Client(pulse, retry=policy) as client:
+        with Client(pulse, retry=policy, http_client=http) as client:
             result = client.send(Message(to=TO, text="hi", idempotency_key="order-17"))
     assert result.deduplicated and result.message_id == "order-17" and result.attempts == 1
 
 
 @pytest.mark.parametrize("code", ["error-unauthorized", "error-insufficient-balance", "error-address-format", "not-template-match", "error-subject-unknown"])
-def test_non_retryable_codes_are_sent_once(pulse: Edna, policy: RetryPolicy, code: str) -> None:
+def test_non_retryable_codes_are_sent_once(http: httpx.Client, pulse: Edna, policy: RetryPolicy, code: str) -> None:
     with respx.mock() as router:
         route = router.post(f"{BASE}/api/cascade/schedule").mock(return_value=problem(code))
-        with Client(pulse, retry=policy) as client, pytest.raises(Edna.errors[code].exc, match=code) as info:
+        with Client(pulse, retry=policy, http_client=http) as client, pytest.raises(Edna.errors[code].exc, match=code) as info:
             client.send(Message(to=TO, text="hi"))
     assert route.call_count == 1 and info.value.attempts == 1 and info.value.idempotency_key
 
@@ -660,16 +669,32 @@ def test_an_account_error_stops_a_split_send_at_once(policy: RetryPolicy) -> Non
     assert len(emu.requests) == 1
 
 
-def test_a_resent_split_send_counts_the_recipients_already_accepted(policy: RetryPolicy) -> None:
+def test_a_later_account_error_is_its_recipients_and_a_resend_completes_the_batch(policy: RetryPolicy) -> None:
     emu = EdnaEmulator()
+    message = Message(to=[TO, "+48500100201"], text="hi", idempotency_key="batch")
     with inprocess_client(emu, policy) as client:
         emu.balance = emu.price  # room for one message
-        with pytest.raises(InsufficientBalance, match="error-insufficient-balance"):
-            client.send(Message(to=[TO, "+48500100201"], text="hi", idempotency_key="batch"))
+        first = client.send(message)
+        (failed,) = first.failed
+        assert failed.to == "+48500100201" and failed.status is DeliveryStatus.REJECTED
+        assert isinstance(failed.error, InsufficientBalance) and failed.error.code == "error-insufficient-balance"
         emu.balance = 10
-        result = client.send(Message(to=[TO, "+48500100201"], text="hi", idempotency_key="batch"))
-    assert [r.message_id for r in result.recipients] == ["batch-1", "batch-2"] and not result.failed
+        again = client.send(message)
+    assert [(r.message_id, r.ok) for r in again.recipients] == [("batch-1", True), ("batch-2", True)]
     assert emu.accepted_count == 2 and emu.duplicates() == 0
+
+
+def test_a_later_ambiguous_failure_is_unknown_for_its_recipient(http: httpx.Client, pulse: Edna, policy: RetryPolicy) -> None:
+    with respx.mock() as router:
+        route = router.post(f"{BASE}/api/cascade/schedule").mock(
+            side_effect=[httpx.Response(200, json={"requestId": "pair-1"}), *[httpx.ReadTimeout("slow")] * 3]
+        )
+        with Client(pulse, retry=policy, http_client=http) as client:
+            result = client.send(Message(to=[TO, "+48500100201"], text="hi", idempotency_key="pair"))
+    (unknown,) = result.failed
+    assert unknown.status is DeliveryStatus.UNKNOWN and isinstance(unknown.error, DeliveryUnknown)
+    assert unknown.error.idempotency_key == "pair" and result.recipients[0].ok and result.attempts == 4
+    assert [body_of(c.request)["requestId"] for c in route.calls] == ["pair-1", "pair-2", "pair-2", "pair-2"]
 
 
 # -- the emulator: vendor behaviour ------------------------------------------------------------------------------
@@ -909,9 +934,10 @@ def test_webhook_key_accepted_in_any_header_case(signed: Edna) -> None:
     ids=["missing", "forged", "api_key_is_not_the_webhook_key"],
 )
 def test_forged_or_missing_webhook_key_is_an_auth_error(signed: Edna, headers: dict, match: str) -> None:
-    with pytest.raises(AuthError, match=match) as info:
+    with pytest.raises(WebhookAuthError, match=match) as info:
         signed.parse_webhook(body=json.dumps(PULSE_CALLBACK), headers=headers)
-    assert info.value.provider == "edna" and HOOK_KEY not in str(info.value) and HOOK_KEY not in repr(info.value)
+    assert isinstance(info.value, AuthError) and info.value.provider == "edna"
+    assert HOOK_KEY not in str(info.value) and HOOK_KEY not in repr(info.value)
 
 
 def test_webhook_key_is_compared_in_constant_time(signed: Edna, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -930,7 +956,7 @@ def test_webhook_key_is_compared_in_constant_time(signed: Edna, monkeypatch: pyt
 def test_webhook_key_header_is_configurable() -> None:
     provider = Edna(api_key=KEY, webhook_key=HOOK_KEY, webhook_key_header="Authorization")
     assert provider.parse_webhook(body=json.dumps(PULSE_CALLBACK), headers={"authorization": HOOK_KEY})
-    with pytest.raises(AuthError, match="missing in Authorization"):
+    with pytest.raises(WebhookAuthError, match="missing in Authorization"):
         provider.parse_webhook(body=json.dumps(PULSE_CALLBACK), headers={"X-API-KEY": HOOK_KEY})
 
 
@@ -943,11 +969,11 @@ def test_without_a_webhook_key_callbacks_are_not_checked(pulse: Edna) -> None:
 
 @pytest.mark.tcp
 @pytest.mark.parametrize("api", ["pulse", "im"])
-def test_tcp_send_status_and_signed_delivery_report(serve, policy: RetryPolicy, api: str) -> None:
+def test_tcp_send_status_and_signed_delivery_report(http: httpx.Client, serve, policy: RetryPolicy, api: str) -> None:
     emu = EdnaEmulator(webhook_key=HOOK_KEY)
     server = serve(emu)
     provider = emu.make_provider(server.base_url, api=api)
-    with Client(provider, retry=policy) as client:
+    with Client(provider, retry=policy, http_client=http) as client:
         result = client.send(Message(to=TO, channel="whatsapp", text="Your order 5 is ready for pickup at Main St."))
         assert result.message_id == result.idempotency_key and result.attempts == 1
         assert client.get_status(result.message_id).status is DeliveryStatus.QUEUED
@@ -958,26 +984,26 @@ def test_tcp_send_status_and_signed_delivery_report(serve, policy: RetryPolicy, 
         assert client.get_status(result.message_id).status is DeliveryStatus.DELIVERED
         (failed,) = provider.parse_webhook(**emu.deliver(result.message_id, delivered=False))
         assert failed.status is DeliveryStatus.UNDELIVERED and failed.error is not None and failed.error.code == "not-whatsapp-user"
-        with pytest.raises(AuthError, match="webhook key missing"):
+        with pytest.raises(WebhookAuthError, match="webhook key missing"):
             provider.parse_webhook(body=callback["body"])
 
 
 @pytest.mark.tcp
-def test_tcp_typed_error(serve, policy: RetryPolicy) -> None:
+def test_tcp_typed_error(http: httpx.Client, serve, policy: RetryPolicy) -> None:
     emu = EdnaEmulator(not_on_whatsapp=(TO,))
     server = serve(emu)
-    with Client(emu.make_provider(server.base_url, api="im"), retry=policy) as client:
+    with Client(emu.make_provider(server.base_url, api="im"), retry=policy, http_client=http) as client:
         with pytest.raises(InvalidRecipient, match=r"is not a WhatsApp user\. \(code not-whatsapp-user, HTTP 200\)") as info:
             client.send(Message(to=TO, channel="whatsapp", text="hi"))
     assert info.value.accepted is False and info.value.attempts == 1 and len(emu.requests) == 1
 
 
 @pytest.mark.tcp
-def test_tcp_rate_limit_and_error_system_are_retried_with_the_same_id(serve, sleeps) -> None:
+def test_tcp_rate_limit_and_error_system_are_retried_with_the_same_id(http: httpx.Client, serve, sleeps) -> None:
     emu = EdnaEmulator()
     server = serve(emu)
     emu.script(Fault.vendor_error(429), Fault.vendor_error("error-system"))
-    with Client(emu.make_provider(server.base_url), retry=RetryPolicy(sleep=sleeps, jitter=False)) as client:
+    with Client(emu.make_provider(server.base_url), retry=RetryPolicy(sleep=sleeps, jitter=False), http_client=http) as client:
         result = client.send(Message(to=TO, text="hi"))
     assert result.attempts == 3 and sleeps == [1.0, 1.0] and emu.accepted_count == 1
     assert {r.json()["requestId"] for r in emu.requests} == {result.idempotency_key}
@@ -985,11 +1011,11 @@ def test_tcp_rate_limit_and_error_system_are_retried_with_the_same_id(serve, sle
 
 @pytest.mark.tcp
 @pytest.mark.parametrize("api", ["pulse", "im"])
-def test_tcp_timeout_after_accept_leaves_exactly_one_message(serve, policy: RetryPolicy, api: str) -> None:
+def test_tcp_timeout_after_accept_leaves_exactly_one_message(http: httpx.Client, serve, policy: RetryPolicy, api: str) -> None:
     emu = EdnaEmulator()
     server = serve(emu)
     emu.script(Fault.slow(1.0))
-    with Client(emu.make_provider(server.base_url, api=api), retry=policy, timeout=0.3) as client:
+    with Client(emu.make_provider(server.base_url, api=api), retry=policy, timeout=0.3, http_client=http) as client:
         result = client.send(Message(to=TO, channel="whatsapp", text="Your order 3 is ready for pickup at Main St."))
     assert result.deduplicated and result.attempts == 2
     assert emu.accepted_count == 1 and emu.duplicates() == 0
@@ -997,11 +1023,11 @@ def test_tcp_timeout_after_accept_leaves_exactly_one_message(serve, policy: Retr
 
 @pytest.mark.tcp
 @pytest.mark.parametrize("fault", [Fault.drop_after_accept(), Fault.reset(), Fault.huge_body()], ids=["drop_after_accept", "reset", "huge_body"])
-def test_tcp_connection_faults_end_in_exactly_one_message(serve, policy: RetryPolicy, fault: Fault) -> None:
+def test_tcp_connection_faults_end_in_exactly_one_message(http: httpx.Client, serve, policy: RetryPolicy, fault: Fault) -> None:
     emu = EdnaEmulator()
     server = serve(emu)
     emu.script(fault)
-    with Client(emu.make_provider(server.base_url), retry=policy, timeout=2.0) as client:
+    with Client(emu.make_provider(server.base_url), retry=policy, timeout=2.0, http_client=http) as client:
         result = client.send(Message(to=TO, text="hi"))
     assert result.attempts == 2 and emu.accepted_count == 1 and emu.duplicates() == 0
 

@@ -9,8 +9,9 @@
 Quirks:
 
 * One recipient per request: a message to several numbers is one request per number, with the ids
-  ``<key>-1``, ``<key>-2``, ...; a number edna refuses is a failed recipient (``result.failed``).
-  Numbers go out as digits without ``+``.
+  ``<key>-1``, ``<key>-2``, ... A number edna refuses is a failed recipient (``result.failed``); any
+  other error is raised while no number was accepted, and is the error of its number after that
+  (status ``unknown`` when edna may have taken it). Numbers go out as digits without ``+``.
 * Pulse sends from the cascade's channel: pass ``cascade_id=`` (one id, or one per channel, e.g.
   ``{"sms": 101, "whatsapp": 102}``; a cascade needs one content block per channel it holds, so add
   blocks for multi-channel cascades with ``options={"content": {...}}``). ``sender`` and ``validity``
@@ -41,7 +42,7 @@ Quirks:
   ``statusAt``, ``error``) and the IM callback (``imOutMessageId``, ``dlvStatus``, ``dlvStatusAt``,
   ``dlvError``). With ``Edna(webhook_key=...)`` (the key of "Authenticate webhooks from edna Pulse")
   a callback must carry it in ``X-API-KEY`` (``webhook_key_header=`` to change), compared in
-  constant time; otherwise ``AuthError``.
+  constant time; otherwise ``WebhookAuthError`` (an ``AuthError``).
 
 Unconfirmed, and the safe choice made: whether Pulse refuses a repeated ``requestId`` (handled
 either way: a duplicate answer on a retry is success, an accepted repeat is cancelled by edna);
@@ -58,6 +59,7 @@ from __future__ import annotations
 import functools
 import hmac
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -74,11 +76,13 @@ from ..errors import (
     InsufficientBalance,
     InvalidRecipient,
     NotFound,
+    OmnisendError,
     PermissionDenied,
     ProviderError,
     ServiceUnavailable,
     TemplateError,
     ValidationError,
+    WebhookAuthError,
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, SendResult
 from .base import ErrorCode, ErrorTable, Flow, Provider, StatusEntry, StatusTable, Step
@@ -267,7 +271,8 @@ class Edna(Provider):
     # -- send -----------------------------------------------------------------------------
 
     def send_flow(self, message: Message, *, idempotency_key: str) -> Flow[SendResult]:
-        """One request per recipient; a recipient edna refuses is recorded and the others go on."""
+        """One request per recipient. A refused number is recorded and the others go on; any other
+        error is raised while nothing was accepted, and recorded for its recipient after that."""
         numbers = message.recipients
         ids = [idempotency_key] if len(numbers) == 1 else [f"{idempotency_key}-{n}" for n in range(1, len(numbers) + 1)]
         singles = [message.model_copy(update={"to": to}) for to in numbers]
@@ -275,7 +280,7 @@ class Edna(Provider):
         requests = [self.build_request(m, idempotency_key=i) for m, i in zip(singles, ids, strict=True)]
         recipients: list[RecipientResult] = []
         results: list[SendResult] = []
-        first_error: ValidationError | None = None
+        first_error: OmnisendError | None = None
         for single, message_id, request in zip(singles, ids, requests, strict=True):
             try:
                 result: SendResult = yield Step(
@@ -284,9 +289,12 @@ class Edna(Provider):
                     idempotent=True,
                     on_duplicate=functools.partial(self.duplicate_result, message=single, idempotency_key=message_id),
                 )
-            except ValidationError as exc:  # this number only: bad address, not on the channel, ...
+            except OmnisendError as exc:
+                if not results and not isinstance(exc, ValidationError):
+                    raise  # an account or transport error before anything landed: the caller re-sends
                 first_error = first_error or exc
-                recipients.append(RecipientResult(single.recipients[0], None, DeliveryStatus.REJECTED, exc))
+                status = DeliveryStatus.REJECTED if exc.accepted is False else DeliveryStatus.UNKNOWN
+                recipients.append(RecipientResult(single.recipients[0], None, status, exc))
                 continue
             results.append(result)
             recipients.extend(result.recipients)
@@ -321,16 +329,12 @@ class Edna(Provider):
         parts: dict[str, Any] = {k: options[k] for k in TEMPLATE_PARTS if k in options}
         location = options.get("location")
         if message.template is None and parts:
-            self.invalid(
-                f"{', '.join(parts)} make a WhatsApp template message: pass template=Template(...)", field="template"
-            )
+            self.invalid(f"{', '.join(parts)} need a WhatsApp template: pass template=Template(...)", field="template")
         if message.template is not None:
             if channel != "whatsapp":
                 self.unsupported(f"templates on {channel} (edna templates are WhatsApp HSM)")
             if message.media is not None or location is not None:
-                self.invalid(
-                    "a WhatsApp template takes its media through options['header'], in edna's shape", field="media"
-                )
+                self.invalid("a WhatsApp template takes media as options['header'] (edna's shape)", field="media")
             return _Content("text", self._template_text(message), parts=parts, hsm=True)
         if location is not None:
             if channel != "whatsapp" or message.media is not None:
@@ -344,9 +348,7 @@ class Edna(Provider):
             self.unsupported(f"{media.type} media on {channel}")
         url = urlsplit(media.url)
         if url.scheme != "https" or not url.netloc:
-            self.invalid(
-                "media.url must be an https:// URL: edna fetches attachments over HTTPS only", field="media.url"
-            )
+            self.invalid("media.url must be an https:// URL: edna fetches media over HTTPS only", field="media.url")
         return _Content(media.type, media.caption or message.text, url=media.url)
 
     def _template_text(self, message: Message) -> str:
@@ -354,9 +356,7 @@ class Edna(Provider):
         assert template is not None
         registered = self.templates.get(template.name)
         if registered is not None and message.text is not None:
-            self.invalid(
-                f"template {template.name!r} is registered on Edna(templates=...): leave text out", field="text"
-            )
+            self.invalid(f"template {template.name!r} is registered on Edna(templates=): leave text out", field="text")
         source = registered if registered is not None else message.text
         if source is None:
             raise TemplateError(
@@ -383,19 +383,17 @@ class Edna(Provider):
             self.invalid("options['location'] must be a mapping with latitude and longitude", field="options.location")
         values = []
         for name, limit in (("latitude", 90), ("longitude", 180)):
-            value = location.get(name)
-            if isinstance(value, bool) or not isinstance(value, (int, float, str)) or not _number(value):
-                self.invalid(f"a location needs a numeric {name}", field=f"options.location.{name}")
-            if not -limit <= float(value) <= limit:
-                self.invalid(f"{name} must be between -{limit} and {limit}", field=f"options.location.{name}")
-            values.append(float(value))
+            value = _float(location.get(name))
+            if not -limit <= value <= limit:  # NaN (missing, not a number) fails too
+                self.invalid(
+                    f"a location needs a numeric {name} between -{limit} and {limit}", field=f"options.location.{name}"
+                )
+            values.append(value)
         return values[0], values[1]
 
     def _pulse_body(self, message: Message, message_id: str, c: _Content) -> tuple[str, dict[str, Any]]:
         if message.sender is not None:
-            self.invalid(
-                "edna Pulse sends from the cascade's channel: leave sender out (or use api='im')", field="sender"
-            )
+            self.invalid("Pulse sends from the cascade's channel: leave sender out (or use api='im')", field="sender")
         if message.validity is not None:
             self.unsupported("a per-message validity on Pulse (set the stage TTL on the cascade)")
         cascade = message.options.get("cascadeId", self.cascades.get(message.channel))
@@ -406,9 +404,8 @@ class Edna(Provider):
             )
         block: dict[str, Any] = {"contentType": c.kind.upper(), **c.parts}
         if c.coordinates is not None:
-            block["location"] = _compact(
-                {"latitude": c.coordinates[0], "longitude": c.coordinates[1], "address": c.text}
-            )
+            latitude, longitude = c.coordinates
+            block["location"] = _compact({"latitude": latitude, "longitude": longitude, "address": c.text})
         elif c.url is not None:
             block.update(attachment={"url": c.url, "name": _file_name(c.url)}, caption=c.text)
         else:
@@ -423,9 +420,7 @@ class Edna(Provider):
 
     def _im_body(self, message: Message, message_id: str, c: _Content) -> tuple[str, dict[str, Any]]:
         if len(message_id) > MAX_IM_ID:
-            self.invalid(
-                f"the edna IM id allows {MAX_IM_ID} characters: use a shorter idempotency_key", field="idempotency_key"
-            )
+            self.invalid(f"the IM id allows {MAX_IM_ID} characters: shorten idempotency_key", field="idempotency_key")
         subject = message.sender or self.subject
         if subject is None:
             self.invalid("the IM API needs a subject: pass Message(sender=...) or Edna(subject=...)", field="sender")
@@ -535,7 +530,7 @@ class Edna(Provider):
         given = next((str(v) for k, v in headers.items() if k.lower() == wanted), None)
         if given is None or not hmac.compare_digest(given.strip().encode(), self._webhook_key.encode()):
             state = "missing" if given is None else "wrong"
-            raise AuthError(
+            raise WebhookAuthError(
                 f"webhook key {state} in {self.webhook_key_header}: the callback is not from edna, "
                 "or the key was renewed in edna Pulse",
                 provider=self.name,
@@ -627,11 +622,14 @@ def _file_name(url: str) -> str:
     return urlsplit(url).path.rsplit("/", 1)[-1] or "attachment"
 
 
-def _number(value: int | float | str) -> bool:
-    try:
-        return float(value) == float(value)  # NaN is not a coordinate
-    except ValueError:
-        return False
+def _float(value: object) -> float:
+    """A coordinate as a float; NaN for anything that is not a number."""
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return math.nan
 
 
 def _str(value: object) -> str | None:
