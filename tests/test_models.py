@@ -96,7 +96,7 @@ def test_segments_never_crash_and_are_consistent(text: str) -> None:
     assert seg.encoding in {"gsm7", "ucs2"}
 
 
-@given(st.from_regex(r"\+[1-9][0-9]{6,14}", fullmatch=True), st.lists(st.sampled_from([" ", "-", ".", "(", ")"]), max_size=5), st.randoms())
+@given(st.from_regex(r"\+48[0-9]{9}|\+1[2-9][0-9]{9}|\+44[1-9][0-9]{9}", fullmatch=True), st.lists(st.sampled_from([" ", "-", ".", "(", ")"]), max_size=5), st.randoms())
 def test_normalize_e164_drops_separators(number: str, separators: list[str], rng) -> None:
     chars = list(number)
     for sep in separators:
@@ -108,3 +108,25 @@ def test_normalize_e164_drops_separators(number: str, separators: list[str], rng
 def test_normalize_e164_refuses_text_with_letters(raw: str) -> None:
     with pytest.raises(InvalidRecipient, match="E.164|empty"):
         normalize_e164(raw)
+
+
+def test_a_bad_number_is_an_invalid_recipient_naming_the_field() -> None:
+    with pytest.raises(InvalidRecipient, match=r"^Message\.to: recipient '5001…00' is not an E\.164 number") as info:
+        Message(to="500100200", text="hi")
+    assert info.value.field == "to"
+
+
+@pytest.mark.parametrize("number", ["+999123456789", "+4812345678901234"])
+def test_impossible_numbers_are_refused_with_phonenumbers(number: str) -> None:
+    pytest.importorskip("phonenumbers")
+    with pytest.raises(InvalidRecipient, match="not a possible phone number|not an E.164 number"):
+        Message(to=number, text="hi")
+
+
+def test_without_phonenumbers_the_e164_shape_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    import omnisend._text as text
+
+    monkeypatch.setattr(text, "_PN", None)
+    assert Message(to="+999123456789", text="hi").to == "+999123456789"
+    with pytest.raises(InvalidRecipient, match="not an E.164 number"):
+        Message(to="+0999", text="hi")

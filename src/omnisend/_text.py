@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from .errors import InvalidRecipient, ValidationError
 
@@ -24,10 +24,30 @@ GSM7_BASIC: Final = frozenset(
 GSM7_EXTENDED: Final = frozenset("^{}\\[~]|€\f")
 
 
+def _phonenumbers() -> Any:
+    """The ``phonenumbers`` module when the ``omnisend[phonenumbers]`` extra is installed, else None."""
+    global _PN
+    if _PN is _UNLOADED:
+        try:
+            import phonenumbers
+
+            _PN = phonenumbers
+        except ImportError:  # pragma: no cover - depends on the extra
+            _PN = None
+    return _PN
+
+
+_UNLOADED: Final = object()
+_PN: Any = _UNLOADED
+
+
 def normalize_e164(number: str, *, field: str = "to") -> str:
     """Return ``number`` in E.164 form (``+48500100200``), or raise :class:`InvalidRecipient`.
 
-    Spaces, dashes, dots and parentheses are dropped; a leading ``00`` becomes ``+``.
+    Spaces, dashes, dots and parentheses are dropped; a leading ``00`` becomes ``+``. With the
+    ``phonenumbers`` extra installed, the number must also be *possible* for its country (a
+    length check from Google's libphonenumber metadata); whether it is allocated is left to the
+    vendor, which knows its own routes.
     """
     if not isinstance(number, str) or not number.strip():
         raise InvalidRecipient("recipient number is empty", field=field)
@@ -40,6 +60,19 @@ def normalize_e164(number: str, *, field: str = "to") -> str:
             "country code first (e.g. +48500100200)",
             field=field,
         )
+    pn = _phonenumbers()
+    if pn is not None:
+        try:
+            parsed = pn.parse(cleaned, None)
+            possible = pn.is_possible_number(parsed)
+        except pn.NumberParseException:
+            possible = False
+        if not possible:
+            raise InvalidRecipient(
+                f"recipient {_mask(number)!r} is not a possible phone number for its country code "
+                "(wrong length or unknown country code)",
+                field=field,
+            )
     return cleaned
 
 

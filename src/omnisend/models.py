@@ -96,7 +96,9 @@ class _Input(BaseModel):
             loc = ".".join(str(part) for part in first["loc"]) or None
             msg = str(first["msg"]).removeprefix("Value error, ")
             where = f"{type(self).__name__}.{loc}" if loc else type(self).__name__
-            raise ValidationError(f"{where}: {msg}", field=loc) from exc
+            original = (first.get("ctx") or {}).get("error")
+            cls = type(original) if isinstance(original, ValidationError) else ValidationError
+            raise cls(f"{where}: {msg}", field=loc) from exc
 
 
 class Template(_Input):
