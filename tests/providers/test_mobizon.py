@@ -214,6 +214,29 @@ def test_golden_campaign_create_and_options_merge() -> None:
     ]
 
 
+def test_golden_single_send_with_options() -> None:
+    message = Message(to=TO, text="a b", options={"params": {"shortenLinks": True}, "extra": "x"})
+    request = provider().build_request(message, idempotency_key="k")
+    assert request.content == b"recipient=77001234567&text=a+b&params%5Bname%5D=k&params%5BshortenLinks%5D=1&extra=x"
+
+
+def test_golden_campaign_steps(policy: RetryPolicy) -> None:
+    emulator = MobizonEmulator(background_adds=True, task_polls=1)
+    with inprocess_client(emulator, policy) as client:
+        client.send(Message(to=[TO, "+77001234568"], text="Sale", idempotency_key="k"))
+    create, add, poll, send = emulator.requests
+    assert [(r.method, r.path) for r in emulator.requests] == [
+        ("POST", "/service/campaign/create"),
+        ("POST", "/service/campaign/addRecipients"),
+        ("POST", "/service/taskqueue/getStatus"),
+        ("POST", "/service/campaign/send"),
+    ]
+    assert all(r.query == {"output": "json", "api": "v1", "apiKey": emulator.credentials[0]} for r in emulator.requests)
+    assert create.body == b"data%5Btext%5D=Sale&data%5Bname%5D=k&data%5Btype%5D=2"
+    assert add.body == b"id=245455096&recipients%5B0%5D=77001234567&recipients%5B1%5D=77001234568"
+    assert poll.body == b"id=1" and send.body == b"id=245455096"
+
+
 def test_golden_add_recipients_send_and_status_requests() -> None:
     p = provider()
     add = p.call("campaign", "addRecipients", {"id": "9", "recipients": ["77001234567", "77001234568"]})
@@ -409,13 +432,28 @@ def test_ambiguous_failures_raise_delivery_unknown_exactly_once(fault: Fault, po
     assert emulator.accepted_count == 1 and emulator.duplicates() == 0
 
 
-@pytest.mark.parametrize("fault", [Fault.refuse(), Fault.http_error(503)], ids=["refused", "503"])
-def test_failures_where_nothing_was_sent_are_retried(fault: Fault, policy: RetryPolicy) -> None:
+@pytest.mark.parametrize(
+    ("fault", "attempts"),
+    [(Fault.refuse(), 2), (Fault.http_error(503), 2), (Fault.wrong_content_type(), 1)],
+    ids=["refused", "503", "wrong-content-type"],
+)
+def test_failures_where_nothing_was_sent_are_retried(fault: Fault, attempts: int, policy: RetryPolicy) -> None:
     emulator = MobizonEmulator()
     emulator.script(fault)
     with inprocess_client(emulator, policy) as client:
-        assert client.send(Message(to=TO, text="hi")).attempts == 2
+        assert client.send(Message(to=TO, text="hi")).attempts == attempts
     assert emulator.accepted_count == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "match"), [(Fault.reset(), "no answer"), (Fault.huge_body(300_000), "HTTP 502")], ids=["reset", "huge-502"]
+)
+def test_failures_the_client_cannot_tell_apart_are_delivery_unknown(fault: Fault, match: str, policy: RetryPolicy) -> None:
+    emulator = MobizonEmulator()  # the emulator did not process these, but a client cannot know that
+    emulator.script(fault)
+    with inprocess_client(emulator, policy) as client, pytest.raises(DeliveryUnknown, match=match):
+        client.send(Message(to=TO, text="hi"))
+    assert emulator.accepted_count == 0 and len(emulator.requests) == 1
 
 
 def test_typed_errors_from_the_emulator(policy: RetryPolicy) -> None:
@@ -787,7 +825,7 @@ def test_no_log_record_carries_the_key_over_tcp(serve: Any, policy: RetryPolicy,
     key = emulator.credentials[0]
     caplog.set_level(logging.DEBUG)
     for name in ("httpx", "httpcore", "omnisend"):
-        logging.getLogger(name).setLevel(logging.DEBUG)
+        caplog.set_level(logging.DEBUG, logger=name)
     emulator.script(Fault.vendor_error(30))
     with Client(emulator.make_provider(server.base_url), retry=policy) as client:
         sent = client.send(Message(to=TO, text="hi"))

@@ -14,32 +14,40 @@ Quirks:
   a literal ``+`` goes out as ``%2B``, spaces as ``+``, text as UTF-8. Numbers go out as digits.
 * Every answer is the envelope ``{code, data, message}``, read whatever the HTTP status; ``code``
   decides, and numbers that arrive as strings (``"0"``, ``"12111324"``) are read as numbers.
+  Codes 4/5/6 (bad module, method, format) come from the vendor, so they are ``ValidationError``.
 * Code **13** (wrong domain): the call is re-sent **once** to the domain ``data`` names, only if
-  it is an ``api.mobizon.*`` host (the key goes nowhere else); the provider keeps that domain for
-  its life and logs a warning on the ``omnisend`` logger asking you to fix ``base_url``.
-* No de-duplication exists: codes 3, 10 and 999 and timeouts on a send may follow an accepted
-  SMS, so they raise ``DeliveryUnknown`` and are not retried. Every send carries the idempotency
-  key as the campaign name (``params[name]``), so you can find it in the panel before re-sending.
-  Code 30 and connection errors are retried; status lookups are retried freely.
-* Several recipients go through a campaign: ``campaign/create``, ``campaign/addRecipients`` in
-  chunks of 500 (98 and 99 give per-recipient results), ``campaign/send``. Nothing is sent before
-  ``campaign/send``, so create and add are safe to repeat (item code 4, "already in the
-  campaign", on a repeat means the first attempt landed). Code 100 (a background task) is polled
-  through ``taskqueue/getStatus`` at most once a second, 60 times at most.
+  it is ``api.mobizon.<one label>`` or ``api.mobizon.com.br`` (never ``api.mobizon.evil.com``:
+  the key goes to no other host); the provider keeps that domain for its life and logs a warning
+  on the ``omnisend`` logger asking you to fix ``base_url``. Anything else raises ``WrongDomain``.
+* No de-duplication exists: codes 3, 10, 98, 100 and 999 and timeouts on a send may follow an
+  accepted SMS, so they raise ``DeliveryUnknown`` and are not retried. Every send carries the
+  idempotency key as the campaign name (``params[name]``), to find it in the panel before
+  re-sending. Code 30 and connection errors are retried; status lookups are retried freely.
+* One recipient: ``message/sendSmsMessage``. Several: ``campaign/create``, ``addRecipients`` in
+  chunks of 500 (98/99 give per-recipient results; none added raises 99's ``InvalidRecipient``
+  with the reasons), then ``campaign/send``. Nothing goes out before ``campaign/send``, so create
+  and add are repeated on ambiguous failures (item code 4, "already in the campaign", on a repeat
+  means the first attempt landed) and a failure before it says so (``accepted=False``). Code 100
+  (a background add) is polled through ``taskqueue/getStatus`` once a second (``Step.delay``), 60
+  times at most; its recipients get no message ids.
 * Insufficient balance has **no documented code** (unconfirmed). Codes 1, 12, 15 and 999 whose
-  ``message`` or ``data`` mention the balance or funds (English, Russian, Ukrainian, Kazakh,
-  Portuguese, German) raise ``InsufficientBalance``. Safe either way: every one of these classes
-  is refused without retry on a send, so a wrong guess never sends twice.
-* Validation errors (1, 11, 12) keep ``data``'s per-field messages in ``str(error)`` and ``raw``;
-  a fault in the ``recipient`` field raises ``InvalidRecipient``.
+  ``message`` or ``data`` name the balance or funds (``balance``, ``funds``, ``баланс``,
+  ``средств``, ``коштів``, ``қаражат``, ``saldo``, ``Guthaben``) raise ``InsufficientBalance``.
+  None of these codes is retried on a send whichever class it gets, so a wrong guess never makes
+  omnisend send twice; "insufficient" alone does not count.
+* Validation errors (1, 11, 12) keep ``data``'s per-field messages in ``str(error)`` and ``raw``,
+  with ``field`` set; a fault in the ``recipient`` field raises ``InvalidRecipient``.
+* ``getSMSStatus`` takes at most 100 ids (``statuses_flow`` batches them); an id the vendor leaves
+  out reads ``UNKNOWN`` with a ``NotFound`` reason.
 * Times (``deferredToTs``, ``statusUpdateTs``) are account-local and zoneless; pass
   ``account_timezone`` (default UTC; the zone Mobizon uses is unconfirmed).
-* Webhooks (2026): JSON delivery events, one per message and final status only; with
-  ``webhook_secret`` the ``sign`` (SHA-1 of ``eventId|attempt|eventCreateTs|secret``) is checked in
-  constant time. ``DeliveryReport.event_id`` is ``eventId``, stable across re-deliveries.
+* Webhooks (2026): JSON ``sms-delivery-report`` events, one per message and final status; with
+  ``webhook_secret`` the ``sign`` (SHA-1 of ``eventId|attempt|eventCreateTs|secret``) is required
+  and checked in constant time (``WebhookAuthError``). ``event_id`` is ``eventId``, stable across
+  re-deliveries; form events give no reports. The raw and XML formats are not supported.
 * Unconfirmed, safe choices: the shape of ``data`` for code 13 (a host, URL or object is read);
   ``DELETED`` reads as undelivered; ``UNKNOWN``/``EXPIRD``/``SCHEDUL`` are read although only
-  third parties show them.
+  third parties show them; sender ids are checked only for length (11 characters, 15 digits).
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ import json
 import logging
 import os
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -105,7 +114,9 @@ ERRORS: Final = ErrorTable(
         10: ErrorCode(ServiceUnavailable, "Error saving data on the server (concurrent access).", ambiguous=True),
         11: ErrorCode(ValidationError, "Some required parameters are missing from the request."),
         12: ErrorCode(ValidationError, "A parameter does not meet the established conditions or limits."),
-        13: ErrorCode(WrongDomain, "This API server does not serve the user; data holds the right domain."),
+        13: ErrorCode(
+            WrongDomain, "This API server does not serve the user; data holds the right domain (followed once)."
+        ),
         14: ErrorCode(PermissionDenied, "The user's account is blocked or deleted."),
         15: ErrorCode(ValidationError, "Error during an operation not related to data update; see message."),
         30: ErrorCode(RateLimited, "Request rate limit exceeded for this API method."),
@@ -149,8 +160,8 @@ RECIPIENT_ERRORS: Final = ErrorTable(
         30: ErrorCode(NotFound, "Contact card not found."),
         31: ErrorCode(InvalidRecipient, "The contact card has no mobile number."),
         32: ErrorCode(NotFound, "Contact not found."),
-        51: ErrorCode(ServiceUnavailable, "A short link could not be created (technical error)."),
-        99: ErrorCode(ServiceUnavailable, "System error while adding the recipient."),
+        51: ErrorCode(ServiceUnavailable, "A short link could not be created (technical error); safe to re-send."),
+        99: ErrorCode(ServiceUnavailable, "System error while adding the recipient; safe to re-send."),
     }
 )
 
@@ -347,7 +358,7 @@ class Mobizon(Provider):
         except OmnisendError as exc:
             raise _not_sent(exc, campaign) from exc
         if not any(r.ok for r in results):
-            reasons = ", ".join(f"{n}× {m}" for m, n in _count(r.error.message for r in results if r.error))
+            reasons = ", ".join(f"{n}× {m}" for m, n in Counter(r.error.message for r in results if r.error).items())
             raise self.vendor_error(
                 99,
                 message=f"none of the {len(results)} recipients was added: {reasons}",
@@ -455,7 +466,9 @@ class Mobizon(Provider):
             table = BALANCE
         elif fields and row is not None:
             extra["field"] = next(iter(fields))
-            extra["message"] = f"{text or row.meaning}: " + "; ".join(f"{f}: {' '.join(m)}" for f, m in fields.items())
+            extra["message"] = f"{(text or row.meaning).rstrip('.')}: " + "; ".join(
+                f"{f}: {' '.join(m)}" for f, m in fields.items()
+            )
             if extra["field"] in RECIPIENT_FIELDS and RECIPIENT_FIELD.lookup(code):
                 table = RECIPIENT_FIELD
         return self.vendor_error(code, response=response, vendor_message=text, raw=dict(body), table=table, **extra)
@@ -629,13 +642,6 @@ def _not_sent(error: OmnisendError, campaign: str | None) -> OmnisendError:
         )
     error.accepted = False
     return error
-
-
-def _count(values: Any) -> list[tuple[str, int]]:
-    counts: dict[str, int] = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    return list(counts.items())
 
 
 def _str(value: object) -> str | None:
