@@ -793,6 +793,16 @@ def test_emulator_pulse_failure_reports_carry_the_seed_code(policy: RetryPolicy)
     assert reports[0].error is not None and reports[0].error.exception_class is InvalidRecipient
 
 
+@pytest.mark.parametrize("api", ["pulse", "im"])
+def test_emulator_scheduled_send_is_delayed(policy: RetryPolicy, api: str) -> None:
+    emu = EdnaEmulator()
+    with inprocess_client(emu, policy, api=api) as client:
+        result = client.send(Message(to=TO, channel="whatsapp", text="Your order 9 is ready for pickup at Main St.", scheduled_at=NOW + timedelta(hours=3)))
+        report = client.get_status(result.message_id)
+    assert result.status is DeliveryStatus.SCHEDULED
+    assert report.status is DeliveryStatus.SCHEDULED and str(report.vendor_status).lower() == "delayed"
+
+
 def test_emulator_whatsapp_session_allows_free_text(policy: RetryPolicy) -> None:
     emu = EdnaEmulator(sessions=(TO,))
     with inprocess_client(emu, policy) as client:
