@@ -176,6 +176,12 @@ def test_unknown_status_is_unknown_with_the_raw_value_kept() -> None:
     assert report.status is DeliveryStatus.UNKNOWN and report.vendor_status == "BRANDNEW"
 
 
+def test_an_undocumented_code_keeps_its_value() -> None:
+    with pytest.raises(ProviderError, match=r"mobizon: something new \(code 77, HTTP 200\)") as info:
+        provider().parse_response(envelope("77", message="something new"))
+    assert type(info.value) is ProviderError and info.value.code == "77" and info.value.retryable is False
+
+
 def test_wrong_domain_error_pickles() -> None:
     err = ERRORS.error(13, provider="mobizon", raw={"data": "api.mobizon.ua"})
     back = pickle.loads(pickle.dumps(err))
@@ -546,6 +552,14 @@ def test_wrong_domain_is_followed_at_most_once(policy: RetryPolicy) -> None:
         with Client(provider(), retry=policy) as client, pytest.raises(WrongDomain):
             client.get_status("12")
         assert moved.call_count == 1 and len(router.calls) == 2
+
+
+def test_scripted_wrong_domain_without_a_home_domain_is_the_typed_error(policy: RetryPolicy) -> None:
+    emulator = MobizonEmulator()
+    emulator.script(Fault.vendor_error(13))
+    with inprocess_client(emulator, policy) as client, pytest.raises(WrongDomain, match=r"\(code 13, HTTP 200\)"):
+        client.send(Message(to=TO, text="hi"))
+    assert client.provider.base_url == "http://emulator.test" and len(emulator.requests) == 1
 
 
 def test_wrong_domain_not_followed_when_switched_off(policy: RetryPolicy) -> None:

@@ -116,7 +116,7 @@ class MobizonEmulator(Emulator):
         row = ERRORS.lookup(code)
         data: object = {
             1: {"text": ["Text cannot be blank."]},
-            13: self.home_domain or "api.mobizon.kz",
+            13: self.home_domain,  # without one, a scripted 13 names no domain: nothing to follow
             100: "1",
         }.get(code if isinstance(code, int) else -1)
         return self.reply(int(str(code)), data, row.meaning if row else "error")
