@@ -135,3 +135,10 @@ def test_hmac_hex() -> None:
     fox = b"The quick brown fox jumps over the lazy dog"
     assert hmac_hex("key", fox) == "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
     assert hmac_hex(b"key", fox, "sha512").startswith("b42af09057bac1e2d41708e48a902e09b5ff7f12ab428a4fe86653c73dd248fb")
+
+
+def test_webhook_header_names_are_case_insensitive() -> None:
+    provider = Smsapi(token="tok-123456", webhook_secret=SECRET)
+    auth = basic("u", SECRET)["Authorization"]
+    for name in ("Authorization", "authorization", "AUTHORIZATION"):
+        assert len(provider.parse_webhook(query=SMSAPI_QUERY, headers={name: auth})) == 1

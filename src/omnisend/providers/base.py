@@ -284,9 +284,34 @@ Flow = Generator[Step[Any], Any, R]
 _GUARDED: Final = ("parse_response", "parse_status", "parse_webhook")
 
 
+class WebhookHeaders(Mapping[str, str]):
+    """Webhook request headers with case-insensitive names (any text value, unlike ``httpx.Headers``)."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self._items = {str(k).lower(): (str(k), str(v)) for k, v in dict(headers).items()}
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name.lower()][1]
+
+    def __iter__(self) -> Iterator[str]:
+        return (original for original, _ in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._items
+
+    def __repr__(self) -> str:
+        return f"WebhookHeaders({dict(self)!r})"
+
+
 def _guard(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def guarded(self: Provider, *args: Any, **kwargs: Any) -> Any:
+        if name == "parse_webhook" and not isinstance(kwargs.get("headers"), WebhookHeaders):
+            # Header names are case-insensitive whatever mapping the web framework hands over.
+            kwargs["headers"] = WebhookHeaders(kwargs.get("headers") or {})
         try:
             return method(self, *args, **kwargs)
         except OmnisendError:
