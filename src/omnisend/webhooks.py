@@ -114,6 +114,7 @@ class ReplayGuard:
         self.window = window
         self.max_entries = max_entries
         self.key = key
+        """How an event is identified (public, so a shared store can use the same key)."""
         self.clock = clock
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
