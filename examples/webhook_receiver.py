@@ -36,7 +36,7 @@ def handle(provider: Smsapi, body: bytes, headers: dict[str, str], query: dict[s
 
 def serve(provider: Smsapi) -> ThreadingHTTPServer:
     class Receiver(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - stdlib name; SMSAPI calls back with GET
+        def do_GET(self) -> None:
             parts = urlsplit(self.path)
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             status, text = handle(provider, body, dict(self.headers), dict(parse_qsl(parts.query)))

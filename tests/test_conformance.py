@@ -19,7 +19,6 @@ from omnisend import (
     DeliveryUnknown,
     InsufficientBalance,
     InvalidRecipient,
-    Message,
     OmnisendError,
     RetryPolicy,
 )
