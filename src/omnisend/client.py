@@ -63,9 +63,13 @@ class _Call:
         self.timeout = timeout
         self.attempts = 0
         self.step_attempts = 0
+        self.step_unsure = False
+        self.step_idempotent = False
 
     def start_step(self, step: Step[Any]) -> httpx.Request:
         self.step_attempts = 0
+        self.step_unsure = False
+        self.step_idempotent = step.idempotent
         if self.timeout is not None:
             step.request.extensions["timeout"] = self.timeout.as_dict()
         return step.request
@@ -88,7 +92,7 @@ class _Call:
                 accepted=None,
             )
             error = self._ambiguous(step, error)
-        return self._stamp(error)
+        return self._stamp(self._remember(step, error))
 
     def finish(self, step: Step[R], response: httpx.Response) -> R:
         """Parse ``response`` for ``step``; raises the typed error, stamped and classified."""
@@ -99,10 +103,39 @@ class _Call:
                 return step.on_duplicate(exc)
             raise self._stamp(exc) from None
         except OmnisendError as exc:
-            error = self._ambiguous(step, exc) if exc.accepted is None else exc
+            error = self._remember(step, self._ambiguous(step, exc) if exc.accepted is None else exc)
             if error is exc:
                 raise self._stamp(exc) from None
             raise self._stamp(error) from exc
+
+    def _remember(self, step: Step[Any], error: OmnisendError) -> OmnisendError:
+        """Note an attempt that may have reached the vendor: no later attempt can undo that."""
+        if error.accepted is None and not step.read_only:
+            self.step_unsure = True
+        return error
+
+    def settle(self, error: OmnisendError) -> OmnisendError:
+        """The error a step ends with: ``DeliveryUnknown`` once any of its attempts may have landed.
+
+        A retry that ends in a 503, a refused connection or exhausted attempts after a timeout says
+        nothing about the earlier attempt, so the outcome is unknown, never "certainly not taken".
+        """
+        if not self.step_unsure or isinstance(error, DeliveryUnknown):
+            return error
+        note = "" if error.accepted is None else "; an earlier attempt may have reached the vendor"
+        unknown = DeliveryUnknown(
+            error.message + note,
+            provider=error.provider,
+            code=error.code,
+            vendor_message=error.vendor_message,
+            http_status=error.http_status,
+            raw=error.raw,
+            retryable=self.step_idempotent,
+            idempotency_key=error.idempotency_key,
+            attempts=error.attempts,
+        )
+        unknown.__cause__ = error
+        return unknown
 
     def _ambiguous(self, step: Step[Any], error: OmnisendError) -> OmnisendError:
         """An answer that leaves the outcome open: retry it only when a repeat is harmless."""
@@ -545,7 +578,7 @@ def _advance(flow: Flow[Any], value: object, call: _Call) -> Any:
 def _throw(flow: Flow[Any], error: OmnisendError, call: _Call) -> Any:
     """Hand a step's error to the flow; it may recover (next step / value) or let it through."""
     try:
-        return flow.throw(error)
+        return flow.throw(call.settle(error))
     except StopIteration as stop:
         return stop.value
     except OmnisendError as exc:
