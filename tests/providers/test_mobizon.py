@@ -362,8 +362,8 @@ def test_no_balance_guess_without_the_words_or_outside_the_codes(code: int, cls:
         ({"scheduled_at": timedelta(minutes=30)}, "1 hour to 14 days ahead", "scheduled_at"),
         ({"scheduled_at": timedelta(days=14, minutes=5)}, "1 hour to 14 days ahead", "scheduled_at"),
         ({"sender": "ThisIsTooLong"}, "sender 'ThisIsTooLong' is not allowed", "sender"),
-        ({"media": {"url": "https://x.test/a.png"}}, "mobizon does not support media or templates", None),
-        ({"channel": "whatsapp"}, "mobizon does not support the 'whatsapp' channel", None),
+        ({"media": {"url": "https://x.test/a.png"}}, "Mobizon does not support media or templates", None),
+        ({"channel": "whatsapp"}, "Mobizon does not support the 'whatsapp' channel", None),
     ],
 )
 def test_bad_input_is_refused_before_any_request(changes: dict[str, Any], match: str, field: str | None, policy: RetryPolicy) -> None:

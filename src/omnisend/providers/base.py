@@ -428,7 +428,7 @@ class Provider(abc.ABC):
 
     def unsupported(self, feature: str) -> NoReturn:
         """Refuse a feature the vendor cannot do, before any request."""
-        raise ValidationError(f"{self.name} does not support {feature}", provider=self.name)
+        raise ValidationError(f"{self.display_name} does not support {feature}", provider=self.name)
 
     def invalid(self, message: str, *, field: str | None = None) -> NoReturn:
         """Refuse a bad value before any request."""

@@ -47,7 +47,7 @@ Quirks:
   idempotency key). A failed receipt keeps its ``code`` and ``Description`` as the reason; expiry
   and rejection codes refine the status (table below). With ``webhook_secret=`` the
   ``x-hub-signature`` header (hex HMAC SHA-256 or SHA-512 of the body, optionally ``sha256=``
-  prefixed) is checked in constant time; a missing or wrong signature raises ``AuthError``.
+  prefixed) is checked in constant time; a missing or wrong signature raises ``WebhookAuthError`` (an ``AuthError``).
 * Unconfirmed (safe choices): whether an answer array can mix accepted and refused destinations
   (each entry is read on its own); ``1002`` in a send answer (accepted, as the Event API means it);
   the ``type`` values (legacy docs); ``waid`` without ``+``; ``Clicked`` receipts (read);
@@ -82,6 +82,7 @@ from ..errors import (
     ServiceUnavailable,
     TemplateError,
     ValidationError,
+    WebhookAuthError,
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, SendResult, Template
 from .base import ErrorCode, ErrorTable, Flow, Provider, StatusEntry, StatusTable, Step, utc_from_timestamp
@@ -577,13 +578,17 @@ class WebexConnect(Provider):
             return
         given = headers.get("x-hub-signature", "").strip()
         if not given:
-            raise AuthError("receipt without x-hub-signature (a webhook_secret is configured)", provider=self.name)
+            raise WebhookAuthError(
+                "receipt without x-hub-signature (a webhook_secret is configured)", provider=self.name
+            )
         prefix, _, digest = given.rpartition("=")
         digest = digest.lower()
         algorithm = HUB_ALGORITHMS.get(prefix.lower() or _HEX_LENGTHS.get(len(digest), ""))
         expected = hmac.new(self._webhook_secret.encode("utf-8"), body, algorithm or hashlib.sha256).hexdigest()
         if algorithm is None or not hmac.compare_digest(expected.encode(), digest.encode("utf-8", "replace")):
-            raise AuthError("x-hub-signature does not match the receipt (forged or wrong secret)", provider=self.name)
+            raise WebhookAuthError(
+                "x-hub-signature does not match the receipt (forged or wrong secret)", provider=self.name
+            )
 
 
 def _template(template: Template) -> dict[str, Any]:
