@@ -142,3 +142,58 @@ def test_webhook_header_names_are_case_insensitive() -> None:
     auth = basic("u", SECRET)["Authorization"]
     for name in ("Authorization", "authorization", "AUTHORIZATION"):
         assert len(provider.parse_webhook(query=SMSAPI_QUERY, headers={name: auth})) == 1
+
+
+# -- every vendor: a genuine callback passes, a forged one is refused ------------------------------
+
+
+def _without(mapping: dict | None, *names: str) -> dict:
+    return {k: v for k, v in (mapping or {}).items() if k.lower() not in names}
+
+
+def _forge_mobizon(cb: dict) -> dict:
+    import json
+
+    event = json.loads(cb["body"])
+    event["sign"] = "0" * 40
+    return {**cb, "body": json.dumps(event).encode()}
+
+
+def _tamper_body(cb: dict) -> dict:
+    body = cb["body"] if isinstance(cb["body"], bytes) else cb["body"].encode()
+    return {**cb, "body": body.replace(b"}", b' , "x": 1}', 1) if b'"x"' not in body else body + b" "}
+
+
+VENDORS = {
+    # name: (emulator options, provider options, make the genuine callback carry the secret, forgeries)
+    "smsapi": ({}, {"webhook_secret": SECRET}, lambda cb: {**cb, "query": {**cb["query"], "token": SECRET}},
+               [lambda cb: cb, lambda cb: {**cb, "query": {**cb["query"], "token": "guess"}}]),
+    "clickatell": ({}, {"webhook_secret": SECRET}, lambda cb: {**cb, "headers": basic("clickatell", SECRET)},
+                   [lambda cb: cb, lambda cb: {**cb, "headers": basic("clickatell", "guess")}]),
+    "edna": ({"webhook_key": SECRET}, {}, lambda cb: cb,
+             [lambda cb: {**cb, "headers": _without(cb.get("headers"), "x-api-key")},
+              lambda cb: {**cb, "headers": {**_without(cb.get("headers"), "x-api-key"), "X-API-KEY": "guess"}}]),
+    "mobizon": ({"webhook_secret": SECRET}, {}, lambda cb: cb, [_forge_mobizon]),
+    "webex_connect": ({"webhook_secret": SECRET}, {}, lambda cb: cb,
+                      [lambda cb: {**cb, "headers": _without(cb.get("headers"), "x-hub-signature")}, _tamper_body]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(VENDORS))
+def test_forged_callbacks_are_refused_for_every_vendor(name: str) -> None:
+    from omnisend import Client
+    from omnisend.testing import get_emulator
+    from tests.conftest import inprocess_client
+
+    emulator_options, provider_options, genuine, forgeries = VENDORS[name]
+    emulator = get_emulator(name)(**emulator_options)
+    with inprocess_client(emulator, None, **provider_options) as client:
+        assert isinstance(client, Client)
+        result = client.send(emulator.demo_message("+48500100200", "hello"))
+    assert result.message_id is not None
+    callback = emulator.deliver(result.message_id)
+    reports = client.provider.parse_webhook(**genuine(callback))
+    assert [r.status for r in reports] == [DeliveryStatus.DELIVERED]
+    for forge in forgeries:
+        with pytest.raises(WebhookAuthError, match=name):
+            client.provider.parse_webhook(**forge(callback))
