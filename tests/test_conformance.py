@@ -21,6 +21,7 @@ from omnisend import (
     InvalidRecipient,
     OmnisendError,
     RetryPolicy,
+    ValidationError,
 )
 from omnisend._docs import available, render
 from omnisend.providers import PROVIDERS, Provider
@@ -174,3 +175,14 @@ def test_no_secret_in_any_debug_log_record(provider_cls: type[Provider], policy:
         assert secret not in record.getMessage(), record.name
     for text in (str(info.value), repr(info.value), repr(info.value.raw), repr(result), repr(result.raw)):
         assert secret not in text
+
+
+def test_an_sms_over_the_vendor_limit_is_refused_before_any_request(provider_cls: type[Provider], policy: RetryPolicy) -> None:
+    if "sms" not in provider_cls.channels:
+        pytest.skip(f"{provider_cls.name} sends no SMS")
+    emulator = emulator_for(provider_cls)
+    long_text = "x" * 10_000  # 66 GSM-7 parts: over every vendor's limit
+    with inprocess_client(emulator, policy) as client, pytest.raises(ValidationError, match=r"SMS parts|at most|too long|limit") as info:
+        client.send(emulator.demo_message("+48500100200", long_text))
+    assert info.value.code is None and info.value.field == "text"
+    assert emulator.requests == []

@@ -8,6 +8,8 @@
 
 Quirks:
 
+* Unconfirmed: edna documents no SMS length limit. SMS texts needing more than 10 parts (1530 GSM-7
+  or 670 UCS-2 characters) are refused before sending, a ceiling most routes share.
 * One recipient per request: a message to several numbers is one request per number, with the ids
   ``<key>-1``, ``<key>-2``, ... A number edna refuses is a failed recipient (``result.failed``); any
   other error is raised while no number was accepted, and is the error of its number after that
@@ -69,6 +71,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from .._text import check_sms_length
 from ..errors import (
     AuthError,
     ConfigurationError,
@@ -187,6 +190,9 @@ PRIORITIES: Final = ("realtime", "high", "normal", "low")
 TEMPLATE_PARTS: Final = ("header", "footer", "keyboard")
 CONSUMED_OPTIONS: Final = frozenset({*TEMPLATE_PARTS, "location"})
 MAX_IM_ID: Final = 36
+#: edna documents no SMS length limit; 10 parts (1530 GSM-7 / 670 UCS-2 characters) is a safe
+#: ceiling shared by most SMS routes, refused before sending rather than cut by an operator.
+MAX_SMS_PARTS: Final = 10
 _PLACEHOLDER: Final = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 
 
@@ -343,6 +349,8 @@ class Edna(Provider):
             return _Content("location", address or message.text, coordinates=self._coordinates(location))
         media = message.media
         if media is None:
+            if channel == "sms" and message.text is not None:
+                check_sms_length(message.text, max_parts=MAX_SMS_PARTS, provider=self.name)
             return _Content("text", message.text)
         if media.type not in MEDIA_TYPES[channel]:
             self.unsupported(f"{media.type} media on {channel}")

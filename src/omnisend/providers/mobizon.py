@@ -10,6 +10,9 @@
 
 Quirks:
 
+* Unconfirmed: Mobizon documents no text length limit. Texts needing more than 10 SMS parts
+  (1530 GSM-7 or 670 UCS-2 characters) are refused before sending, a ceiling most routes share,
+  rather than left to be cut or refused by an operator after they were charged.
 * Bodies are form-encoded with PHP-style brackets (``params[validity]=60``, ``recipients[0]=…``);
   a literal ``+`` goes out as ``%2B``, spaces as ``+``, text as UTF-8. Numbers go out as digits.
 * Every answer is the envelope ``{code, data, message}``, read whatever the HTTP status; ``code``
@@ -68,7 +71,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from .._text import check_sender, normalize_e164
+from .._text import check_sender, check_sms_length, normalize_e164
 from ..errors import (
     AuthError,
     DeliveryUnknown,
@@ -205,6 +208,9 @@ SENDER_PATTERN: Final = r"[^\s].{0,10}|\+?[0-9]{1,15}"
 VALIDITY: Final = (timedelta(minutes=60), timedelta(minutes=1440))
 SCHEDULE: Final = (timedelta(hours=1), timedelta(days=14))
 CHUNK: Final = 500
+#: Mobizon documents no text limit; 10 parts (1530 GSM-7 / 670 UCS-2 characters) is a safe
+#: ceiling shared by most SMS routes, refused before sending rather than split silently.
+MAX_PARTS: Final = 10
 STATUS_BATCH: Final = 100
 TASK_POLLS: Final = 60
 TASK_DONE, TASK_REJECTED = 2, 3
@@ -279,6 +285,7 @@ class Mobizon(Provider):
             self.invalid("Mobizon needs Message.text", field="text")
         for number in message.recipients:
             normalize_e164(number)
+        check_sms_length(message.text, max_parts=MAX_PARTS, provider=self.name)
         fields: dict[str, object] = {"text": message.text, "name": key}
         if message.sender is not None:
             rule = "up to 11 characters, or up to 15 digits"
