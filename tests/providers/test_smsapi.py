@@ -628,3 +628,27 @@ def test_ambiguous_failure_after_retries_exhausted_is_delivery_unknown(smsapi: S
         with Client(smsapi, retry=policy) as client, pytest.raises(DeliveryUnknown, match="may have reached") as info:
             client.send(Message(to="+48500100200", text="hi", idempotency_key="order-9"))
     assert info.value.idempotency_key == "order-9" and info.value.attempts == 3 and info.value.accepted is None
+
+
+def test_more_than_1000_recipients_are_split_with_distinct_idx_per_chunk(policy: RetryPolicy) -> None:
+    emu = SmsapiEmulator(balance=10_000)
+    numbers = [f"+4850{n:07d}" for n in range(2500)]
+    emu.script(Fault.vendor_error(201), Fault.drop_after_accept())  # the first two requests misbehave
+    with inprocess_client(emu, policy) as client:
+        result = client.send(Message(to=numbers, text="sale", idempotency_key="camp-7"))
+    sends = [r for r in emu.requests if r.method == "POST"]
+    sizes = [len(r.form["to"].split(",")) for r in sends]
+    assert sizes == [1000, 1000, 1000, 1000, 500]  # chunk 1 retried after 201, chunk 2 after the drop
+    assert sends[0].form["idx"].split("|")[0] == "camp-7.1-1" and sends[4].form["idx"].split("|")[-1] == "camp-7.3-500"
+    assert len(result.recipients) == 2500 and result.failed == () and result.idempotency_key == "camp-7"
+    assert emu.accepted_count == 2500 and emu.duplicates() == 0
+
+
+def test_a_later_chunk_failure_is_per_recipient(policy: RetryPolicy) -> None:
+    emu = SmsapiEmulator(balance=100.05, price=0.1)  # enough for the first 1000 only
+    with inprocess_client(emu, policy) as client:
+        result = client.send(Message(to=[f"+4850{n:07d}" for n in range(1500)], text="sale"))
+    assert len(result.succeeded) == 1000 and len(result.failed) == 500
+    assert all(isinstance(r.error, InsufficientBalance) for r in result.failed)
+    with pytest.raises(PartialFailure, match="500 of 1500 recipients rejected"):
+        result.raise_for_failures()

@@ -43,7 +43,6 @@ Unconfirmed points and the safe choice taken:
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Mapping
@@ -59,7 +58,6 @@ from ..errors import (
     InsufficientBalance,
     InvalidRecipient,
     NotFound,
-    OmnisendError,
     PermissionDenied,
     ProviderError,
     RateLimited,
@@ -69,7 +67,7 @@ from ..errors import (
     ValidationError,
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, SendResult, Template
-from .base import ErrorCode, ErrorTable, Flow, Provider, StatusEntry, StatusTable, Step, utc_from_timestamp
+from .base import ErrorCode, ErrorTable, Provider, StatusEntry, StatusTable, utc_from_timestamp
 
 __all__ = ["Clickatell"]
 
@@ -271,34 +269,6 @@ class Clickatell(Provider):
                     field="template.params",
                 )
         return {key: values[key] for key in keys}
-
-    def send_flow(self, message: Message, *, idempotency_key: str) -> Flow[SendResult]:
-        """One request per 100 recipients; a later request's failure becomes per-recipient errors."""
-        numbers = message.recipients
-        size = self.max_recipients
-        chunks = [message.model_copy(update={"to": list(numbers[i : i + size])}) for i in range(0, len(numbers), size)]
-        if len(chunks) == 1:
-            chunks = [message]
-        requests = [self.build_request(chunk, idempotency_key=idempotency_key) for chunk in chunks]
-        recipients: list[RecipientResult] = []
-        raws: list[object] = []
-        for index, (chunk, request) in enumerate(zip(chunks, requests, strict=True)):
-            parse = functools.partial(self.parse_response, message=chunk, idempotency_key=idempotency_key)
-            try:
-                result: SendResult = yield Step(request, parse)
-            except OmnisendError as exc:
-                if index == 0:
-                    raise
-                status = DeliveryStatus.UNKNOWN if exc.accepted is None else DeliveryStatus.REJECTED
-                recipients += [RecipientResult(to, None, status, exc) for to in chunk.recipients]
-                raws.append(exc.raw)
-                continue
-            if len(chunks) == 1:
-                return result
-            recipients += result.recipients
-            raws.append(result.raw)
-        first = next(r for r in recipients if r.ok)
-        return SendResult(self.name, first.message_id, first.status, tuple(recipients), idempotency_key, raw=raws)
 
     def parse_response(
         self, response: httpx.Response, *, message: Message | None = None, idempotency_key: str | None = None

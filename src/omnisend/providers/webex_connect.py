@@ -56,7 +56,6 @@ Quirks:
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import json
@@ -75,7 +74,6 @@ from ..errors import (
     InsufficientBalance,
     InvalidRecipient,
     NotFound,
-    OmnisendError,
     PermissionDenied,
     ProviderError,
     RateLimited,
@@ -85,7 +83,7 @@ from ..errors import (
     WebhookAuthError,
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, SendResult, Template
-from .base import ErrorCode, ErrorTable, Flow, Provider, StatusEntry, StatusTable, Step, utc_from_timestamp
+from .base import ErrorCode, ErrorTable, Flow, Provider, StatusEntry, StatusTable, utc_from_timestamp
 
 __all__ = ["WebexConnect"]
 
@@ -438,35 +436,11 @@ class WebexConnect(Provider):
         return {"appid": appid, "message": _template(message.template)}
 
     def send_flow(self, message: Message, *, idempotency_key: str) -> Flow[SendResult]:
-        """One request per 1000 recipients; the first request's failure is raised, a later one's
-        becomes the error of each of its recipients."""
-        numbers = message.recipients
-        if len(numbers) <= MAX_DESTINATIONS or not self.split_batches:
-            return (yield from super().send_flow(message, idempotency_key=idempotency_key))
-        chunks = [
-            message.model_copy(update={"to": list(numbers[i : i + MAX_DESTINATIONS])})
-            for i in range(0, len(numbers), MAX_DESTINATIONS)
-        ]
-        requests = [self.build_request(chunk, idempotency_key=idempotency_key) for chunk in chunks]
-        results: list[SendResult] = []
-        recipients: list[RecipientResult] = []
-        raws: list[object] = []
-        for index, (chunk, request) in enumerate(zip(chunks, requests, strict=True)):
-            parse = functools.partial(self.parse_response, message=chunk, idempotency_key=idempotency_key)
-            try:
-                result: SendResult = yield Step(request, parse)
-            except OmnisendError as error:
-                if index == 0:
-                    raise
-                status = _S.REJECTED if error.accepted is False else _S.UNKNOWN
-                recipients.extend(RecipientResult(to, None, status, error) for to in chunk.recipients)
-                raws.append(error.raw)
-                continue
-            results.append(result)
-            recipients.extend(result.recipients)
-            raws.append(result.raw)
-        first = results[0]
-        return replace(first, recipients=tuple(recipients), raw=raws)
+        """Split above 1000 destinations (the base flow), unless ``split_batches=False``."""
+        if not self.split_batches:
+            result: SendResult = yield self.send_step(message, idempotency_key=idempotency_key)
+            return result
+        return (yield from super().send_flow(message, idempotency_key=idempotency_key))
 
     def parse_response(
         self, response: httpx.Response, *, message: Message | None = None, idempotency_key: str | None = None
