@@ -23,7 +23,7 @@ from omnisend import (
     RetryPolicy,
     ValidationError,
 )
-from omnisend._docs import available, render
+from omnisend._docs import available, index, render
 from omnisend.providers import PROVIDERS, Provider
 from omnisend.testing import Emulator, Fault, get_emulator
 from tests.conftest import inprocess_client
@@ -186,3 +186,22 @@ def test_an_sms_over_the_vendor_limit_is_refused_before_any_request(provider_cls
         client.send(emulator.demo_message("+48500100200", long_text))
     assert info.value.code is None and info.value.field == "text"
     assert emulator.requests == []
+
+
+def test_feature_matrix_is_fresh() -> None:
+    assert (DOCS / "index.md").read_text(encoding="utf-8") == index(PROVIDER_CLASSES), "run `make docs`"
+    assert len(PROVIDER_CLASSES) == len(PROVIDERS)
+
+
+def test_status_lookup_flag_matches_behaviour(provider_cls: type[Provider], policy: RetryPolicy) -> None:
+    emulator = emulator_for(provider_cls)
+    with inprocess_client(emulator, policy) as client:
+        result = client.send(emulator.demo_message("+48500100200", "hello"))
+        assert result.message_id is not None
+        if provider_cls.status_lookup:
+            assert client.get_status(result.message_id).message_id == result.message_id
+        else:
+            requests_before = len(emulator.requests)
+            with pytest.raises(ValidationError, match="status lookups"):
+                client.get_status(result.message_id)
+            assert len(emulator.requests) == requests_before

@@ -87,6 +87,34 @@ def render(cls: type[Provider]) -> str:
     return "\n".join(lines)
 
 
+def index(classes: list[type[Provider]]) -> str:
+    """The feature matrix: one row per provider."""
+    lines = [
+        HEADER,
+        "",
+        "# Providers",
+        "",
+        "| Provider | Channels | Recipients per request | De-duplicates (ambiguous failures retried) "
+        "| Status lookup | Webhook authentication | Error codes | Statuses |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for cls in classes:
+        lookup = "yes" if cls.status_lookup else "no (webhooks only)"
+        dedup = "yes" if cls.deduplicates else "no: `DeliveryUnknown`"
+        lines.append(
+            f"| [{cls.display_name}]({cls.name}.md) (`{cls.__name__}`) | {', '.join(sorted(cls.channels))} "
+            f"| {cls.max_recipients} | {dedup} | {lookup} | {cls.webhook_auth} | {len(cls.errors)} | {len(cls.statuses)} |"
+        )
+    lines += [
+        "",
+        "Sends above the per-request maximum are split by omnisend (`send_flow`); `send_many` merges",
+        "consecutive messages with the same content up to it. Every page lists every vendor code with",
+        "its exception class and every delivery status with its `DeliveryStatus`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def available() -> list[type[Provider]]:
     """Provider classes whose module exists (all of them, once every adapter is written)."""
     found = []
@@ -102,10 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     out = Path(args[0] if args else "docs/providers")
     out.mkdir(parents=True, exist_ok=True)
-    for cls in available():
+    classes = available()
+    for cls in classes:
         path = out / f"{cls.name}.md"
         path.write_text(render(cls), encoding="utf-8")
         print(f"wrote {path}")
+    (out / "index.md").write_text(index(classes), encoding="utf-8")
+    print(f"wrote {out / 'index.md'}")
     return 0
 
 

@@ -358,6 +358,10 @@ class Provider(abc.ABC):
     """Environment variable read when the credential argument is not given."""
     max_recipients: ClassVar[int] = 1
     """The most recipients one request may carry."""
+    status_lookup: ClassVar[bool] = False
+    """Whether the vendor offers a status lookup (``Client.get_status``)."""
+    webhook_auth: ClassVar[str] = "none"
+    """How the vendor's delivery callbacks are authenticated (shown in the docs' feature matrix)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

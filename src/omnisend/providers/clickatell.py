@@ -180,6 +180,8 @@ class Clickatell(Provider):
     errors = ERRORS
     statuses = STATUSES
     deduplicates = False
+    webhook_auth = "shared secret (URL token or Basic auth); Clickatell does not sign"
+    status_lookup = True
     credential_env = "OMNISEND_CLICKATELL_API_KEY"
     max_recipients: ClassVar[int] = 100
 

@@ -231,6 +231,8 @@ class Edna(Provider):
     errors = ERRORS
     statuses = STATUSES
     deduplicates = True
+    webhook_auth = "webhook key in a header (`X-API-KEY`)"
+    status_lookup = True
     credential_env = "OMNISEND_EDNA_API_KEY"
     max_recipients: ClassVar[int] = 1
 

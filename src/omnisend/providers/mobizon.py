@@ -242,6 +242,8 @@ class Mobizon(Provider):
     errors = ERRORS
     statuses = STATUSES
     deduplicates = False
+    webhook_auth = "`sign`: SHA-1 over the event and your secret"
+    status_lookup = True
     credential_env = "OMNISEND_MOBIZON_API_KEY"
     max_recipients = CHUNK
 

@@ -293,6 +293,8 @@ class Smsapi(Provider):
     errors = ERRORS
     statuses = STATUSES
     deduplicates = True
+    webhook_auth = "shared secret (URL token or Basic auth); SMSAPI does not sign"
+    status_lookup = True
     credential_env = "OMNISEND_SMSAPI_TOKEN"
     max_recipients: ClassVar[int] = 1000
 

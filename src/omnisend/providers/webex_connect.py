@@ -331,6 +331,7 @@ class WebexConnect(Provider):
     errors = ERRORS
     statuses = STATUSES
     deduplicates = False
+    webhook_auth = "`x-hub-signature`: HMAC SHA-256 or SHA-512 of the body"
     credential_env = "OMNISEND_WEBEX_CONNECT_SERVICE_KEY"
     max_recipients: ClassVar[int] = MAX_DESTINATIONS
 
