@@ -178,6 +178,8 @@ class _Call:
 
     def result(self, value: R) -> R:
         if isinstance(value, SendResult):
+            if value.attempts == self.attempts and value.idempotency_key == self.idempotency_key:
+                return value  # the common case: parse_response already set both
             return replace(value, attempts=self.attempts, idempotency_key=self.idempotency_key)
         return value
 
@@ -396,15 +398,32 @@ class Client(_BaseClient):
         request = call.start_step(step)
         if step.delay > 0:
             (policy.sleep if policy.sleep is not None else time.sleep)(step.delay)
+        # The first attempt runs outside tenacity: most sends need one, and building tenacity's
+        # machinery for it costs more than omnisend's own bookkeeping. When it fails with an error
+        # the policy retries, tenacity takes over as if it had made that attempt itself (same
+        # decision, same wait, same log line), so retries behave exactly as before.
+        first: OmnisendError | None = None
+        try:
+            return self._attempt(step, call, request)
+        except OmnisendError as exc:
+            if not policy.explain(exc, 1).retry:
+                raise
+            first = exc
         for attempt in policy.retrying(label=self.provider.name):
             with attempt:
-                call.begin_attempt()
-                try:
-                    response = self._http.send(request)
-                except httpx.HTTPError as exc:
-                    raise call.transport_failed(step, exc) from exc
-                return call.finish(step, response)
+                if first is not None:
+                    error, first = first, None
+                    raise error
+                return self._attempt(step, call, request)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    def _attempt(self, step: Step[R], call: _Call, request: httpx.Request) -> R:
+        call.begin_attempt()
+        try:
+            response = self._http.send(request)
+        except httpx.HTTPError as exc:
+            raise call.transport_failed(step, exc) from exc
+        return call.finish(step, response)
 
     def close(self) -> None:
         """Close the HTTP client if omnisend created it."""
@@ -541,15 +560,29 @@ class AsyncClient(_BaseClient):
             pause = policy.sleep(step.delay) if policy.sleep is not None else asyncio.sleep(step.delay)
             if inspect.isawaitable(pause):
                 await pause
+        # As in Client._run_step: attempt one outside tenacity, tenacity from the first retry on.
+        first: OmnisendError | None = None
+        try:
+            return await self._attempt(step, call, request)
+        except OmnisendError as exc:
+            if not policy.explain(exc, 1).retry:
+                raise
+            first = exc
         async for attempt in policy.async_retrying(label=self.provider.name):
             with attempt:
-                call.begin_attempt()
-                try:
-                    response = await self._http.send(request)
-                except httpx.HTTPError as exc:
-                    raise call.transport_failed(step, exc) from exc
-                return call.finish(step, response)
+                if first is not None:
+                    error, first = first, None
+                    raise error
+                return await self._attempt(step, call, request)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def _attempt(self, step: Step[R], call: _Call, request: httpx.Request) -> R:
+        call.begin_attempt()
+        try:
+            response = await self._http.send(request)
+        except httpx.HTTPError as exc:
+            raise call.transport_failed(step, exc) from exc
+        return call.finish(step, response)
 
     async def aclose(self) -> None:
         """Close the HTTP client if omnisend created it."""
