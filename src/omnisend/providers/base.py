@@ -12,14 +12,18 @@ Vendor knowledge lives in two tables per vendor:
 * :class:`StatusTable` — vendor delivery status → :class:`~omnisend.DeliveryStatus`.
 
 What every vendor shares is written once here: the HTTP-status fallbacks (401/403, 402, 404,
-408, 429 + ``Retry-After``, 5xx), bodies that are empty, HTML or truncated, and a guard that
-turns any unexpected answer shape into a typed error instead of ``KeyError``/``TypeError``.
+408, 429 + ``Retry-After``, 5xx), bodies that are empty, HTML or truncated, and a guard around
+every ``parse_*``/``_parse_*`` method that turns any unexpected answer shape into a typed error
+instead of ``KeyError``/``TypeError`` and masks a credential the answer echoes (an error page
+quoting the key) in the error or the result's ``raw``.
 """
 
 from __future__ import annotations
 
 import abc
+import dataclasses
 import functools
+import inspect
 import json
 import os
 from collections.abc import Callable, Generator, Iterator, Mapping
@@ -314,8 +318,9 @@ def _guard(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
             # Header names are case-insensitive whatever mapping the web framework hands over.
             kwargs["headers"] = WebhookHeaders(kwargs.get("headers") or {})
         try:
-            return method(self, *args, **kwargs)
-        except OmnisendError:
+            return _scrub_value(method(self, *args, **kwargs), self._secrets())
+        except OmnisendError as exc:
+            _scrub_error(exc, self._secrets())
             raise
         except Exception as exc:
             response = args[0] if args and isinstance(args[0], httpx.Response) else kwargs.get("response")
@@ -335,6 +340,52 @@ def _guard(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
             ) from exc
 
     return guarded
+
+
+def _scrub_error(error: OmnisendError, secrets: tuple[str, ...]) -> None:
+    """Mask credentials an answer echoed (an error page quoting the key, a code object) in ``error``."""
+    if not any(secrets):
+        return
+    error.message = str(_redact.scrub(error.message, secrets))
+    error.args = (error.message,)
+    error.raw = _redact.scrub(error.raw, secrets)
+    if error.vendor_message is not None:
+        error.vendor_message = str(_redact.scrub(error.vendor_message, secrets))
+    if isinstance(error.code, str):
+        error.code = str(_redact.scrub(error.code, secrets))
+
+
+def _scrub_value(value: R, secrets: tuple[str, ...]) -> R:
+    """Mask credentials an answer echoed in the ``raw`` of a parsed result (and its recipients' errors)."""
+    secrets = tuple(secret for secret in secrets if secret)
+    if not secrets:
+        return value
+    if isinstance(value, list):
+        return [_scrub_value(item, secrets) for item in value]  # type: ignore[return-value]
+    if isinstance(value, (SendResult, DeliveryReport)):
+        for recipient in getattr(value, "recipients", ()):
+            if recipient.error is not None:
+                _scrub_error(recipient.error, secrets)
+        if value.raw is not None and _echoes(value.raw, secrets):
+            return dataclasses.replace(value, raw=_redact.scrub(value.raw, secrets))
+    return value
+
+
+def _echoes(value: object, secrets: tuple[str, ...]) -> bool:
+    """Whether a decoded payload holds one of ``secrets`` anywhere (a cheap walk, nothing copied)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            for secret in secrets:
+                if secret in item:
+                    return True
+        elif isinstance(item, dict):
+            stack += item.keys()
+            stack += item.values()
+        elif isinstance(item, (list, tuple)):
+            stack += item
+    return False
 
 
 class Provider(abc.ABC):
@@ -365,9 +416,11 @@ class Provider(abc.ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        for name in _GUARDED:
+        # The public parse methods, and any private ``_parse_*`` a vendor's flow steps use.
+        names = [n for n in cls.__dict__ if n in _GUARDED or n.startswith(("_parse_", "parse_"))]
+        for name in names:
             method = cls.__dict__.get(name)
-            if method is not None and not getattr(method, "__omnisend_guarded__", False):
+            if inspect.isfunction(method) and not getattr(method, "__omnisend_guarded__", False):
                 wrapped = _guard(name, method)
                 wrapped.__omnisend_guarded__ = True  # type: ignore[attr-defined]
                 setattr(cls, name, wrapped)
