@@ -11,7 +11,7 @@ no-double-send rule. Grouping looks at one group at a time, so memory stays boun
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterable, Generator, Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -96,7 +96,7 @@ class Batcher:
         return [Job(group[0][1].model_copy(update={"to": to, "metadata": {}}), tuple(group))]
 
 
-def jobs(messages: Iterable[Message], *, max_recipients: int, batch: bool) -> Iterator[Job]:
+def jobs(messages: Iterable[Message], *, max_recipients: int, batch: bool) -> Generator[Job, None, None]:
     """Turn input messages into jobs lazily, merging consecutive identical content when ``batch``."""
     batcher = Batcher(max_recipients=max_recipients, batch=batch)
     for index, message in enumerate(messages):

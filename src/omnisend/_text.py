@@ -94,10 +94,13 @@ class Segments:
     """Number of SMS parts."""
 
 
+_GSM7: Final = GSM7_BASIC | GSM7_EXTENDED
+
+
 def sms_segments(text: str) -> Segments:
     """Count the SMS parts ``text`` needs: 160/153 GSM-7 septets or 70/67 UCS-2 units."""
-    if all(ch in GSM7_BASIC or ch in GSM7_EXTENDED for ch in text):
-        units = sum(2 if ch in GSM7_EXTENDED else 1 for ch in text)
+    if _GSM7.issuperset(text):
+        units = len(text) + sum(text.count(ch) for ch in GSM7_EXTENDED)
         single, multi, encoding = 160, 153, "gsm7"
     else:
         units = len(text.encode("utf-16-le")) // 2

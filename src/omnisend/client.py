@@ -500,7 +500,10 @@ class AsyncClient(_BaseClient):
         retry: RetryPolicy | None,
         timeout: httpx.Timeout | float | None,
     ) -> AsyncIterator[SendOutcome]:
-        source = ajobs(messages, max_recipients=self.provider.max_recipients, batch=batch)
+        # A plain iterable is read directly: no async-generator hop per message.
+        size = self.provider.max_recipients
+        sync_source = None if isinstance(messages, AsyncIterable) else jobs(messages, max_recipients=size, batch=batch)
+        async_source = ajobs(messages, max_recipients=size, batch=batch) if sync_source is None else None
 
         async def run(job: Any) -> list[SendOutcome]:
             try:
@@ -509,17 +512,27 @@ class AsyncClient(_BaseClient):
                 return split_outcomes(job, None, exc)
 
         inflight: deque[asyncio.Task[list[SendOutcome]]] = deque()
+        # Completion order: tasks queue themselves here when done (O(1) per message, where
+        # asyncio.wait() over every pending task would cost O(concurrency) each time).
+        finished: asyncio.Queue[asyncio.Task[list[SendOutcome]]] = asyncio.Queue()
         exhausted = False
 
         async def submit_next() -> None:
             nonlocal exhausted
             if exhausted:
                 return
-            job = await anext(source, None)
+            if sync_source is not None:
+                job = next(sync_source, None)
+            else:
+                assert async_source is not None
+                job = await anext(async_source, None)
             if job is None:
                 exhausted = True
-            else:
-                inflight.append(asyncio.ensure_future(run(job)))
+                return
+            task = asyncio.ensure_future(run(job))
+            if order == "completion":
+                task.add_done_callback(finished.put_nowait)
+            inflight.append(task)
 
         try:
             for _ in range(concurrency):
@@ -529,8 +542,7 @@ class AsyncClient(_BaseClient):
                     task = inflight.popleft()
                     outcomes = await task
                 else:
-                    done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
-                    task = next(iter(done))
+                    task = await finished.get()
                     inflight.remove(task)
                     outcomes = task.result()
                 await submit_next()
@@ -541,7 +553,10 @@ class AsyncClient(_BaseClient):
                 task.cancel()
             if inflight:
                 await asyncio.gather(*inflight, return_exceptions=True)
-            await source.aclose()
+            if sync_source is not None:
+                sync_source.close()
+            if async_source is not None:
+                await async_source.aclose()
 
     async def _drive(self, flow: Flow[Any], call: _Call, policy: RetryPolicy) -> Any:
         step = _pre_flight(flow, call)
