@@ -47,7 +47,7 @@ from typing import Any
 
 import httpx
 
-from omnisend import AsyncClient, Client, DeliveryUnknown, OmnisendError, RetryPolicy, SendResult
+from omnisend import AsyncClient, Client, DeliveryUnknown, Message, OmnisendError, RetryPolicy, SendResult
 from omnisend._docs import available
 from omnisend.testing import Emulator, Fault, get_emulator
 
@@ -185,6 +185,7 @@ class VendorRun:
     provider: str
     deduplicates: bool
     mode: str = "threads"
+    recipients: int = 1
     sends: int = 0
     successes: int = 0
     delivery_unknown: int = 0
@@ -194,6 +195,9 @@ class VendorRun:
     accepted: int = 0
     duplicates: int = 0
     delivery_unknown_landed: int = 0
+    """Recipients whose outcome is unknown (``DeliveryUnknown``, or status ``unknown``) and that landed."""
+    recipients_ok: int = 0
+    recipients_unknown: int = 0
     attempts: int = 0
     faults: Counter[str] = field(default_factory=Counter)
     mismatches: list[str] = field(default_factory=list)
@@ -201,28 +205,38 @@ class VendorRun:
 
     @property
     def reconciled(self) -> bool:
-        return not self.mismatches and self.successes + self.delivery_unknown_landed == self.accepted
+        return not self.mismatches and self.recipients_ok + self.delivery_unknown_landed == self.accepted
 
     @property
     def ok(self) -> bool:
         return self.duplicates == 0 and not self.untyped and self.hung == 0 and self.reconciled
 
 
-def number(index: int) -> str:
-    """The recipient of message ``index``: a valid mobile number no other message uses."""
-    return f"+4850{index:07d}"
+def number(index: int, position: int = 0) -> str:
+    """Recipient ``position`` of message ``index``: a valid mobile number no other message uses."""
+    return f"+485{position}{index:07d}"
+
+
+def message_for(emulator: Emulator, index: int, recipients: int) -> Message:
+    """Message ``index`` for this vendor's default channel, to ``recipients`` numbers of its own."""
+    message = emulator.demo_message(number(index), f"fault run {index}")
+    if recipients == 1:
+        return message
+    return message.model_copy(update={"to": [number(index, n) for n in range(recipients)]})
 
 
 def _untyped(exc: BaseException) -> str:
     return f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}"
 
 
-def _send_threads(client: Client, emulator: Emulator, messages: int, concurrency: int) -> tuple[dict[int, object], int]:
+def _send_threads(
+    client: Client, emulator: Emulator, messages: int, concurrency: int, recipients: int
+) -> tuple[dict[int, object], int]:
     """Send from ``concurrency`` threads sharing one ``Client``; (outcome per index, sends that hung)."""
 
     def send(index: int) -> object:
         try:
-            return client.send(emulator.demo_message(number(index), f"fault run {index}"))
+            return client.send(message_for(emulator, index, recipients))
         except OmnisendError as exc:
             return exc
         except Exception as exc:  # noqa: BLE001 - counting what escapes the typed tree is the point
@@ -236,7 +250,7 @@ def _send_threads(client: Client, emulator: Emulator, messages: int, concurrency
 
 
 async def _send_async(
-    client: AsyncClient, emulator: Emulator, messages: int, concurrency: int
+    client: AsyncClient, emulator: Emulator, messages: int, concurrency: int, recipients: int
 ) -> tuple[dict[int, object], int]:
     """Send as ``concurrency`` tasks sharing one ``AsyncClient``; a send that outlives ``HANG_AFTER`` hung."""
     gate = asyncio.Semaphore(concurrency)
@@ -247,7 +261,7 @@ async def _send_async(
         nonlocal hung
         async with gate:
             try:
-                message = emulator.demo_message(number(index), f"fault run {index}")
+                message = message_for(emulator, index, recipients)
                 outcome[index] = await asyncio.wait_for(client.send(message), HANG_AFTER)
             except asyncio.TimeoutError:
                 hung += 1
@@ -272,11 +286,13 @@ def run_vendor(
     max_attempts: int = 4,
     seed: int = 7,
     mode: str = "threads",
+    recipients: int = 1,
 ) -> VendorRun:
     """Send ``messages`` through ``name``'s emulator over TCP under random faults; count and check.
 
     ``mode`` is ``"threads"`` (one ``Client`` shared by ``concurrency`` threads) or ``"async"``
-    (one ``AsyncClient`` shared by ``concurrency`` tasks).
+    (one ``AsyncClient`` shared by ``concurrency`` tasks). With ``recipients`` above 1 every send
+    goes to that many numbers (vendor batches, one request per number, Mobizon campaigns).
     """
     seed += zlib.crc32(name.encode()) % 1000  # each vendor its own (reproducible) fault sequence
     emulator: Emulator = get_emulator(name)(balance=1e12, rate_limit=(1_000_000_000, 60.0))
@@ -289,19 +305,19 @@ def run_vendor(
             refuse_port=refuse_port, rst_port=rst_port, rate=network_rate, seed=seed, connections=concurrency * 2
         )
         provider = emulator.make_provider(server.base_url)
-        stats = VendorRun(name, provider.deduplicates, mode, sends=messages)
+        stats = VendorRun(name, provider.deduplicates, mode, recipients, sends=messages)
         if mode == "async":
 
             async def go() -> tuple[dict[int, object], int]:
                 async with httpx.AsyncClient(transport=network) as http:
                     client = AsyncClient(provider, retry=policy, http_client=http, timeout=timeout)
-                    return await _send_async(client, emulator, messages, concurrency)
+                    return await _send_async(client, emulator, messages, concurrency, recipients)
 
             outcome, stats.hung = asyncio.run(go())
         elif mode == "threads":
             with httpx.Client(transport=network) as http:
                 client = Client(provider, retry=policy, http_client=http, timeout=timeout)
-                outcome, stats.hung = _send_threads(client, emulator, messages, concurrency)
+                outcome, stats.hung = _send_threads(client, emulator, messages, concurrency, recipients)
         else:
             raise ValueError(f"mode must be 'threads' or 'async', got {mode!r}")
         stats.seconds = time.perf_counter() - started
@@ -313,29 +329,48 @@ def run_vendor(
 
 
 def _tally(stats: VendorRun, emulator: Emulator, outcome: dict[int, object]) -> None:
+    """Count outcomes and check each recipient against what the emulator holds."""
     landed = Counter(record.to.lstrip("+") for record in emulator.iter_messages())
     stats.accepted = sum(landed.values())
     stats.duplicates = max(sum(n - 1 for n in landed.values() if n > 1), emulator.duplicates())
+
+    def unknown(to: str) -> None:
+        stats.recipients_unknown += 1
+        stats.delivery_unknown_landed += bool(landed[to])
+
     for index, value in sorted(outcome.items()):
-        to = number(index).lstrip("+")
+        numbers = [number(index, n).lstrip("+") for n in range(stats.recipients)]
         if isinstance(value, SendResult):
             stats.successes += 1
             stats.attempts += value.attempts
-            if not landed[to]:
-                stats.mismatches.append(f"#{index} succeeded but the emulator has no message for {to}")
+            if sorted(r.to.lstrip("+") for r in value.recipients) != sorted(numbers):
+                stats.mismatches.append(f"#{index} the result does not list each recipient once")
+            for recipient in value.recipients:
+                to = recipient.to.lstrip("+")
+                if recipient.ok:
+                    stats.recipients_ok += 1
+                    if not landed[to]:
+                        stats.mismatches.append(f"#{index} {to} succeeded but the emulator has no message for it")
+                elif recipient.error is not None and recipient.error.accepted is False:
+                    if landed[to]:
+                        stats.mismatches.append(f"#{index} {to} was rejected (accepted=False) but landed")
+                else:
+                    unknown(to)
         elif isinstance(value, DeliveryUnknown):
             stats.delivery_unknown += 1
             stats.attempts += value.attempts or 0
-            stats.delivery_unknown_landed += bool(landed[to])
+            for to in numbers:
+                unknown(to)
             if not value.idempotency_key:
                 stats.mismatches.append(f"#{index} DeliveryUnknown without an idempotency key")
         elif isinstance(value, OmnisendError):
             stats.other_errors[type(value).__name__] += 1
             stats.attempts += value.attempts or 0
-            if landed[to]:
-                stats.mismatches.append(
-                    f"#{index} raised {type(value).__name__} (accepted={value.accepted}) but the message landed: {value}"
-                )
+            for to in numbers:
+                if landed[to]:
+                    stats.mismatches.append(
+                        f"#{index} raised {type(value).__name__} (accepted={value.accepted}) but {to} landed: {value}"
+                    )
         else:
             stats.untyped.append(f"#{index} {value}")
 
@@ -396,11 +431,18 @@ def table(runs: Sequence[VendorRun]) -> str:
         verdict = "ok" if r.reconciled else "MISMATCH"
         lines.append(f"{r.provider}: faults injected: {faults} ({sum(r.faults.values())} in all)")
         lines.append(f"{r.provider}: other typed errors: {errors}")
-        lines.append(
-            f"{r.provider}: reconciliation: {r.successes} successes + {r.delivery_unknown_landed} DeliveryUnknown "
-            f"that landed (of {r.delivery_unknown}) = {r.successes + r.delivery_unknown_landed}; "
-            f"emulator accepted {r.accepted} -> {verdict}"
-        )
+        if r.recipients == 1:
+            lines.append(
+                f"{r.provider}: reconciliation: {r.recipients_ok} successes + {r.delivery_unknown_landed} "
+                f"DeliveryUnknown that landed (of {r.recipients_unknown}) = {r.recipients_ok + r.delivery_unknown_landed}; "
+                f"emulator accepted {r.accepted} -> {verdict}"
+            )
+        else:
+            lines.append(
+                f"{r.provider}: reconciliation per recipient ({r.recipients} a send): {r.recipients_ok} accepted + "
+                f"{r.delivery_unknown_landed} unknown that landed (of {r.recipients_unknown}) = "
+                f"{r.recipients_ok + r.delivery_unknown_landed}; emulator accepted {r.accepted} -> {verdict}"
+            )
         for problem in (r.mismatches + r.untyped)[:10]:
             lines.append(f"{r.provider}:   ! {problem}")
     return "\n".join(lines)
@@ -415,6 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--network-rate", type=float, default=0.06, help="share of requests refused or reset")
     parser.add_argument("--read-timeout", type=float, default=0.2, help="client read timeout in seconds")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("-r", "--recipients", type=int, default=1, help="numbers per send (default 1)")
     parser.add_argument(
         "--mode",
         choices=("threads", "async", "both"),
@@ -431,6 +474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         network_rate=args.network_rate,
         read_timeout=args.read_timeout,
         seed=args.seed,
+        recipients=args.recipients,
     )
     print(table(runs))
     failed = [f"{r.provider} ({r.mode})" for r in runs if not r.ok]
