@@ -48,19 +48,20 @@ def scrub(value: object, secrets: tuple[str, ...] | None = None) -> object:
     found = tuple(s for s in (secrets if secrets is not None else tuple(_secrets)) if s)
     if not found:
         return value
-    if isinstance(value, (dict, list)) and _absent(value, found):
+    if absent(value, found):
         return value
     return _scrub(value, found)
 
 
-def _absent(value: dict[object, object] | list[object], secrets: tuple[str, ...]) -> bool:
-    """True when no string inside ``value`` can contain a secret: one C-speed pass instead of a walk.
+def absent(value: object, secrets: tuple[str, ...]) -> bool:
+    """True when no string inside ``value`` (a decoded payload) can contain a secret, found in one
+    C-speed pass instead of a walk; False means "maybe" (the caller walks).
 
     JSON text keeps every string verbatim except ``"``, ``\\`` and control characters, so a
     secret without those characters that occurs in any string (key or value) of ``value`` occurs
     in its JSON text. Anything JSON cannot encode means "don't know" (the full walk runs).
     """
-    if not all(_verbatim_in_json(s) for s in secrets):
+    if not isinstance(value, (dict, list)) or not all(_verbatim_in_json(s) for s in secrets):
         return False
     try:
         text = json.dumps(value, ensure_ascii=False)

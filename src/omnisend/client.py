@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import time
-import uuid
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -210,7 +210,7 @@ class _BaseClient:
             raise ValidationError(
                 f"send() takes an omnisend.Message, got {type(message).__name__}", provider=self.provider.name
             )
-        key = message.idempotency_key or uuid.uuid4().hex
+        key = message.idempotency_key or _new_key()
         call = _Call(
             self.provider,
             idempotency_key=key,
@@ -243,6 +243,14 @@ class _BaseClient:
             raise ConfigurationError(f"send_many: concurrency must be a positive int, got {concurrency!r}")
         if order not in ("input", "completion"):
             raise ConfigurationError(f"send_many: order must be 'input' or 'completion', got {order!r}")
+
+
+def _new_key() -> str:
+    """A random UUID4 as 32 hex digits, like ``uuid.uuid4().hex`` without building the UUID object."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 def _with_metadata(flow: Flow[SendResult], metadata: Mapping[str, str]) -> Flow[SendResult]:

@@ -26,11 +26,12 @@ import functools
 import inspect
 import json
 import os
+import re
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Final, Generic, NoReturn, TypeVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote_plus, urlsplit
 
 import httpx
 
@@ -373,6 +374,8 @@ def _scrub_value(value: R, secrets: tuple[str, ...]) -> R:
 
 def _echoes(value: object, secrets: tuple[str, ...]) -> bool:
     """Whether a decoded payload holds one of ``secrets`` anywhere (a cheap walk, nothing copied)."""
+    if _redact.absent(value, secrets):  # one C-speed pass settles the common case
+        return False
     stack = [value]
     while stack:
         item = stack.pop()
@@ -486,7 +489,7 @@ class Provider(abc.ABC):
         if data and isinstance(data, dict) and kwargs.keys() <= {"data", "params"} and _plain_form(data, merged):
             # The bytes httpx would send for ``data=``, encoded here: its form path costs more.
             merged["Content-Type"] = "application/x-www-form-urlencoded"
-            kwargs["content"] = urlencode(kwargs.pop("data")).encode()
+            kwargs["content"] = _encode_form(kwargs.pop("data"))
         return httpx.Request(method, _url(self.base_url + path), headers=merged, **kwargs)
 
     def unsupported(self, feature: str) -> NoReturn:
@@ -758,7 +761,20 @@ def _url(text: str) -> httpx.URL:
 
 def _plain_form(data: dict[Any, Any], headers: Mapping[str, str]) -> bool:
     """Whether ``data`` is a flat str → str form and no content type was chosen."""
-    return all(type(v) is str for v in data.values()) and not any(k.lower() == "content-type" for k in headers)
+    return all(type(k) is str and type(v) is str for k, v in data.items()) and not any(
+        k.lower() == "content-type" for k in headers
+    )
+
+
+_UNRESERVED: Final = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def _encode_form(data: dict[str, str]) -> bytes:
+    """``urlencode(data).encode()``, byte for byte; a field of unreserved characters is not re-quoted."""
+    plain = _UNRESERVED.fullmatch
+    return "&".join(
+        f"{k if plain(k) else quote_plus(k)}={v if plain(v) else quote_plus(v)}" for k, v in data.items()
+    ).encode()
 
 
 def _snippet(content: bytes, limit: int = 2048) -> str:
