@@ -425,7 +425,9 @@ def test_parse_webhook_answers_reports_or_a_typed_error(cls: type[Provider], dat
                 query[key] = data.draw(st.sampled_from([*map(str, s.codes[:50]), ""]) | st.text(max_size=20))
     else:
         body = data.draw(bodies(s) | bodies(s).map(lambda b: b.decode("utf-8", "replace")), label="body")
-        found = dict(data.draw(HEADERS, label="headers"))
+        found = data.draw(
+            HEADERS.map(dict) | st.dictionaries(st.text(max_size=20), st.text(max_size=40)), label="headers"
+        )
         keys = st.sampled_from(s.keys) if s.keys else HEADER_TEXT
         values = st.sampled_from([*map(str, s.codes[:50]), *NUMBERS, KEY, ""]) | st.text(max_size=20)
         query = data.draw(QUERY | st.dictionaries(keys, values), label="query")
