@@ -1,12 +1,18 @@
 """omnisend: send SMS, WhatsApp and Viber messages through many vendors behind one client.
 
 Every vendor answer becomes one typed exception tree; retries are safe and never send twice.
+
+The exceptions are imported with the package; the clients, models and retry policy on first
+use (``from omnisend import Client`` or ``omnisend.Message``), so ``import omnisend`` stays
+light — a program that only catches omnisend's errors never loads pydantic or asyncio.
 """
 
 from __future__ import annotations
 
+import importlib as _importlib
+import typing as _typing
+
 from ._version import __version__
-from .client import AsyncClient, Client
 from .errors import (
     AuthError,
     ConfigurationError,
@@ -26,17 +32,20 @@ from .errors import (
     ValidationError,
     WebhookAuthError,
 )
-from .models import (
-    DeliveryReport,
-    DeliveryStatus,
-    Media,
-    Message,
-    RecipientResult,
-    ReportError,
-    SendResult,
-    Template,
-)
-from .retry import RetryPolicy
+
+if _typing.TYPE_CHECKING:
+    from .client import AsyncClient, Client
+    from .models import (
+        DeliveryReport,
+        DeliveryStatus,
+        Media,
+        Message,
+        RecipientResult,
+        ReportError,
+        SendResult,
+        Template,
+    )
+    from .retry import RetryPolicy
 
 __all__ = [
     "AsyncClient",
@@ -70,13 +79,49 @@ __all__ = [
     "__version__",
 ]
 
-# Show `omnisend.AuthError`, not `omnisend.errors.AuthError`, in tracebacks and reprs.
+#: Public names loaded on first use → the module that defines them.
+_LAZY: _typing.Final = {
+    "AsyncClient": ".client",
+    "Client": ".client",
+    "DeliveryReport": ".models",
+    "DeliveryStatus": ".models",
+    "Media": ".models",
+    "Message": ".models",
+    "RecipientResult": ".models",
+    "ReportError": ".models",
+    "SendResult": ".models",
+    "Template": ".models",
+    "RetryPolicy": ".retry",
+}
+
+
+def _public(obj: _typing.Any) -> None:
+    """Show ``omnisend.AuthError``, not ``omnisend.errors.AuthError``, in tracebacks and reprs."""
+    if getattr(obj, "__module__", "").startswith("omnisend."):
+        try:
+            obj.__module__ = "omnisend"
+        except (AttributeError, TypeError):  # pragma: no cover
+            pass
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _importlib.import_module(module_name, __name__)
+    for public, where in _LAZY.items():  # everything the module provides, at once
+        if where == module_name:
+            value = getattr(module, public)
+            _public(value)
+            globals()[public] = value
+    return globals()[name]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
 for _name in __all__:
-    if not _name.startswith("__"):
-        _obj = globals()[_name]
-        if getattr(_obj, "__module__", "").startswith("omnisend."):
-            try:
-                _obj.__module__ = "omnisend"
-            except (AttributeError, TypeError):  # pragma: no cover
-                pass
-del _name, _obj
+    if _name not in _LAZY and not _name.startswith("__"):
+        _public(globals()[_name])
+del _name

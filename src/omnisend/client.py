@@ -8,16 +8,14 @@ ambiguous-failure rule and the "duplicate on a retry means it landed" rule. ``Cl
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import os
 import time
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -33,6 +31,10 @@ from .errors import (
 from .models import DeliveryReport, Message, SendResult
 from .providers.base import Flow, Provider, Step
 from .retry import NO_RETRY, RetryPolicy
+
+if TYPE_CHECKING:  # imported where used: ``import omnisend`` should not pay for asyncio and threads
+    import asyncio
+    from concurrent.futures import Future
 
 __all__ = ["AsyncClient", "Client", "DEFAULT_TIMEOUT"]
 
@@ -365,6 +367,8 @@ class Client(_BaseClient):
             except OmnisendError as exc:
                 return split_outcomes(job, None, exc)
 
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
         pool = ThreadPoolExecutor(concurrency, thread_name_prefix="omnisend-send")
         inflight: deque[Future[list[SendOutcome]]] = deque()
 
@@ -508,6 +512,8 @@ class AsyncClient(_BaseClient):
         retry: RetryPolicy | None,
         timeout: httpx.Timeout | float | None,
     ) -> AsyncIterator[SendOutcome]:
+        import asyncio
+
         # A plain iterable is read directly: no async-generator hop per message.
         size = self.provider.max_recipients
         sync_source = None if isinstance(messages, AsyncIterable) else jobs(messages, max_recipients=size, batch=batch)
@@ -580,6 +586,8 @@ class AsyncClient(_BaseClient):
     async def _run_step(self, step: Step[R], call: _Call, policy: RetryPolicy) -> R:
         request = call.start_step(step)
         if step.delay > 0:
+            import asyncio
+
             pause = policy.sleep(step.delay) if policy.sleep is not None else asyncio.sleep(step.delay)
             if inspect.isawaitable(pause):
                 await pause
