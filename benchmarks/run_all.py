@@ -1,0 +1,98 @@
+"""Run every omnisend benchmark and print its figures: ``make bench`` (or ``python benchmarks/run_all.py``).
+
+1. sync ``send`` vs a raw ``httpx.Client.post`` of the same request      target ≥ 0.9×
+2. async ``send_many`` (aiohttp transport, concurrency 50) vs raw aiohttp target ≥ 0.8×; gain over httpx
+3. 10,000 recipients, same text: batched vs one by one                  requests and wall time
+4. omnisend's SMSAPI adapter vs the official ``smsapi-client``            target: faster
+5. ``import omnisend`` vs ``import httpx, pydantic, tenacity``            target ≤ 1.3×
+6. peak RSS of ``send_many`` over 100,000 messages vs 10,000              target: flat
+
+Every comparison runs both sides in one run, in alternating rounds, against the same emulator
+served over loopback HTTP by a separate process (``benchmarks/_server.py``). Nothing leaves
+127.0.0.1. ``--quick`` runs smaller sizes (a minute instead of a few); ``--only 1,3`` picks
+benchmarks; ``--json FILE`` also writes the figures as JSON. The exit status is 1 when a
+target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_async_send_many
+import bench_batching
+import bench_import_time
+import bench_memory
+import bench_smsapi_official
+import bench_sync_send
+from _harness import Figure
+
+import omnisend
+
+FULL: dict[int, Callable[[], Figure]] = {
+    1: lambda: bench_sync_send.run(),
+    2: lambda: bench_async_send_many.run(),
+    3: lambda: bench_batching.run(),
+    4: lambda: bench_smsapi_official.run(),
+    5: lambda: bench_import_time.run(),
+    6: lambda: bench_memory.run(),
+}
+QUICK: dict[int, Callable[[], Figure]] = {
+    1: lambda: bench_sync_send.run(count=100, rounds=8),
+    2: lambda: bench_async_send_many.run(count=400, rounds=4, httpx_count=150, httpx_rounds=2),
+    3: lambda: bench_batching.run(recipients=2_000),
+    4: lambda: bench_smsapi_official.run(count=50, rounds=6),
+    5: lambda: bench_import_time.run(runs=5),
+    6: lambda: bench_memory.run(counts=(2_000, 20_000)),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the omnisend benchmarks.")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    parser.add_argument("--only", default="", help="comma-separated benchmark numbers, e.g. 1,3")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
+    args = parser.parse_args(argv)
+    suite = QUICK if args.quick else FULL
+    chosen = [int(n) for n in args.only.split(",") if n.strip()] or sorted(suite)
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"omnisend {omnisend.__version__} benchmarks{' (quick)' if args.quick else ''} — "
+        f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, load average {load:.2f}"
+    )
+    print()
+    figures: list[Figure] = []
+    start = time.perf_counter()
+    for number in chosen:
+        began = time.perf_counter()
+        figure = suite[number]()
+        figures.append(figure)
+        print(figure.render())
+        print(f"    ({time.perf_counter() - began:.0f} s)")
+        print()
+    print(f"summary ({time.perf_counter() - start:.0f} s):")
+    for figure in figures:
+        ratio = f"{figure.ratio:.2f}x" if figure.ratio is not None else "-"
+        print(f"  [{figure.number}] {figure.verdict():<14} {ratio:>7}  {figure.title}")
+    if args.json:
+        payload = [
+            {"number": f.number, "title": f.title, "lines": f.lines, "ratio": f.ratio, "target": f.target,
+             "met": f.met, "data": f.data}
+            for f in figures
+        ]  # fmt: skip
+        Path(args.json).write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+    return 1 if any(f.met is False for f in figures) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""The aiohttp-backed httpx transport behind :func:`omnisend.transports.aiohttp_client`.
+
+Imported only when that helper is called, so ``aiohttp`` and ``httpx-aiohttp`` stay optional.
+
+``httpx_aiohttp.AiohttpTransport`` does the work; this subclass fixes two things omnisend's
+no-double-send rule depends on:
+
+* **Error classes.** omnisend decides whether a failed attempt may have reached the vendor from
+  the ``httpx`` exception class: ``ConnectError``/``ConnectTimeout``/``PoolTimeout`` mean "nothing
+  was sent" (retried), anything else means "may have been sent" (ambiguous). The upstream map
+  turns every ``aiohttp.ClientConnectionError`` — a server that drops the connection after
+  taking the request included — into ``ConnectTimeout``. Here only failures to *connect* become
+  connect errors; a drop, reset or timeout after the request went out becomes
+  ``RemoteProtocolError``/``ReadError``/``ReadTimeout``, as with the default httpx transport.
+* **The pool.** The ``aiohttp.TCPConnector`` is sized to the concurrency (``limit=``), and the
+  session keeps no cookies and reads no environment per request.
+
+:class:`AiohttpAsyncClient` is the ``httpx.AsyncClient`` around it. Its ``send()`` takes a short
+path for the plain requests omnisend makes (no auth, hooks, redirects or streaming): one
+aiohttp call that reads the whole answer (:meth:`OmnisendAiohttpTransport.fetch`), then the
+``httpx`` log line. httpx's general machinery around each
+request (auth and redirect flows, cookie extraction) otherwise costs about as much CPU as the
+aiohttp request itself. Anything else goes through ``httpx.AsyncClient.send`` unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+import httpx
+from httpx_aiohttp import AiohttpTransport
+
+__all__ = ["AiohttpAsyncClient", "OmnisendAiohttpTransport", "translate"]
+
+_HTTPX_LOG = logging.getLogger("httpx")
+
+# Raised by aiohttp >= 3.10 when connecting (or waiting for a pooled connection) times out;
+# older versions raise a plain ServerTimeoutError, which is then treated as ambiguous (safe).
+_CONNECT_TIMEOUT: tuple[type[BaseException], ...] = tuple(
+    cls for cls in (getattr(aiohttp, "ConnectionTimeoutError", None),) if isinstance(cls, type)
+)
+_BAD_URL: tuple[type[BaseException], ...] = tuple(
+    cls for cls in (aiohttp.InvalidURL, getattr(aiohttp, "NonHttpUrlClientError", None)) if isinstance(cls, type)
+)
+
+
+def translate(exc: BaseException, request: httpx.Request, *, reading_body: bool = False) -> httpx.HTTPError | None:
+    """The ``httpx`` exception omnisend should see for an aiohttp failure (``None``: not ours).
+
+    ``exc`` may be the aiohttp exception itself or the ``httpx`` one the upstream transport
+    raised from it. While ``reading_body``, the request has certainly gone out.
+    """
+    cause = exc.__cause__ if isinstance(exc, httpx.HTTPError) and exc.__cause__ is not None else exc
+    text = str(cause) or type(cause).__name__
+    error: httpx.HTTPError
+    if not reading_body and isinstance(cause, aiohttp.ClientConnectorError):
+        error = httpx.ConnectError(text)  # refused, DNS, TLS handshake, proxy unreachable
+    elif not reading_body and _CONNECT_TIMEOUT and isinstance(cause, _CONNECT_TIMEOUT):
+        error = httpx.ConnectTimeout(text)
+    elif not reading_body and _BAD_URL and isinstance(cause, _BAD_URL):
+        error = httpx.UnsupportedProtocol(text)
+    elif isinstance(cause, aiohttp.ClientHttpProxyError):
+        error = httpx.ProxyError(text)
+    elif isinstance(cause, (aiohttp.ServerTimeoutError, asyncio.TimeoutError, TimeoutError)):
+        error = httpx.ReadTimeout(text)
+    elif isinstance(cause, aiohttp.ServerDisconnectedError):
+        error = httpx.RemoteProtocolError(text)
+    elif isinstance(cause, (aiohttp.ClientOSError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError)):
+        error = httpx.ReadError(text)
+    elif isinstance(cause, aiohttp.ClientError):
+        error = httpx.TransportError(text)
+    elif isinstance(exc, httpx.HTTPError):
+        return exc
+    else:
+        return None
+    error.request = request
+    return error
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(connect: float | None, read: float | None, pool: float | None) -> aiohttp.ClientTimeout:
+    """httpx's timeouts as aiohttp's (as ``httpx_aiohttp`` maps them), one object per distinct value."""
+    return aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, connect=pool)
+
+
+def _translated(exc: BaseException, request: httpx.Request, *, reading_body: bool = False) -> BaseException:
+    error = translate(exc, request, reading_body=reading_body)
+    return exc if error is None else error
+
+
+class _Body(httpx.AsyncByteStream):
+    """The response body, with read failures translated (the request went out: ambiguous)."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, request: httpx.Request) -> None:
+        self._inner = inner
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._inner:
+                yield chunk
+        except (httpx.HTTPError, aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            error = translate(exc, self._request, reading_body=True)
+            if error is None or error is exc:
+                raise
+            raise error from exc
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class OmnisendAiohttpTransport(AiohttpTransport):
+    """``httpx_aiohttp.AiohttpTransport`` with omnisend's error classes and a pool of ``concurrency``."""
+
+    def __init__(
+        self, *, concurrency: int, verify: bool | str = True, trust_env: bool = True, proxy: str | None = None
+    ) -> None:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        super().__init__(verify=verify, trust_env=trust_env, limits=limits, proxy=httpx.Proxy(proxy) if proxy else None)
+        self.concurrency = concurrency
+
+    def get_client(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=self.concurrency, ssl=self.ssl_context)
+        # trust_env=False: with it, aiohttp looks up ~/.netrc and the proxy variables in a worker
+        # thread for *every* request, which costs more than the request itself under load.
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False)
+
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        """The aiohttp session, once the first request has created it (inside the event loop)."""
+        return self.client if isinstance(self.client, aiohttp.ClientSession) else None
+
+    async def fetch(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` and read the whole answer: the short path of :class:`AiohttpAsyncClient`.
+
+        The same aiohttp call as ``handle_async_request`` (same session, headers, body, timeouts
+        and proxy), but the body is read here in one piece and the connection released at once,
+        instead of being streamed through two wrappers into ``httpx``.
+        """
+        try:
+            data: bytes | None = request.content or None
+        except httpx.RequestNotRead:
+            response = await self.handle_async_request(request)
+            await response.aread()
+            return response
+        if not isinstance(self.client, aiohttp.ClientSession):
+            self.client = self.get_client()
+        timeout = request.extensions.get("timeout") or {}
+        try:
+            answer = await self.client.request(
+                request.method,
+                str(request.url),
+                headers=request.headers.multi_items(),
+                data=data,
+                allow_redirects=False,
+                auto_decompress=False,
+                compress=False,
+                timeout=_client_timeout(timeout.get("connect"), timeout.get("read"), timeout.get("pool")),
+                server_hostname=request.extensions.get("sni_hostname"),
+                proxy=str(self.proxy.url) if self.proxy else None,
+                proxy_auth=aiohttp.BasicAuth(*self.proxy.auth) if self.proxy and self.proxy.auth else None,
+                proxy_headers=self.proxy.headers if self.proxy else None,
+            )
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise _translated(exc, request) from exc
+        try:
+            body = await answer.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise _translated(exc, request, reading_body=True) from exc
+        finally:
+            answer.release()
+        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
+        if answer.reason:
+            extensions["reason_phrase"] = answer.reason.encode()
+        response = httpx.Response(
+            answer.status,
+            headers=answer.raw_headers,
+            stream=httpx.ByteStream(body),
+            request=request,
+            extensions=extensions,
+        )
+        response.read()  # decodes a compressed body, as httpx would
+        return response
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            response = await super().handle_async_request(request)
+        except (httpx.HTTPError, aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            error = translate(exc, request)
+            if error is None or error is exc:
+                raise
+            raise error from exc
+        if isinstance(response.stream, httpx.AsyncByteStream):
+            response.stream = _Body(response.stream, request)
+        return response
+
+
+class AiohttpAsyncClient(httpx.AsyncClient):
+    """An ``httpx.AsyncClient`` on :class:`OmnisendAiohttpTransport`, with a short ``send()`` path.
+
+    The short path applies to a request sent without ``stream``, ``auth`` or ``follow_redirects``
+    arguments, on a client without auth, redirects or event hooks (as omnisend sends); it keeps
+    no cookies. Everything else is ``httpx.AsyncClient.send``.
+    """
+
+    def __init__(self, *, transport: OmnisendAiohttpTransport, **kwargs: Any) -> None:
+        super().__init__(transport=transport, **kwargs)
+        self._aiohttp_transport = transport
+
+    @property
+    def transport(self) -> OmnisendAiohttpTransport:
+        """The aiohttp-backed transport (its ``session`` exists once a request was made)."""
+        return self._aiohttp_transport
+
+    async def send(
+        self,
+        request: httpx.Request,
+        *,
+        stream: bool = False,
+        auth: Any = httpx.USE_CLIENT_DEFAULT,
+        follow_redirects: Any = httpx.USE_CLIENT_DEFAULT,
+    ) -> httpx.Response:
+        hooks = self.event_hooks
+        if (
+            stream
+            or auth is not httpx.USE_CLIENT_DEFAULT
+            or follow_redirects is not httpx.USE_CLIENT_DEFAULT
+            or self.auth is not None
+            or self.follow_redirects
+            or hooks["request"]
+            or hooks["response"]
+            or self.is_closed
+        ):
+            return await super().send(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
+        if "timeout" not in request.extensions:
+            request.extensions["timeout"] = self.timeout.as_dict()
+        start = time.perf_counter()
+        response = await self._aiohttp_transport.fetch(request)
+        response.elapsed = timedelta(seconds=time.perf_counter() - start)
+        if _HTTPX_LOG.isEnabledFor(logging.INFO):
+            _HTTPX_LOG.info(
+                'HTTP Request: %s %s "%s %d %s"',
+                request.method,
+                request.url,
+                response.http_version,
+                response.status_code,
+                response.reason_phrase,
+            )
+        return response
