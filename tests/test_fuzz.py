@@ -564,3 +564,50 @@ def test_pinned_every_flow_step_answer_echoing_the_key(cls: type[Provider], reci
     else:
         if isinstance(value, (SendResult, DeliveryReport)):
             check_value(secrets, value, (SendResult, DeliveryReport))
+
+
+def _poisoned(value: Any, secret: str, *, first_items: bool) -> Any:
+    """``value`` with ``secret`` added to every object (``echo``) or, with ``first_items``, as every
+    scalar of the first object in each list."""
+    if isinstance(value, dict):
+        poisoned = {k: _poisoned(v, secret, first_items=first_items) for k, v in value.items()}
+        return poisoned if first_items else {**poisoned, "echo": secret}
+    if isinstance(value, list):
+        items = [_poisoned(v, secret, first_items=first_items) for v in value]
+        if first_items and items and isinstance(items[0], dict):
+            items[0] = {k: v if isinstance(v, (dict, list)) else secret for k, v in items[0].items()}
+        return items
+    return value
+
+
+@every_adapter
+@pytest.mark.parametrize("first_items", [False, True], ids=["echo-key", "first-item"])
+def test_pinned_a_flow_assembling_its_result_from_echoing_steps(cls: type[Provider], first_items: bool) -> None:
+    """Found by the deep run: Mobizon's campaign flow built its SendResult (raw, and a recipient's
+    error code) from an addRecipients answer echoing the key; flows are now guarded like parse methods."""
+    s = subject(cls)
+    emulator = new_emulator(s)
+    provider = emulator.make_provider(BASE)
+    secrets = tuple(x for x in provider._secrets() if x)
+    flow = provider.send_flow(s.message(2), idempotency_key=KEY)
+    step = next(flow)
+    with httpx.Client(transport=emulator.transport()) as http:
+        for _ in range(MAX_STEPS):
+            real = http.send(step.request)
+            body = _poisoned(real.json(), _echo(provider), first_items=first_items)
+            answer = httpx.Response(real.status_code, json=body, request=step.request)
+            try:
+                try:
+                    value = step.parse(answer)
+                except OmnisendError as exc:
+                    check_error(secrets, exc)
+                    step = flow.throw(exc)
+                else:
+                    step = flow.send(value)
+            except StopIteration as stop:
+                check_value(secrets, stop.value, SendResult)
+                return
+            except OmnisendError as exc:
+                check_error(secrets, exc)
+                return
+    pytest.fail("the flow did not end")
