@@ -75,7 +75,9 @@ async def test_a_response_from_the_short_path_is_complete(serve, caplog: pytest.
     assert response.status_code == 200 and response.request is request
     assert response.headers["content-type"] == "application/json" and response.json()["count"] == 1
     assert response.http_version == "HTTP/1.1" and response.reason_phrase == "OK"
-    assert response.elapsed.total_seconds() > 0 and response.is_closed
+    assert response.elapsed.total_seconds() > 0 and response.is_closed and response.is_stream_consumed
+    assert response.num_bytes_downloaded == len(response.content) > 0 and response.text.startswith("{")
+    assert await response.aread() == response.content
     assert any("HTTP Request: POST" in r.getMessage() for r in caplog.records)
 
 

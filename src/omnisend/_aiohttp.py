@@ -84,6 +84,15 @@ def translate(exc: BaseException, request: httpx.Request, *, reading_body: bool 
     return error
 
 
+def _loaded(response: httpx.Response, body: bytes) -> None:
+    """Mark ``response`` as read with ``body``: what ``Response.read()`` ends in for an identity
+    body, without its generator layers (``tests/test_transports.py`` checks the result)."""
+    response._content = body
+    response._num_bytes_downloaded = len(body)
+    response.is_stream_consumed = True
+    response.is_closed = True
+
+
 @functools.lru_cache(maxsize=64)
 def _client_timeout(connect: float | None, read: float | None, pool: float | None) -> aiohttp.ClientTimeout:
     """httpx's timeouts as aiohttp's (as ``httpx_aiohttp`` maps them), one object per distinct value."""
@@ -186,7 +195,10 @@ class OmnisendAiohttpTransport(AiohttpTransport):
             request=request,
             extensions=extensions,
         )
-        response.read()  # decodes a compressed body, as httpx would
+        if answer.headers.get("Content-Encoding"):
+            response.read()  # decodes the compressed body, as httpx would
+        else:
+            _loaded(response, body)
         return response
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
