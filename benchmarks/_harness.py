@@ -1,8 +1,8 @@
 """What every benchmark shares: the loopback emulator server, interleaved timing, figures.
 
 Every comparison runs both sides in the same process run, against the same server, in
-alternating rounds (A, B, B, A, A, B, ...), and reports the ratio of the medians, so a machine
-that gets busier half-way hurts both sides alike.
+alternating rounds (A, B, B, A, A, B, ...), and reports the median of the per-round ratios, so
+a machine that gets busier half-way, or a burst of load elsewhere, hurts both sides alike.
 """
 
 from __future__ import annotations
@@ -113,16 +113,21 @@ class Race:
     times: dict[str, list[float]]
     """Seconds per round, per variant."""
 
-    def rate(self, name: str) -> float:
-        """Operations per second over all rounds (total operations / total time)."""
-        return self.count * len(self.times[name]) / sum(self.times[name])
-
     def rates(self, name: str) -> list[float]:
         return [self.count / t for t in self.times[name]]
 
+    def rate(self, name: str) -> float:
+        """Operations per second: the median over the rounds."""
+        return statistics.median(self.rates(name))
+
     def ratio(self, name: str, baseline: str) -> float:
-        """How fast ``name`` is relative to ``baseline`` (> 1: faster)."""
-        return self.rate(name) / self.rate(baseline)
+        """How fast ``name`` is relative to ``baseline`` (> 1: faster).
+
+        The median of the per-round ratios: each round of one side runs next to a round of the
+        other, so a burst of load elsewhere on the machine skews one pair, not the result.
+        """
+        pairs = zip(self.rates(name), self.rates(baseline), strict=True)
+        return statistics.median(ours / theirs for ours, theirs in pairs)
 
     def line(self, name: str, label: str, unit: str = "req/s") -> str:
         rates = sorted(self.rates(name))
@@ -133,7 +138,7 @@ def race(variants: dict[str, Callable[[int], object]], *, count: int, rounds: in
     """Time each variant doing ``count`` operations per round, ``rounds`` times, alternating the order.
 
     Short rounds, interleaved, so a burst of load from elsewhere on the machine lands on both
-    sides; the rate of a variant is its total operations over its total time.
+    sides; see :meth:`Race.ratio`.
     """
     names = list(variants)
     for name in names:

@@ -221,7 +221,7 @@ class _BaseClient:
         )
         try:
             flow = self.provider.send_flow(message, idempotency_key=key)
-            return call, _with_metadata(flow, message.metadata)
+            return call, (_with_metadata(flow, message.metadata) if message.metadata else flow)
         except OmnisendError as exc:  # pragma: no cover - generators raise lazily
             raise call._stamp(exc) from None
 
