@@ -54,9 +54,9 @@ BASE = "http://fuzz.test"
 KEY = "fuzz-key-0001"
 NUMBERS = ("+48500100200", "+48500100201", "+48500100202")
 
-#: Examples per property (about 30 s for the whole file on 2 cores); raise it for a deeper run:
+#: Examples per property (about 25 s for the whole file on 2 cores); raise it for a deeper run:
 #: ``OMNISEND_FUZZ_EXAMPLES=5000 pytest tests/test_fuzz.py``.
-EXAMPLES = int(os.environ.get("OMNISEND_FUZZ_EXAMPLES", "120"))
+EXAMPLES = int(os.environ.get("OMNISEND_FUZZ_EXAMPLES", "100"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
