@@ -199,7 +199,7 @@ class Clickatell(Provider):
         super().__init__(base_url=base_url)
 
     def _secrets(self) -> tuple[str, ...]:
-        return (self._api_key, self.webhook_secret or "")
+        return (self._api_key, self.webhook_secret) if self.webhook_secret else (self._api_key,)
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": self._api_key}

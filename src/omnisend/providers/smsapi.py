@@ -318,7 +318,7 @@ class Smsapi(Provider):
         super().__init__(base_url=base_url or HOSTS[region])
 
     def _secrets(self) -> tuple[str, ...]:
-        return (self._token, self.webhook_secret or "")
+        return (self._token, self.webhook_secret) if self.webhook_secret else (self._token,)
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"}
