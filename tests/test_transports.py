@@ -153,14 +153,14 @@ async def test_a_read_timeout_is_ambiguous_and_not_retried_where_the_vendor_cann
 async def test_a_read_timeout_is_retried_safely_where_the_vendor_deduplicates(serve, sleeps) -> None:
     emulator = SmsapiEmulator()
     server: EmulatorServer = serve(emulator)
-    emulator.script(Fault.slow(1.0))
+    emulator.script(Fault.slow(2.5))
     async with (
         aiohttp_client() as http,
         AsyncClient(
             emulator.make_provider(server.base_url), http_client=http, retry=RetryPolicy(sleep=sleeps)
         ) as client,
     ):
-        result = await client.send(Message(to="+48500100200", text="hi"), timeout=0.2)
+        result = await client.send(Message(to="+48500100200", text="hi"), timeout=1.0)
     assert result.attempts == 2 and result.deduplicated and len(sleeps) == 1
     assert emulator.accepted_count == 1 and emulator.duplicates() == 0
 

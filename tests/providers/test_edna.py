@@ -1024,8 +1024,8 @@ def test_tcp_rate_limit_and_error_system_are_retried_with_the_same_id(http: http
 def test_tcp_timeout_after_accept_leaves_exactly_one_message(http: httpx.Client, serve, policy: RetryPolicy, api: str) -> None:
     emu = EdnaEmulator()
     server = serve(emu)
-    emu.script(Fault.slow(1.0))
-    with Client(emu.make_provider(server.base_url, api=api), retry=policy, timeout=0.3, http_client=http) as client:
+    emu.script(Fault.slow(2.5))
+    with Client(emu.make_provider(server.base_url, api=api), retry=policy, timeout=1.0, http_client=http) as client:
         result = client.send(Message(to=TO, channel="whatsapp", text="Your order 3 is ready for pickup at Main St."))
     assert result.deduplicated and result.attempts == 2
     assert emu.accepted_count == 1 and emu.duplicates() == 0
@@ -1064,7 +1064,7 @@ async def test_async_client_retries_and_dedups(policy: RetryPolicy) -> None:
 async def test_async_tcp_timeout_after_accept(serve, policy: RetryPolicy) -> None:
     emu = EdnaEmulator()
     server = serve(emu)
-    emu.script(Fault.slow(1.0))
-    async with AsyncClient(emu.make_provider(server.base_url), retry=policy, timeout=0.3) as client:
+    emu.script(Fault.slow(2.5))
+    async with AsyncClient(emu.make_provider(server.base_url), retry=policy, timeout=1.0) as client:
         result = await client.send(Message(to=TO, text="hi"))
     assert result.deduplicated and emu.accepted_count == 1

@@ -540,8 +540,8 @@ def test_tcp_203_then_success_exactly_one_retry_same_idx(serve, policy: RetryPol
 def test_tcp_timeout_after_accept_leaves_exactly_one_message(serve, policy: RetryPolicy) -> None:
     emu = SmsapiEmulator()
     server = serve(emu)
-    emu.script(Fault.slow(1.0))
-    with Client(emu.make_provider(server.base_url), retry=policy, timeout=0.3) as client:
+    emu.script(Fault.slow(2.5))
+    with Client(emu.make_provider(server.base_url), retry=policy, timeout=1.0) as client:
         result = client.send(Message(to="+48500100200", text="hi"))
     assert result.deduplicated and result.attempts == 2
     assert emu.accepted_count == 1 and emu.duplicates() == 0
@@ -616,8 +616,8 @@ async def test_async_tcp_timeout_after_accept(serve, policy: RetryPolicy) -> Non
 
     emu = SmsapiEmulator()
     server = serve(emu)
-    emu.script(Fault.slow(1.0))
-    async with AsyncClient(emu.make_provider(server.base_url), retry=policy, timeout=0.3) as client:
+    emu.script(Fault.slow(2.5))
+    async with AsyncClient(emu.make_provider(server.base_url), retry=policy, timeout=1.0) as client:
         result = await client.send(Message(to="+48500100200", text="hi"))
     assert result.deduplicated and emu.accepted_count == 1
 
