@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import pickle
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -861,3 +862,11 @@ async def test_async_send_retry_and_split(policy, sleeps) -> None:
         with pytest.raises(DeliveryUnknown, match="code 7006"):
             await client.send(SMS)
     assert result.attempts == 3 and len(result.succeeded) == 1200 and len(sleeps) == 1
+
+
+@pytest.mark.parametrize("sender", ["ThisIsTooLongSender", "Shop!", "+1234567890123456"])
+def test_sender_id_rule_is_checked_before_any_request(sender: str) -> None:
+    provider = WebexConnect(service_key="svc-key-123456")
+    with pytest.raises(ValidationError, match=rf"sender '{re.escape(sender)}' is not allowed: up to 11"):
+        provider.build_request(Message(to="+48500100200", text="hi", sender=sender), idempotency_key="k")
+    assert provider.build_request(Message(to="+48500100200", text="hi", sender="Shop_1"), idempotency_key="k")

@@ -66,7 +66,7 @@ from typing import Any, ClassVar, Final
 
 import httpx
 
-from .._text import sms_segments
+from .._text import check_sender, sms_segments
 from ..errors import (
     AuthError,
     ConfigurationError,
@@ -302,6 +302,8 @@ DOC_TABLES: Final = [
 REGIONS: Final = frozenset({"ca", "eu", "uk", "us", "us1", "in", "au"})
 PATH: Final = "/resources/v1/messaging"
 MAX_DESTINATIONS: Final = 1000
+#: The GSM originator rule: up to 11 alphanumeric characters, or a number of up to 15 digits.
+SENDER_PATTERN: Final = r"[A-Za-z0-9 .\-_]{1,11}|\+?[0-9]{3,15}"
 MAX_CORRELATION_BYTES: Final = 50
 MAX_SMS_CHARS: Final = 1024
 MAX_CALLBACK_DATA: Final = 2000
@@ -414,6 +416,9 @@ class WebexConnect(Provider):
         return self.request("POST", PATH, headers=self._auth(), json=body)
 
     def _sms(self, message: Message) -> dict[str, Any]:
+        if message.sender is not None:
+            rule = "up to 11 letters, digits, space, '.', '-', '_', or a number of 3 to 15 digits"
+            check_sender(message.sender, pattern=SENDER_PATTERN, rule=rule, provider=self.name)
         sms = {"senderid": message.sender} if message.sender is not None else {}
         if message.template is not None:
             return {"message": _template(message.template), **({"channels": {"sms": sms}} if sms else {})}
