@@ -41,7 +41,8 @@ def test_demo_goes_live_with_a_credential(monkeypatch: pytest.MonkeyPatch) -> No
         )
         run_demo(["smsapi"], out=out)
     assert route.call_count == 1
-    assert "LIVE at https://api.smsapi.pl" in out.getvalue() and "message_id=L1" in out.getvalue()
+    assert "LIVE" in out.getvalue() and "host: https://api.smsapi.pl" in out.getvalue()
+    assert "message_id=L1" in out.getvalue()
     assert "live-token-value" not in out.getvalue()
 
 
@@ -76,3 +77,11 @@ def test_examples_run(script: str) -> None:
     done = subprocess.run([sys.executable, str(ROOT / "examples" / script)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip(), "an example must print what happens"
+
+
+def test_live_demo_reports_a_configuration_error_instead_of_crashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMNISEND_SMSAPI_TOKEN", "live-token-value")
+    monkeypatch.setenv("OMNISEND_DEMO_TO", "not-a-number")
+    out = io.StringIO()
+    assert run_demo(["smsapi"], out=out) == 0
+    assert "ValidationError: Message.to:" in out.getvalue() or "InvalidRecipient: Message.to:" in out.getvalue()

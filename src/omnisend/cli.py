@@ -115,15 +115,16 @@ def demo_emulated(emulator: Emulator, say: _Printer) -> None:
 def demo_live(name: str, say: _Printer) -> None:
     """Send one message through the real vendor (credential and OMNISEND_DEMO_TO from the environment)."""
     cls = get_provider(name)
-    to = os.environ["OMNISEND_DEMO_TO"]
-    provider = cls()  # reads the credential from its environment variable
-    say(f"== {cls.display_name} ({name}) — LIVE at {provider.base_url}")
-    with Client(provider) as client:
-        try:
-            result = client.send(Message(to=to, text="omnisend demo"))
-            say(f"  sent: message_id={result.message_id} status={result.status} attempts={result.attempts}")
-        except OmnisendError as exc:
-            say(f"  {type(exc).__name__}: {exc}")
+    say(f"== {cls.display_name} ({name}) — LIVE")
+    try:
+        provider = cls()  # reads the credential from its environment variable
+        message = Message(to=os.environ["OMNISEND_DEMO_TO"], text="omnisend demo")
+        say(f"  host: {provider.base_url}")
+        with Client(provider) as client:
+            result = client.send(message)
+        say(f"  sent: message_id={result.message_id} status={result.status} attempts={result.attempts}")
+    except OmnisendError as exc:
+        say(f"  {type(exc).__name__}: {exc}")
     say()
 
 
