@@ -93,7 +93,13 @@ def test_partial_failure_pickles_its_result() -> None:
     with pytest.raises(PartialFailure, match="1 of 2 recipients rejected") as info:
         result.raise_for_failures()
     back = pickle.loads(pickle.dumps(info.value))
-    assert back.failed == [failed] or back.failed[0].to == failed.to
+    (restored,) = back.failed
+    assert (restored.to, restored.status, type(restored.error), restored.error.code) == (
+        failed.to,
+        DeliveryStatus.REJECTED,
+        InvalidRecipient,
+        13,
+    )
     assert back.accepted is True
 
 
@@ -134,3 +140,11 @@ def test_public_module_name() -> None:
 
 def test_builtin_bases_for_value_errors() -> None:
     assert issubclass(ValidationError, ValueError) and issubclass(ConfigurationError, ValueError)
+
+
+def test_delivery_unknown_from_an_error_keeps_everything_and_the_cause() -> None:
+    cause = ServiceUnavailable("boom", provider="clickatell", code=18, vendor_message="v", http_status=500, raw={"a": 1}, idempotency_key="k", attempts=2)
+    unknown = DeliveryUnknown.from_error(cause, "lost", retryable=False)
+    assert (unknown.code, unknown.vendor_message, unknown.http_status, unknown.raw, unknown.idempotency_key, unknown.attempts) == (18, "v", 500, {"a": 1}, "k", 2)
+    assert unknown.__cause__ is cause and unknown.accepted is None and unknown.retryable is False
+    assert str(unknown) == "clickatell: lost (code 18, HTTP 500)"

@@ -439,6 +439,35 @@ def test_parse_webhook_answers_reports_or_a_typed_error(cls: type[Provider], dat
 MAX_STEPS = 20
 
 
+def answer_flow(
+    flow: Any,
+    answer: Callable[[Step[Any]], httpx.Response],
+    secrets: tuple[str, ...],
+    expected: type | tuple[type, ...],
+) -> bool:
+    """Answer each step of ``flow`` with ``answer(step)``, as the client would (a step's error is
+    thrown in), checking what comes out; True when the flow ended within ``MAX_STEPS``."""
+    try:
+        step = next(flow)
+        for _ in range(MAX_STEPS):
+            assert isinstance(step, Step) and isinstance(step.request, httpx.Request)
+            try:
+                value = step.parse(answer(step))
+            except OmnisendError as exc:
+                check_error(secrets, exc)
+                step = flow.throw(exc)
+            else:
+                step = flow.send(value)
+    except StopIteration as stop:
+        check_value(secrets, stop.value, expected)
+        return True
+    except OmnisendError as exc:
+        check_error(secrets, exc)
+        return True
+    flow.close()
+    return False
+
+
 def drive(
     s: Subject,
     provider: Provider,
@@ -447,34 +476,9 @@ def drive(
     flow: Any,
     expected: type | tuple[type, ...],
 ) -> None:
-    """Answer each step of ``flow`` with a drawn answer, as the client would (a step's error thrown in)."""
+    """Answer each step of ``flow`` with a drawn answer."""
     secrets = tuple(x for x in provider._secrets() if x)
-    try:
-        step = next(flow)
-    except StopIteration as stop:
-        check_value(secrets, stop.value, expected)
-        return
-    except OmnisendError as exc:
-        check_error(secrets, exc)
-        return
-    for _ in range(MAX_STEPS):
-        assert isinstance(step, Step) and isinstance(step.request, httpx.Request)
-        response = draw_response(data, s, step.request, emulator)
-        try:
-            try:
-                value = step.parse(response)
-            except OmnisendError as exc:
-                check_error(secrets, exc)
-                step = flow.throw(exc)
-            else:
-                step = flow.send(value)
-        except StopIteration as stop:
-            check_value(secrets, stop.value, expected)
-            return
-        except OmnisendError as exc:
-            check_error(secrets, exc)
-            return
-    flow.close()
+    answer_flow(flow, lambda step: draw_response(data, s, step.request, emulator), secrets, expected)
 
 
 @every_adapter
@@ -590,24 +594,11 @@ def test_pinned_a_flow_assembling_its_result_from_echoing_steps(cls: type[Provid
     provider = emulator.make_provider(BASE)
     secrets = tuple(x for x in provider._secrets() if x)
     flow = provider.send_flow(s.message(2), idempotency_key=KEY)
-    step = next(flow)
     with httpx.Client(transport=emulator.transport()) as http:
-        for _ in range(MAX_STEPS):
+
+        def echoing(step: Step[Any]) -> httpx.Response:
             real = http.send(step.request)
             body = _poisoned(real.json(), _echo(provider), first_items=first_items)
-            answer = httpx.Response(real.status_code, json=body, request=step.request)
-            try:
-                try:
-                    value = step.parse(answer)
-                except OmnisendError as exc:
-                    check_error(secrets, exc)
-                    step = flow.throw(exc)
-                else:
-                    step = flow.send(value)
-            except StopIteration as stop:
-                check_value(secrets, stop.value, SendResult)
-                return
-            except OmnisendError as exc:
-                check_error(secrets, exc)
-                return
-    pytest.fail("the flow did not end")
+            return httpx.Response(real.status_code, json=body, request=step.request)
+
+        assert answer_flow(flow, echoing, secrets, SendResult), "the flow did not end"

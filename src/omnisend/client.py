@@ -125,19 +125,7 @@ class _Call:
         if not self.step_unsure or isinstance(error, DeliveryUnknown):
             return error
         note = "" if error.accepted is None else "; an earlier attempt may have reached the vendor"
-        unknown = DeliveryUnknown(
-            error.message + note,
-            provider=error.provider,
-            code=error.code,
-            vendor_message=error.vendor_message,
-            http_status=error.http_status,
-            raw=error.raw,
-            retryable=self.step_idempotent,
-            idempotency_key=error.idempotency_key,
-            attempts=error.attempts,
-        )
-        unknown.__cause__ = error
-        return unknown
+        return DeliveryUnknown.from_error(error, error.message + note, retryable=self.step_idempotent)
 
     def _ambiguous(self, step: Step[Any], error: OmnisendError) -> OmnisendError:
         """An answer that leaves the outcome open: retry it only when a repeat is harmless."""
@@ -147,26 +135,16 @@ class _Call:
         if step.idempotent:
             # The vendor de-duplicates on our key: sending again cannot make a second message.
             if isinstance(error, TransportError) and not isinstance(error, DeliveryUnknown):
-                return DeliveryUnknown(
-                    error.message,
-                    provider=error.provider,
-                    http_status=error.http_status,
-                    raw=error.raw,
-                    retryable=True,
-                )
+                return DeliveryUnknown.from_error(error, error.message, retryable=True)
             error.retryable = True
             return error
         if isinstance(error, DeliveryUnknown):
             error.retryable = False
             return error
-        return DeliveryUnknown(
+        return DeliveryUnknown.from_error(
+            error,
             f"{error.message}; not retried because {self.provider.name} cannot de-duplicate, "
             "re-send with the same idempotency_key only after checking it did not arrive",
-            provider=error.provider,
-            code=error.code,
-            vendor_message=error.vendor_message,
-            http_status=error.http_status,
-            raw=error.raw,
             retryable=False,
         )
 

@@ -260,6 +260,24 @@ class DeliveryUnknown(TransportError):
     default_accepted = None
     summary = "the outcome of the send is unknown"
 
+    @classmethod
+    def from_error(cls, error: OmnisendError, message: str, *, retryable: bool) -> DeliveryUnknown:
+        """The unknown outcome behind ``error``: its vendor code, words, status, body and key kept."""
+        unknown = cls(
+            message,
+            provider=error.provider,
+            code=error.code,
+            vendor_message=error.vendor_message,
+            http_status=error.http_status,
+            raw=error.raw,
+            retryable=retryable,
+            idempotency_key=error.idempotency_key,
+            attempts=error.attempts,
+            request_id=error.request_id,
+        )
+        unknown.__cause__ = error
+        return unknown
+
 
 class PartialFailure(OmnisendError):
     """Some recipients of one send were rejected; ``result`` holds every recipient's outcome."""
