@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from urllib.parse import urlencode
 
 import httpx
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from omnisend import _redact
+from omnisend import _redact, _text
 from omnisend.client import _new_key
-from omnisend.providers.base import _encode_form, _form_request, _url
+from omnisend.providers.base import _encode_form, _form_request, _free_of_secrets
 
 TEXT = st.text(st.characters(codec="utf-8"), max_size=30)
 
@@ -26,11 +28,15 @@ def test_form_encoding_is_byte_for_byte_urlencode(form: dict[str, str]) -> None:
 def test_a_form_request_is_the_one_httpx_builds(form: dict[str, str], method: str) -> None:
     headers = {"User-Agent": "omnisend/test", "Accept": "application/json", "Authorization": "Bearer t0ken"}
     for base in ("http://127.0.0.1:8080", "https://api.example.com"):
-        ours = _form_request(method, _url(base + "/sms.do"), dict(headers), _encode_form(form))
+        ours = _form_request(method, base + "/sms.do", dict(headers), _encode_form(form))
+        again = _form_request(method, base + "/sms.do", dict(headers), _encode_form(form))  # from the cache
         theirs = httpx.Request(method, base + "/sms.do", headers=headers, data=form)
         assert ours.method == theirs.method and ours.url == theirs.url
         assert ours.headers.raw == theirs.headers.raw
         assert ours.content == theirs.content and ours.read() == theirs.read()
+        assert again.headers.raw == theirs.headers.raw and again.content == theirs.content
+        again.headers["X-Changed"] = "1"  # a request's headers are its own, not the cached frame
+        assert _form_request(method, base + "/sms.do", dict(headers), _encode_form(form)).headers.raw == theirs.headers.raw
 
 
 def test_generated_keys_are_uuid4_hex() -> None:
@@ -67,9 +73,71 @@ def test_the_quick_secret_check_never_misses_a_secret(value: object, secret: str
             assert _redact.scrub(candidate, (secret,)) is candidate
 
 
+def _holds(item: object, secret: str) -> bool:
+    if isinstance(item, str):
+        return secret in item
+    if isinstance(item, dict):
+        return any(_holds(k, secret) or _holds(v, secret) for k, v in item.items())
+    if isinstance(item, list):
+        return any(_holds(v, secret) for v in item)
+    return False
+
+
+@given(
+    JSONISH,
+    st.text(st.characters(codec="utf-8"), min_size=4, max_size=8),
+    st.booleans(),
+    st.sampled_from(["utf-8", "utf-16", "utf-32"]),
+)
+def test_a_body_said_free_of_secrets_decodes_to_nothing_that_holds_one(
+    value: object, secret: str, ascii_only: bool, encoding: str
+) -> None:
+    for candidate in (value, [value, f"x{secret}y"], {"k": value, secret: 1}):
+        content = json.dumps(candidate, ensure_ascii=ascii_only).encode(encoding)
+        response = httpx.Response(200, content=content)
+        if _free_of_secrets(response, (secret,)):
+            assert not _holds(json.loads(content), secret)
+
+
+def test_the_body_check_declines_escapes_and_wide_encodings() -> None:
+    def free(content: bytes) -> bool:
+        return _free_of_secrets(httpx.Response(200, content=content), ("t0ken",))
+
+    assert free(b'{"status": "QUEUE"}')
+    assert not free(b'{"echo": "t0ken"}')
+    assert not free(b'{"echo": "t\\u0030ken"}')  # a JSON escape
+    assert not free(b"echo=t%30ken")  # a URL escape
+    assert not free('{"echo": "t0ken"}'.encode("utf-16"))
+    streamed = httpx.Response(200, stream=httpx.ByteStream(b"{}"))
+    assert not _free_of_secrets(streamed, ("t0ken",))  # not read yet: unknown
+
+
 def test_the_quick_check_declines_what_json_cannot_show() -> None:
     assert not _redact.absent({"a": object()}, ("secret",))
     assert not _redact.absent({"a": "x"}, ('se"cret',))  # a quote is escaped in JSON
     assert not _redact.absent("a plain string", ("secret",))
     assert _redact.absent({"a": ["fine", 1, None]}, ("secret",))
     assert json.loads(json.dumps({"ok": True}))  # sanity: the check relies on the stdlib encoder
+
+
+def test_the_possible_number_cache_agrees_with_libphonenumber_for_every_country_code() -> None:
+    """Every country code, every E.164 length, national parts that do and do not start like a
+    national prefix: the remembered answer is libphonenumber's own."""
+    pn = pytest.importorskip("phonenumbers")
+    rng = random.Random(20261122)
+    _text._POSSIBLE.clear()
+    checked = 0
+    for code in sorted(pn.COUNTRY_CODE_TO_REGION_CODE):
+        for length in range(max(1, 7 - len(str(code))), 16 - len(str(code))):
+            for first in "0123456789":
+                national = first + "".join(rng.choices("0123456789", k=length - 1))
+                number = f"+{code}{national}"
+                assert _text._is_possible(pn, number) is _text._parse_possible(pn, number), number
+                checked += 1
+    assert checked > 10_000 and len(_text._POSSIBLE) > 1000
+
+
+@given(st.from_regex(r"\+[1-9][0-9]{6,14}", fullmatch=True))
+def test_the_possible_number_cache_agrees_with_libphonenumber(number: str) -> None:
+    pn = pytest.importorskip("phonenumbers")
+    assert _text._is_possible(pn, number) is _text._parse_possible(pn, number)

@@ -62,18 +62,66 @@ def normalize_e164(number: str, *, field: str = "to") -> str:
         )
     pn = _phonenumbers()
     if pn is not None:
-        try:
-            parsed = pn.parse(cleaned, None)
-            possible = pn.is_possible_number(parsed)
-        except pn.NumberParseException:
-            possible = False
-        if not possible:
+        if not _is_possible(pn, cleaned):
             raise InvalidRecipient(
                 f"recipient {_mask(number)!r} is not a possible phone number for its country code "
                 "(wrong length or unknown country code)",
                 field=field,
             )
     return cleaned
+
+
+def _parse_possible(pn: Any, number: str) -> bool:
+    """libphonenumber's answer: ``is_possible_number(parse(number))`` for an E.164 ``number``."""
+    try:
+        return bool(pn.is_possible_number(pn.parse(number, None)))
+    except pn.NumberParseException:
+        return False
+
+
+# What makes the libphonenumber check cheap to repeat. For an E.164 number (``+`` then digits,
+# as ``normalize_e164`` has checked), ``parse`` takes the country code (the 1-3 leading digits
+# that are a known code), then strips a national prefix from the rest only when the region's
+# ``national_prefix_for_parsing`` pattern matches at its start; ``is_possible_number`` then
+# checks the length of what is left against the region's possible lengths. So when that pattern
+# is absent or does not match, the answer depends on (country code, national length) alone, and
+# is remembered; any other number (a prefix that matches, an unknown code) is parsed in full.
+# ``tests/test_text.py`` checks both paths agree on numbers from every country code.
+_POSSIBLE: dict[tuple[int, int], bool] = {}
+_NATIONAL_PREFIX: dict[int, re.Pattern[str] | None] = {}
+
+
+def _national_prefix(pn: Any, code: int) -> re.Pattern[str] | None:
+    if code not in _NATIONAL_PREFIX:
+        region = pn.region_code_for_country_code(code)
+        metadata = pn.PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+        pattern = getattr(metadata, "national_prefix_for_parsing", None) if metadata is not None else None
+        _NATIONAL_PREFIX[code] = re.compile(pattern) if pattern else None
+    return _NATIONAL_PREFIX[code]
+
+
+def _is_possible(pn: Any, number: str) -> bool:
+    """``_parse_possible(pn, number)``, answered from ``_POSSIBLE`` where that is exact (see above)."""
+    try:
+        codes = pn.COUNTRY_CODE_TO_REGION_CODE
+        digits = number[1:]
+        for size in (1, 2, 3):
+            code = int(digits[:size])
+            if code in codes:
+                break
+        else:
+            return _parse_possible(pn, number)
+        national = digits[size:]
+        prefix = _national_prefix(pn, code)
+    except (AttributeError, TypeError):  # pragma: no cover - a phonenumbers without these names
+        return _parse_possible(pn, number)
+    if prefix is not None and prefix.match(national):
+        return _parse_possible(pn, number)
+    key = (code, len(national))
+    possible = _POSSIBLE.get(key)
+    if possible is None:
+        possible = _POSSIBLE[key] = _parse_possible(pn, number)
+    return possible
 
 
 def _mask(number: str) -> str:

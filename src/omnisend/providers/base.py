@@ -319,7 +319,11 @@ def _guard(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
             # Header names are case-insensitive whatever mapping the web framework hands over.
             kwargs["headers"] = WebhookHeaders(kwargs.get("headers") or {})
         try:
-            return _scrub_value(method(self, *args, **kwargs), self._secrets())
+            value = method(self, *args, **kwargs)
+            secrets = self._secrets()
+            if args and isinstance(args[0], httpx.Response) and _free_of_secrets(args[0], secrets):
+                return value  # nothing read from this answer can hold a secret: no walk needed
+            return _scrub_value(value, secrets)
         except OmnisendError as exc:
             _scrub_error(exc, self._secrets())
             raise
@@ -369,6 +373,22 @@ def _scrub_error(error: OmnisendError, secrets: tuple[str, ...]) -> None:
         error.vendor_message = str(_redact.scrub(error.vendor_message, secrets))
     if isinstance(error.code, str):
         error.code = str(_redact.scrub(error.code, secrets))
+
+
+def _free_of_secrets(response: httpx.Response, secrets: tuple[str, ...]) -> bool:
+    """Whether no value decoded from ``response``'s body can contain one of ``secrets``.
+
+    A body with no backslash (no JSON escape), no ``%`` (no URL escape) and no NUL byte (so not
+    UTF-16/32 JSON) holds every string it decodes to verbatim as UTF-8 bytes; one bytes search
+    per secret then settles it. Anything else is "don't know" (the caller walks the result).
+    """
+    try:
+        content = response.content
+    except httpx.ResponseNotRead:
+        return False
+    if b"\\" in content or b"%" in content or b"\x00" in content:
+        return False
+    return not any(secret and secret.encode() in content for secret in secrets)
 
 
 def _scrub_value(value: R, secrets: tuple[str, ...]) -> R:
@@ -511,7 +531,7 @@ class Provider(abc.ABC):
             # path (form encoding, then normalising the headers twice) costs more than the rest
             # of a send.
             if "params" not in kwargs:
-                return _form_request(method, _url(self.base_url + path), merged, _encode_form(data))
+                return _form_request(method, self.base_url + path, merged, _encode_form(data))
             merged["Content-Type"] = _FORM
             kwargs["content"] = _encode_form(kwargs.pop("data"))
         return httpx.Request(method, _url(self.base_url + path), headers=merged, **kwargs)
@@ -794,17 +814,35 @@ def _plain_form(data: dict[Any, Any], headers: Mapping[str, str]) -> bool:
     )
 
 
-def _form_request(method: str, url: httpx.URL, headers: dict[str, str], body: bytes) -> httpx.Request:
+def _form_request(method: str, url: str, headers: dict[str, str], body: bytes) -> httpx.Request:
     """``httpx.Request(method, url, headers=headers, content=body)`` for a form, headers normalised once.
 
     The same request httpx builds (``Host`` first, the caller's headers, then the form's
-    ``Content-Length`` and ``Content-Type``; ``.content`` readable), without its second pass.
+    ``Content-Length`` and ``Content-Type``; ``.content`` readable). httpx normalises every
+    header of every request, twice; here the framed headers are normalised once per distinct
+    (URL, body length, headers) and copied for each request.
     """
-    framed = [("Host", url.netloc.decode("ascii")), *headers.items(), ("Content-Length", str(len(body)))]
-    framed.append(("Content-Type", _FORM))
-    request = httpx.Request(method, url, headers=framed, stream=httpx.ByteStream(body))
+    key = (url, len(body), *headers.items())
+    frame = _FRAMES.get(key)
+    parsed = _url(url)
+    if frame is None:
+        frame = httpx.Headers(
+            [
+                ("Host", parsed.netloc.decode("ascii")),
+                *headers.items(),
+                ("Content-Length", str(len(body))),
+                ("Content-Type", _FORM),
+            ]
+        )
+        if len(_FRAMES) < _FRAMES_MAX:  # bounded: a few hundred body lengths per endpoint
+            _FRAMES[key] = frame
+    request = httpx.Request(method, parsed, headers=frame, stream=httpx.ByteStream(body))  # copies ``frame``
     request.read()  # sets .content, as httpx does for a body given as bytes
     return request
+
+
+_FRAMES: dict[tuple[object, ...], httpx.Headers] = {}
+_FRAMES_MAX: Final = 2048
 
 
 _UNRESERVED: Final = re.compile(r"[A-Za-z0-9_.~-]*")
