@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -225,3 +226,98 @@ def test_ambiguous_batch_failure_reaches_every_member(policy: RetryPolicy) -> No
     assert all(isinstance(o.error, DeliveryUnknown) for o in outcomes)
     assert len({o.error.idempotency_key for o in outcomes if o.error}) == 1
     assert emu.duplicates() == 0
+
+
+def breaking(count: int) -> Iterator[Message]:
+    """``count`` distinct messages, then the input itself fails."""
+    yield from numbered(count, text="t")
+    raise RuntimeError("the message source broke")
+
+
+@pytest.mark.parametrize("order", ["input", "completion"])
+def test_a_failing_input_reports_every_send_made_then_raises(policy: RetryPolicy, order: str) -> None:
+    emu = SmsapiEmulator()
+    seen: list[int] = []
+    with inprocess_client(emu, policy) as client, pytest.raises(RuntimeError, match="the message source broke"):
+        for outcome in client.send_many(breaking(7), concurrency=3, order=order, batch=False):  # type: ignore[arg-type]
+            seen.append(outcome.index)
+    assert sorted(seen) == list(range(7)) and emu.accepted_count == 7
+
+
+def test_an_item_that_is_not_a_message_is_a_type_error_after_the_ones_before_it(policy: RetryPolicy) -> None:
+    emu = SmsapiEmulator()
+    items = [Message(to="+48500100200", text="a"), Message(to="+48500100201", text="b"), "+48500100202"]
+    seen: list[int] = []
+    with inprocess_client(emu, policy) as client, pytest.raises(TypeError, match=r"takes omnisend\.Message items, got str at 2"):
+        for outcome in client.send_many(items, batch=False):  # type: ignore[arg-type]
+            seen.append(outcome.index)
+    assert seen == [0, 1] and emu.accepted_count == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("order", ["input", "completion"])
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_async_a_failing_input_reports_every_send_made_then_raises(policy: RetryPolicy, order: str, kind: str) -> None:
+    emu = SmsapiEmulator()
+
+    async def async_breaking() -> Any:
+        for message in breaking(7):
+            yield message
+
+    source = breaking(7) if kind == "sync" else async_breaking()
+    seen: list[int] = []
+    async with inprocess_async_client(emu, policy) as client:
+        with pytest.raises(RuntimeError, match="the message source broke"):
+            async for outcome in client.send_many(source, concurrency=3, order=order, batch=False):  # type: ignore[arg-type]
+                seen.append(outcome.index)
+    assert sorted(seen) == list(range(7)) and emu.accepted_count == 7
+
+
+@pytest.mark.anyio
+async def test_async_a_bug_inside_a_send_is_raised_not_swallowed(policy: RetryPolicy, monkeypatch: pytest.MonkeyPatch) -> None:
+    emu = SmsapiEmulator()
+    async with inprocess_async_client(emu, policy) as client:
+
+        async def broken_send(message: Message, **_: Any) -> Any:
+            raise ZeroDivisionError("a bug, not a send error")
+
+        monkeypatch.setattr(client, "send", broken_send)
+        with pytest.raises(ZeroDivisionError, match="a bug, not a send error"):
+            async for _ in client.send_many(numbered(20), concurrency=4, batch=False):
+                pass
+
+
+@pytest.mark.anyio
+async def test_async_memory_is_bounded_by_the_concurrency_with_a_slow_consumer(policy: RetryPolicy) -> None:
+    """A consumer that stops reading stops the input: at most ``concurrency`` sends taken ahead of it."""
+    emu = SmsapiEmulator(balance=10_000)
+    source = Counting(Message(to=f"+4850{n:07d}", text=f"t{n}") for n in itertools.count())
+    async with inprocess_async_client(emu, policy) as client:
+        stream = client.send_many(source, concurrency=8, batch=False)
+        first = [await anext(stream) for _ in range(3)]
+        await asyncio.sleep(0.2)  # the workers have all the time they want: they must stop at the window
+        pulled, sent = source.pulled, emu.accepted_count
+        await stream.aclose()  # type: ignore[attr-defined]
+    assert [o.index for o in first] == [0, 1, 2]
+    assert pulled <= 3 + 8 and sent <= 3 + 8 and sent == pulled
+
+
+def test_pipeline_window_order_and_end() -> None:
+    from omnisend._bulk import Job, Pipeline
+
+    job = Job(Message(to="+48500100200", text="x"), ())
+    pipe = Pipeline(window=2, order="input")
+    assert pipe.claim() and pipe.took(job) == 0
+    assert pipe.claim() and pipe.took(job) == 1
+    assert not pipe.claim()  # two taken, none handed over: the window is full
+    assert pipe.finish(1, []) is False and pipe.next_outcomes() is None  # job 0 comes first
+    assert pipe.finish(0, []) is True and pipe.next_outcomes() == [] and pipe.next_outcomes() == []
+    assert pipe.claim() and pipe.took(None) is None
+    assert pipe.exhausted and pipe.finished and not pipe.claim()
+
+    pipe = Pipeline(window=3, order="completion")
+    assert pipe.claim() and pipe.took(job) == 0 and pipe.claim()
+    pipe.broke(RuntimeError("input failed"))
+    assert not pipe.finished  # job 0 is still out
+    assert pipe.finish(0, []) is True and pipe.next_outcomes() == []
+    assert pipe.finished and isinstance(pipe.failure, RuntimeError)

@@ -11,6 +11,7 @@ no-double-send rule. Grouping looks at one group at a time, so memory stays boun
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, Generator, Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -18,7 +19,7 @@ from typing import Literal
 from .errors import OmnisendError
 from .models import Message, SendResult
 
-__all__ = ["Batcher", "Job", "Order", "SendOutcome", "ajobs", "jobs", "split_outcomes"]
+__all__ = ["Batcher", "Job", "Order", "Pipeline", "SendOutcome", "ajobs", "jobs", "split_outcomes"]
 
 Order = Literal["input", "completion"]
 
@@ -147,3 +148,81 @@ def split_outcomes(job: Job, result: SendResult | None, error: OmnisendError | N
         )
         outcomes.append(SendOutcome(index, message, part, None))
     return outcomes
+
+
+class Pipeline:
+    """The bookkeeping of one ``send_many`` run, shared by the thread and the asyncio drivers (no I/O).
+
+    Jobs are numbered as they are taken from the input. A job's outcomes wait here until the
+    consumer takes them: in input order (job by job) or in completion order. At most ``window``
+    jobs are taken and not yet handed to the consumer, so memory is bounded by the window
+    whatever the input's length, and a slow consumer stops the reading of the input.
+
+    When reading the input fails (the iterator raises, or an item is not a ``Message``), no
+    further job is taken; the outcomes of every job already taken are handed over first, then
+    the error is raised to the consumer: no send that went out goes unreported.
+    """
+
+    def __init__(self, *, window: int, order: Order) -> None:
+        self.window = window
+        self.order = order
+        self.exhausted = False
+        """The input is used up (or failed): no further job will be taken."""
+        self.failure: BaseException | None = None
+        """Why reading the input failed, raised to the consumer after the last outcome."""
+        self._claimed = 0
+        self._taken = 0
+        self._handed = 0
+        self._ready: dict[int, list[SendOutcome]] = {}
+        self._done: deque[list[SendOutcome]] = deque()
+
+    def claim(self) -> bool:
+        """Reserve room to read one more job; False when the input is used up or the window full."""
+        if self.exhausted or self._taken + self._claimed - self._handed >= self.window:
+            return False
+        self._claimed += 1
+        return True
+
+    def took(self, job: Job | None) -> int | None:
+        """A claimed read gave ``job`` (its number is returned), or ``None``: the input is used up."""
+        self._claimed -= 1
+        if job is None:
+            self.exhausted = True
+            return None
+        self._taken += 1
+        return self._taken - 1
+
+    def broke(self, error: BaseException) -> None:
+        """A claimed read raised ``error``: take nothing more, raise it after the last outcome."""
+        self._claimed -= 1
+        self.exhausted = True
+        if self.failure is None:
+            self.failure = error
+
+    def finish(self, number: int, outcomes: list[SendOutcome]) -> bool:
+        """Job ``number`` is done; True when the consumer can now take something it could not."""
+        if self.order == "input":
+            self._ready[number] = outcomes
+            return number == self._handed
+        self._done.append(outcomes)
+        return True
+
+    def next_outcomes(self) -> list[SendOutcome] | None:
+        """The outcomes the consumer takes next, or ``None`` when they are not there yet."""
+        if self.order == "input":
+            outcomes = self._ready.pop(self._handed, None)
+        else:
+            outcomes = self._done.popleft() if self._done else None
+        if outcomes is not None:
+            self._handed += 1
+        return outcomes
+
+    @property
+    def waiting_for(self) -> int:
+        """The number of the job whose outcomes the consumer takes next in input order."""
+        return self._handed
+
+    @property
+    def finished(self) -> bool:
+        """Every job taken has been handed over and nothing more will be taken."""
+        return self.exhausted and self._claimed == 0 and self._handed == self._taken

@@ -6,6 +6,7 @@ names the field and the limit.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Final
@@ -147,14 +148,17 @@ _GSM7: Final = GSM7_BASIC | GSM7_EXTENDED
 
 def sms_segments(text: str) -> Segments:
     """Count the SMS parts ``text`` needs: 160/153 GSM-7 septets or 70/67 UCS-2 units."""
+    if GSM7_BASIC.issuperset(text):
+        return _segments("gsm7", len(text))
     if _GSM7.issuperset(text):
-        units = len(text) + sum(text.count(ch) for ch in GSM7_EXTENDED)
-        single, multi, encoding = 160, 153, "gsm7"
-    else:
-        units = len(text.encode("utf-16-le")) // 2
-        single, multi, encoding = 70, 67, "ucs2"
-    count = 1 if units <= single else -(-units // multi)
-    return Segments(encoding=encoding, units=units, count=count)
+        return _segments("gsm7", len(text) + sum(text.count(ch) for ch in GSM7_EXTENDED))
+    return _segments("ucs2", len(text.encode("utf-16-le")) // 2)
+
+
+@functools.lru_cache(maxsize=4096)
+def _segments(encoding: str, units: int) -> Segments:
+    single, multi = (160, 153) if encoding == "gsm7" else (70, 67)
+    return Segments(encoding=encoding, units=units, count=1 if units <= single else -(-units // multi))
 
 
 def check_sms_length(text: str, *, max_parts: int, provider: str) -> Segments:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from ._bulk import Order, SendOutcome, ajobs, jobs, split_outcomes
+from ._bulk import Job, Order, Pipeline, SendOutcome, ajobs, jobs, split_outcomes
 from .errors import (
     ConfigurationError,
     DeliveryUnknown,
@@ -324,6 +324,9 @@ class Client(_BaseClient):
         input order; ``"completion"`` as they finish. ``batch`` merges consecutive messages with
         identical content into vendor-native multi-recipient requests (messages with their own
         ``idempotency_key`` are sent alone). Each send keeps its own key and retry policy.
+
+        If reading ``messages`` raises (or an item is not a ``Message``: ``TypeError``), nothing
+        more is read; the outcomes of the sends already made are yielded, then that error is raised.
         """
         self._check_bulk(concurrency, order)
         return self._send_many(messages, concurrency, order, batch, retry, timeout)
@@ -339,7 +342,7 @@ class Client(_BaseClient):
     ) -> Iterator[SendOutcome]:
         source = jobs(messages, max_recipients=self.provider.max_recipients, batch=batch)
 
-        def run(job: Any) -> list[SendOutcome]:
+        def run(job: Job) -> list[SendOutcome]:
             try:
                 return split_outcomes(job, self.send(job.message, retry=retry, timeout=timeout), None)
             except OmnisendError as exc:
@@ -348,30 +351,44 @@ class Client(_BaseClient):
         from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
         pool = ThreadPoolExecutor(concurrency, thread_name_prefix="omnisend-send")
-        inflight: deque[Future[list[SendOutcome]]] = deque()
-
-        def submit_next() -> None:
-            job = next(source, None)
-            if job is not None:
-                inflight.append(pool.submit(run, job))
-
+        pipeline = Pipeline(window=concurrency, order=order)
+        running: dict[Future[list[SendOutcome]], int] = {}
+        by_number: dict[int, Future[list[SendOutcome]]] = {}
         try:
-            for _ in range(concurrency):
-                submit_next()
-            while inflight:
+            while True:
+                while pipeline.claim():
+                    try:
+                        job = next(source, None)
+                    except Exception as exc:  # noqa: BLE001 - the input failed: re-raised after the outcomes due
+                        pipeline.broke(exc)
+                        break
+                    number = pipeline.took(job)
+                    if job is None or number is None:
+                        break
+                    future = pool.submit(run, job)
+                    running[future] = number
+                    by_number[number] = future
+                outcomes = pipeline.next_outcomes()
+                if outcomes is not None:
+                    yield from outcomes
+                    continue
+                if pipeline.finished:
+                    if pipeline.failure is not None:
+                        raise pipeline.failure
+                    return
                 if order == "input":
-                    future = inflight.popleft()
+                    done: Iterable[Future[list[SendOutcome]]] = (by_number[pipeline.waiting_for],)
                 else:
-                    done, _ = wait(inflight, return_when=FIRST_COMPLETED)
-                    future = next(iter(done))
-                    inflight.remove(future)
-                outcomes = future.result()
-                submit_next()
-                yield from outcomes
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    number = running.pop(future)
+                    del by_number[number]
+                    pipeline.finish(number, future.result())
         finally:
-            for future in inflight:
+            for future in running:
                 future.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
+            source.close()
 
     def _drive(self, flow: Flow[Any], call: _Call, policy: RetryPolicy) -> Any:
         step = _pre_flight(flow, call)
@@ -475,8 +492,10 @@ class AsyncClient(_BaseClient):
     ) -> AsyncIterator[SendOutcome]:
         """The asyncio :meth:`Client.send_many`: ``async for outcome in client.send_many(messages)``.
 
-        Takes a sync or async iterable, read lazily; at most ``concurrency`` sends run as tasks.
-        Leaving the loop early (or cancelling it) cancels the sends still running.
+        Takes a sync or async iterable, read lazily by ``concurrency`` worker tasks; at most
+        ``concurrency`` messages are taken ahead of the consumer. Leaving the loop early (or
+        cancelling it) cancels the sends still running. A failing input is raised after the
+        outcomes of the sends already made, as in :meth:`Client.send_many`.
         """
         self._check_bulk(concurrency, order)
         return self._send_many(messages, concurrency, order, batch, retry, timeout)
@@ -496,55 +515,83 @@ class AsyncClient(_BaseClient):
         size = self.provider.max_recipients
         sync_source = None if isinstance(messages, AsyncIterable) else jobs(messages, max_recipients=size, batch=batch)
         async_source = ajobs(messages, max_recipients=size, batch=batch) if sync_source is None else None
+        reading = asyncio.Lock()  # an async generator is advanced by one worker at a time
+        pipeline = Pipeline(window=concurrency, order=order)
+        loop = asyncio.get_running_loop()
+        idle: deque[asyncio.Future[None]] = deque()  # workers waiting for room in the window
+        wakeup: list[asyncio.Future[None]] = []  # the consumer, waiting for outcomes
+        crashed: list[BaseException] = []
 
-        async def run(job: Any) -> list[SendOutcome]:
-            try:
-                return split_outcomes(job, await self.send(job.message, retry=retry, timeout=timeout), None)
-            except OmnisendError as exc:
-                return split_outcomes(job, None, exc)
+        def wake_consumer() -> None:
+            if wakeup and not wakeup[0].done():
+                wakeup[0].set_result(None)
 
-        inflight: deque[asyncio.Task[list[SendOutcome]]] = deque()
-        # Completion order: tasks queue themselves here when done (O(1) per message, where
-        # asyncio.wait() over every pending task would cost O(concurrency) each time).
-        finished: asyncio.Queue[asyncio.Task[list[SendOutcome]]] = asyncio.Queue()
-        exhausted = False
-
-        async def submit_next() -> None:
-            nonlocal exhausted
-            if exhausted:
-                return
+        async def read() -> Job | None:
             if sync_source is not None:
-                job = next(sync_source, None)
-            else:
-                assert async_source is not None
-                job = await anext(async_source, None)
-            if job is None:
-                exhausted = True
-                return
-            task = asyncio.ensure_future(run(job))
-            if order == "completion":
-                task.add_done_callback(finished.put_nowait)
-            inflight.append(task)
+                return next(sync_source, None)
+            assert async_source is not None
+            async with reading:
+                return await anext(async_source, None)
 
+        async def worker() -> None:
+            # A fixed set of workers, each sending one job after another: a task per message
+            # would cost a task's set-up, and its garbage-collector churn, on every message.
+            while True:
+                if not pipeline.claim():
+                    if pipeline.exhausted:
+                        return
+                    room = loop.create_future()
+                    idle.append(room)
+                    await room
+                    continue
+                try:
+                    job = await read()
+                except Exception as exc:  # noqa: BLE001 - the input failed: re-raised after the outcomes due
+                    pipeline.broke(exc)
+                    wake_consumer()
+                    return
+                number = pipeline.took(job)
+                if job is None or number is None:
+                    wake_consumer()
+                    return
+                try:
+                    outcomes = split_outcomes(job, await self.send(job.message, retry=retry, timeout=timeout), None)
+                except OmnisendError as exc:
+                    outcomes = split_outcomes(job, None, exc)
+                except Exception as exc:  # noqa: BLE001 - a bug, not a send error: the consumer re-raises it
+                    crashed.append(exc)
+                    wake_consumer()
+                    return
+                if pipeline.finish(number, outcomes):
+                    wake_consumer()
+
+        workers = [asyncio.ensure_future(worker()) for _ in range(concurrency)]
         try:
-            for _ in range(concurrency):
-                await submit_next()
-            while inflight:
-                if order == "input":
-                    task = inflight.popleft()
-                    outcomes = await task
-                else:
-                    task = await finished.get()
-                    inflight.remove(task)
-                    outcomes = task.result()
-                await submit_next()
+            while True:
+                if crashed:
+                    raise crashed[0]
+                outcomes = pipeline.next_outcomes()
+                if outcomes is None:
+                    if pipeline.finished:
+                        if pipeline.failure is not None:
+                            raise pipeline.failure
+                        return
+                    wakeup.append(loop.create_future())
+                    try:
+                        await wakeup[0]
+                    finally:
+                        wakeup.clear()
+                    continue
+                if idle:
+                    room = idle.popleft()
+                    if not room.done():
+                        room.set_result(None)
                 for outcome in outcomes:
                     yield outcome
         finally:
-            for task in inflight:
+            for task in workers:
                 task.cancel()
-            if inflight:
-                await asyncio.gather(*inflight, return_exceptions=True)
+            await asyncio.gather(*workers, return_exceptions=True)
             if sync_source is not None:
                 sync_source.close()
             if async_source is not None:

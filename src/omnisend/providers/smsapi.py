@@ -315,13 +315,14 @@ class Smsapi(Provider):
             raise ConfigurationError(f"smsapi: region must be one of {sorted(HOSTS)}, got {region!r}")
         self.region = region
         self.test = test
+        self._authorization = f"Bearer {self._token}"
         super().__init__(base_url=base_url or HOSTS[region])
 
     def _secrets(self) -> tuple[str, ...]:
         return (self._token, self.webhook_secret) if self.webhook_secret else (self._token,)
 
     def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._token}"}
+        return {"Authorization": self._authorization}
 
     # -- send -----------------------------------------------------------------------------
 
@@ -332,15 +333,16 @@ class Smsapi(Provider):
         recipients = message.recipients
         if len(recipients) > self.max_recipients:
             self.invalid(f"at most {self.max_recipients} recipients per request", field="to")
+        idx = _idx(idempotency_key, len(recipients))
         form: dict[str, str] = {
-            "to": ",".join(n.lstrip("+") for n in recipients),
+            "to": ",".join([n[1:] if n[0] == "+" else n for n in recipients]),
             "format": "json",
             "encoding": "utf-8",
             "details": "1",
-            "idx": _idx(idempotency_key, len(recipients)),
+            "idx": idx,
             "check_idx": "1",
         }
-        if len(form["idx"].split("|")[-1]) > MAX_IDX:
+        if len(idx if len(recipients) == 1 else idx.rsplit("|", 1)[-1]) > MAX_IDX:
             self.invalid(f"idempotency_key too long: SMSAPI idx allows {MAX_IDX} characters", field="idempotency_key")
         if message.text is not None:
             check_sms_length(message.text, max_parts=MAX_PARTS, provider=self.name)
@@ -360,6 +362,16 @@ class Smsapi(Provider):
                 provider=self.name,
             )
             form["from"] = message.sender
+        if message.scheduled_at is not None or message.validity is not None:
+            self._add_times(form, message)
+        if self.test:
+            form["test"] = "1"
+        if message.options:
+            form.update({k: str(v) for k, v in message.options.items()})
+        return self.request("POST", "/sms.do", headers=self._auth(), data=form)
+
+    def _add_times(self, form: dict[str, str], message: Message) -> None:
+        """``date`` (a scheduled send) and ``expiration_date`` (validity), checked against SMSAPI's limits."""
         now = datetime.now(timezone.utc)
         send_at = now
         if message.scheduled_at is not None:
@@ -376,10 +388,6 @@ class Smsapi(Provider):
             if not low <= message.validity <= high:
                 self.invalid("validity must be between 1 and 72 hours for SMSAPI", field="validity")
             form["expiration_date"] = str(int((send_at + message.validity).timestamp()))
-        if self.test:
-            form["test"] = "1"
-        form.update({k: str(v) for k, v in message.options.items()})
-        return self.request("POST", "/sms.do", headers=self._auth(), data=form)
 
     def parse_response(
         self, response: httpx.Response, *, message: Message | None = None, idempotency_key: str | None = None
