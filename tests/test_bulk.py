@@ -63,9 +63,9 @@ def test_input_is_consumed_lazily() -> None:
         stream = client.send_many(source, concurrency=5, batch=False)
         first = [next(stream) for _ in range(3)]
         assert [o.index for o in first] == [0, 1, 2]
-        assert source.pulled <= 5 + 3
+        assert source.pulled <= 3 + 2 * 5  # handed over + the window
         stream.close()  # type: ignore[attr-defined]
-    assert emu.accepted_count <= 8
+    assert emu.accepted_count <= 3 + 2 * 5
 
 
 def test_batching_reads_at_most_one_group_ahead() -> None:
@@ -74,7 +74,7 @@ def test_batching_reads_at_most_one_group_ahead() -> None:
     with inprocess_client(emu, RetryPolicy()) as client:
         stream = client.send_many(source, concurrency=1)
         next(stream)
-        assert source.pulled <= 2 * 1000 + 1
+        assert source.pulled <= 3 * 1000 + 1  # the job handed over, a window of two, one message ahead
         stream.close()  # type: ignore[attr-defined]
 
 
@@ -193,7 +193,7 @@ async def test_async_leaving_early_cancels_running_sends(policy: RetryPolicy) ->
         requests_when_closed = len(emu.requests)
         await asyncio.sleep(0.7)
     assert first.index == 0
-    assert requests_when_closed <= 11 and len(emu.requests) == requests_when_closed
+    assert requests_when_closed <= 1 + 2 * 10 and len(emu.requests) == requests_when_closed  # no send after leaving
 
 
 @pytest.mark.anyio
@@ -289,7 +289,7 @@ async def test_async_a_bug_inside_a_send_is_raised_not_swallowed(policy: RetryPo
 
 @pytest.mark.anyio
 async def test_async_memory_is_bounded_by_the_concurrency_with_a_slow_consumer(policy: RetryPolicy) -> None:
-    """A consumer that stops reading stops the input: at most ``concurrency`` sends taken ahead of it."""
+    """A consumer that stops reading stops the input: at most ``2 * concurrency`` sends taken ahead of it."""
     emu = SmsapiEmulator(balance=10_000)
     source = Counting(Message(to=f"+4850{n:07d}", text=f"t{n}") for n in itertools.count())
     async with inprocess_async_client(emu, policy) as client:
@@ -299,7 +299,7 @@ async def test_async_memory_is_bounded_by_the_concurrency_with_a_slow_consumer(p
         pulled, sent = source.pulled, emu.accepted_count
         await stream.aclose()  # type: ignore[attr-defined]
     assert [o.index for o in first] == [0, 1, 2]
-    assert pulled <= 3 + 8 and sent <= 3 + 8 and sent == pulled
+    assert pulled <= 3 + 2 * 8 and sent <= 3 + 2 * 8 and sent == pulled
 
 
 def test_pipeline_window_order_and_end() -> None:
@@ -321,3 +321,20 @@ def test_pipeline_window_order_and_end() -> None:
     assert not pipe.finished  # job 0 is still out
     assert pipe.finish(0, []) is True and pipe.next_outcomes() == []
     assert pipe.finished and isinstance(pipe.failure, RuntimeError)
+
+
+def test_batcher_merges_only_what_reaches_the_vendor_identically() -> None:
+    """Equal in Python is not enough: option values 1, 1.0 and True reach the vendor as different text."""
+
+    def groups(messages: list[Message]) -> list[list[int]]:
+        batcher = Batcher(max_recipients=10, batch=True)
+        jobs = [job for i, m in enumerate(messages) for job in batcher.feed(i, m)] + batcher.close()
+        return [[i for i, _ in job.members] for job in jobs]
+
+    base = dict(text="x", sender="Shop")
+    assert groups([Message(to=f"+4850010020{n}", **base, options={"x": 1}) for n in range(3)]) == [[0, 1, 2]]
+    mixed = [Message(to=f"+4850010020{n}", **base, options={"x": v}) for n, v in enumerate([1, True, 1.0])]
+    assert groups(mixed) == [[0], [1], [2]]
+    senders = [Message(to="+48500100200", text="x", sender="A"), Message(to="+48500100201", text="x", sender="B")]
+    assert groups(senders) == [[0], [1]]
+    assert groups([Message(to="+48500100200", text="x"), Message(to="+48500100200", text="x")]) == [[0], [1]]

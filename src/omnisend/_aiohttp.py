@@ -99,6 +99,20 @@ def _client_timeout(connect: float | None, read: float | None, pool: float | Non
     return aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, connect=pool)
 
 
+_URL_TEXTS: dict[int, tuple[httpx.URL, str]] = {}
+
+
+def _url_text(url: httpx.URL) -> str:
+    """``str(url)``, remembered per URL object: omnisend reuses one parsed URL per endpoint."""
+    known = _URL_TEXTS.get(id(url))
+    if known is not None and known[0] is url:
+        return known[1]
+    text = str(url)
+    if len(_URL_TEXTS) < 256:
+        _URL_TEXTS[id(url)] = (url, text)  # holds ``url``: its id cannot be reused while listed
+    return text
+
+
 def _translated(exc: BaseException, request: httpx.Request, *, reading_body: bool = False) -> BaseException:
     error = translate(exc, request, reading_body=reading_body)
     return exc if error is None else error
@@ -165,7 +179,7 @@ class OmnisendAiohttpTransport(AiohttpTransport):
         try:
             answer = await self.client.request(
                 request.method,
-                str(request.url),
+                _url_text(request.url),
                 headers=request.headers.multi_items(),
                 data=data,
                 allow_redirects=False,

@@ -48,17 +48,19 @@ class Job:
     members: tuple[tuple[int, Message], ...]
 
 
-def _content_key(message: Message) -> object:
+def _same_content(a: Message, b: Message) -> bool:
+    """Whether ``a`` and ``b`` say the same thing the same way (everything but recipients and metadata)."""
     return (
-        message.text,
-        message.sender,
-        message.channel,
-        message.template.model_dump_json() if message.template else None,
-        message.media.model_dump_json() if message.media else None,
-        message.scheduled_at,
-        message.validity,
-        tuple(sorted((k, repr(v)) for k, v in message.options.items())),
-    )
+        a.text == b.text
+        and a.sender == b.sender
+        and a.channel == b.channel
+        and a.template == b.template
+        and a.media == b.media
+        and a.scheduled_at == b.scheduled_at
+        and a.validity == b.validity
+        and a.options == b.options
+        and (not a.options or [repr(v) for v in a.options.values()] == [repr(v) for v in b.options.values()])
+    )  # options by repr too: 1, 1.0 and True are equal, but reach the vendor as different text
 
 
 class Batcher:
@@ -68,8 +70,8 @@ class Batcher:
         self.max_recipients = max_recipients
         self.batch = batch and max_recipients > 1
         self._group: list[tuple[int, Message]] = []
-        self._numbers: set[str] = set()
-        self._key: object = None
+        self._count = 0
+        self._numbers: set[str] | None = None  # the group's numbers, once a second message may join
 
     def feed(self, index: int, message: Message) -> list[Job]:
         """Add one input message; returns the jobs that are complete because of it."""
@@ -77,18 +79,28 @@ class Batcher:
             raise TypeError(f"send_many takes omnisend.Message items, got {type(message).__name__} at {index}")
         if not self.batch or message.idempotency_key is not None:
             return [*self.close(), Job(message, ((index, message),))]
-        key = _content_key(message)
         recipients = message.recipients
-        fits = len(self._numbers) + len(recipients) <= self.max_recipients and self._numbers.isdisjoint(recipients)
-        done = self.close() if self._group and (key != self._key or not fits) else []
+        done = []
+        if self._group:
+            if _same_content(self._group[0][1], message) and self._fits(recipients):
+                assert self._numbers is not None
+                self._numbers.update(recipients)
+            else:
+                done = self.close()
         self._group.append((index, message))
-        self._numbers.update(recipients)
-        self._key = key
+        self._count += len(recipients)
         return done
+
+    def _fits(self, recipients: tuple[str, ...]) -> bool:
+        if self._count + len(recipients) > self.max_recipients:
+            return False
+        if self._numbers is None:
+            self._numbers = {number for _, m in self._group for number in m.recipients}
+        return self._numbers.isdisjoint(recipients)
 
     def close(self) -> list[Job]:
         """The pending group as a job (if any)."""
-        group, self._group, self._numbers = self._group, [], set()
+        group, self._group, self._count, self._numbers = self._group, [], 0, None
         if not group:
             return []
         if len(group) == 1:

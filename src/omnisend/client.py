@@ -62,7 +62,7 @@ class _Call:
         self.provider = provider
         self.idempotency_key = idempotency_key
         self.key_from_caller = key_from_caller
-        self.timeout = timeout
+        self.timeout = None if timeout is None else _timeout_extension(timeout)  # httpx's request extension
         self.attempts = 0
         self.step_attempts = 0
         self.step_unsure = False
@@ -73,7 +73,7 @@ class _Call:
         self.step_unsure = False
         self.step_idempotent = step.idempotent
         if self.timeout is not None:
-            step.request.extensions["timeout"] = self.timeout.as_dict()
+            step.request.extensions["timeout"] = dict(self.timeout)  # each request its own copy
         return step.request
 
     def begin_attempt(self) -> None:
@@ -238,6 +238,20 @@ def _with_metadata(flow: Flow[SendResult], metadata: Mapping[str, str]) -> Flow[
     return replace(result, metadata=dict(metadata)) if metadata else result
 
 
+_TIMEOUT_EXTENSIONS: dict[tuple[float | None, ...], dict[str, float | None]] = {}
+
+
+def _timeout_extension(timeout: httpx.Timeout) -> dict[str, float | None]:
+    """``timeout.as_dict()``, built once per distinct value (requests get copies of it)."""
+    key = (timeout.connect, timeout.read, timeout.write, timeout.pool)
+    extension = _TIMEOUT_EXTENSIONS.get(key)
+    if extension is None:
+        extension = timeout.as_dict()
+        if len(_TIMEOUT_EXTENSIONS) < 256:
+            _TIMEOUT_EXTENSIONS[key] = extension
+    return extension
+
+
 def _as_timeout(value: httpx.Timeout | float | None) -> httpx.Timeout | None:
     if value is None or isinstance(value, httpx.Timeout):
         return value
@@ -320,7 +334,8 @@ class Client(_BaseClient):
         """Send many messages; yields one :class:`SendOutcome` per input message, never raising a send error.
 
         Messages are read from ``messages`` lazily (a generator of 100,000 is never held in memory);
-        at most ``concurrency`` sends run at once, on threads. ``order="input"`` yields outcomes in
+        at most ``concurrency`` sends run at once, on threads, and at most ``2 * concurrency`` are
+        taken ahead of the consumer (the others finished, waiting for an earlier one or for you). ``order="input"`` yields outcomes in
         input order; ``"completion"`` as they finish. ``batch`` merges consecutive messages with
         identical content into vendor-native multi-recipient requests (messages with their own
         ``idempotency_key`` are sent alone). Each send keeps its own key and retry policy.
@@ -351,7 +366,7 @@ class Client(_BaseClient):
         from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
         pool = ThreadPoolExecutor(concurrency, thread_name_prefix="omnisend-send")
-        pipeline = Pipeline(window=concurrency, order=order)
+        pipeline = Pipeline(window=2 * concurrency, order=order)
         running: dict[Future[list[SendOutcome]], int] = {}
         by_number: dict[int, Future[list[SendOutcome]]] = {}
         try:
@@ -493,7 +508,7 @@ class AsyncClient(_BaseClient):
         """The asyncio :meth:`Client.send_many`: ``async for outcome in client.send_many(messages)``.
 
         Takes a sync or async iterable, read lazily by ``concurrency`` worker tasks; at most
-        ``concurrency`` messages are taken ahead of the consumer. Leaving the loop early (or
+        ``2 * concurrency`` messages are taken ahead of the consumer. Leaving the loop early (or
         cancelling it) cancels the sends still running. A failing input is raised after the
         outcomes of the sends already made, as in :meth:`Client.send_many`.
         """
@@ -516,7 +531,7 @@ class AsyncClient(_BaseClient):
         sync_source = None if isinstance(messages, AsyncIterable) else jobs(messages, max_recipients=size, batch=batch)
         async_source = ajobs(messages, max_recipients=size, batch=batch) if sync_source is None else None
         reading = asyncio.Lock()  # an async generator is advanced by one worker at a time
-        pipeline = Pipeline(window=concurrency, order=order)
+        pipeline = Pipeline(window=2 * concurrency, order=order)
         loop = asyncio.get_running_loop()
         idle: deque[asyncio.Future[None]] = deque()  # workers waiting for room in the window
         wakeup: list[asyncio.Future[None]] = []  # the consumer, waiting for outcomes

@@ -9,6 +9,8 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 import respx
+from hypothesis import given
+from hypothesis import strategies as st
 
 from omnisend import (
     AuthError,
@@ -652,3 +654,25 @@ def test_a_later_chunk_failure_is_per_recipient(policy: RetryPolicy) -> None:
     assert all(isinstance(r.error, InsufficientBalance) for r in result.failed)
     with pytest.raises(PartialFailure, match="500 of 1500 recipients rejected"):
         result.raise_for_failures()
+
+
+@given(
+    status=st.sampled_from(["QUEUE", "queue", "SENT", " DELIVERED ", "NOT_FOUND", "who-knows"]) | st.integers(400, 410),
+    message_id=st.none() | st.just("") | st.text(alphabet="0123456789abcdef", min_size=1, max_size=12) | st.integers(1, 10**9),
+    scheduled=st.sampled_from([None, timedelta(hours=2), timedelta(seconds=-30)]),
+    numbered=st.booleans(),
+)
+def test_the_one_recipient_shortcut_reads_an_answer_as_the_general_path_does(
+    status: object, message_id: object, scheduled: timedelta | None, numbered: bool
+) -> None:
+    provider = Smsapi(token=TOKEN, base_url=BASE)
+    when = None if scheduled is None else datetime.now(timezone.utc) + scheduled
+    item: dict[str, object] = {"id": message_id, "status": status, "points": 0.16}
+    if numbered:
+        item["number"] = "48500100200"
+    response = httpx.Response(200, json={"count": 1, "list": [item]})
+    single = Message(to="+48500100200", text="hi", scheduled_at=when)  # the shortcut
+    listed = Message(to=["+48500100200"], text="hi", scheduled_at=when)  # the general loop
+    assert provider.parse_response(response, message=single, idempotency_key="k") == provider.parse_response(
+        response, message=listed, idempotency_key="k"
+    )

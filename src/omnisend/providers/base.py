@@ -147,6 +147,8 @@ class ErrorTable(Mapping[Code, ErrorCode]):
 
     def lookup(self, code: object) -> ErrorCode | None:
         """The row for ``code``, however the vendor spelled the number; ``None`` if unknown."""
+        if type(code) is str and code in self._index:  # spelled as the row's own key: found at once
+            return self._index[code]
         key = _code_key(code)
         if key is None:
             return None
@@ -206,6 +208,8 @@ class StatusTable(Mapping[Code, StatusEntry]):
         return len(self._rows)
 
     def lookup(self, value: object) -> StatusEntry | None:
+        if type(value) is str and value in self._index:  # spelled as the row's own key: found at once
+            return self._index[value]
         key = _code_key(value)
         if key is None:
             return None

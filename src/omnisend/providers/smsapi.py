@@ -394,13 +394,23 @@ class Smsapi(Provider):
     ) -> SendResult:
         body = self._body(response)
         items = body.get("list") or []
+        if (
+            message is not None
+            and isinstance(message.to, str)
+            and len(items) == 1
+            and not body.get("invalid_numbers")
+            and isinstance(items[0], dict)
+        ):
+            # One recipient, one entry: what the loop below finds for it, without its tables.
+            status = self.statuses.normalize(items[0].get("status"))
+            if status is DeliveryStatus.QUEUED and self._scheduled(message):
+                status = DeliveryStatus.SCHEDULED
+            message_id = _str(items[0].get("id"))
+            recipient = RecipientResult(message.to, message_id, status)
+            return SendResult(self.name, message_id, status, (recipient,), idempotency_key, raw=body)
         by_number = {str(item.get("submitted_number") or item.get("number")): item for item in items}
         invalid = {str(i.get("submitted_number") or i.get("number")): i for i in body.get("invalid_numbers") or []}
-        scheduled = (
-            message is not None
-            and message.scheduled_at is not None
-            and (message.scheduled_at > datetime.now(timezone.utc) + timedelta(minutes=1))
-        )
+        scheduled = message is not None and self._scheduled(message)
         numbers = message.recipients if message is not None else tuple(f"+{n}" for n in by_number)
         recipients = []
         for position, number in enumerate(numbers):
@@ -431,6 +441,13 @@ class Smsapi(Provider):
             recipients=tuple(recipients),
             idempotency_key=idempotency_key,
             raw=body,
+        )
+
+    @staticmethod
+    def _scheduled(message: Message) -> bool:
+        """Whether ``message`` asks for a send more than a minute from now."""
+        return message.scheduled_at is not None and (
+            message.scheduled_at > datetime.now(timezone.utc) + timedelta(minutes=1)
         )
 
     def _body(self, response: httpx.Response) -> dict[str, Any]:
