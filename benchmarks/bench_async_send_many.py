@@ -33,7 +33,7 @@ CONCURRENCY = 50
 def run(
     *,
     count: int = 800,
-    rounds: int = 8,
+    rounds: int = 12,
     httpx_count: int = 300,
     httpx_rounds: int = 3,
     concurrency: int = CONCURRENCY,

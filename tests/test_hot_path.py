@@ -32,7 +32,7 @@ def test_a_form_request_is_the_one_httpx_builds(form: dict[str, str], method: st
         again = _form_request(method, base + "/sms.do", dict(headers), _encode_form(form))  # from the cache
         theirs = httpx.Request(method, base + "/sms.do", headers=headers, data=form)
         assert ours.method == theirs.method and ours.url == theirs.url
-        assert ours.headers.raw == theirs.headers.raw
+        assert ours.headers.raw == theirs.headers.raw and ours.headers.encoding == theirs.headers.encoding
         assert ours.content == theirs.content and ours.read() == theirs.read()
         assert again.headers.raw == theirs.headers.raw and again.content == theirs.content
         again.headers["X-Changed"] = "1"  # a request's headers are its own, not the cached frame
@@ -141,3 +141,35 @@ def test_the_possible_number_cache_agrees_with_libphonenumber_for_every_country_
 def test_the_possible_number_cache_agrees_with_libphonenumber(number: str) -> None:
     pn = pytest.importorskip("phonenumbers")
     assert _text._is_possible(pn, number) is _text._parse_possible(pn, number)
+
+
+def _tables() -> list[object]:
+    from omnisend.providers import base, clickatell, edna, mobizon, smsapi, webex_connect
+
+    modules = (clickatell, edna, mobizon, smsapi, webex_connect)
+    return [t for m in modules for t in vars(m).values() if isinstance(t, (base.ErrorTable, base.StatusTable))]
+
+
+def _spellings(table: object) -> list[object]:
+    keys = [k for k in table._index]  # type: ignore[attr-defined]
+    spelled: list[object] = []
+    for key in keys:
+        text = str(key)
+        spelled += [key, text, text.upper(), text.lower(), text.title(), f" {text} ", f"{text}\n", f"0{text}"]
+    return spelled + ["", " ", "unknown-value", "-1", "1e3", None, True, 3.0]
+
+
+@pytest.mark.parametrize("table", _tables(), ids=lambda t: f"{type(t).__name__}-{len(t)}")  # type: ignore[arg-type]
+def test_a_table_lookup_by_exact_spelling_finds_the_row_the_general_rule_finds(table: object) -> None:
+    from omnisend.providers.base import _code_key
+
+    def general(value: object) -> object:
+        key = _code_key(value)
+        if key is None:
+            return None
+        if table._case_insensitive and isinstance(key, str):  # type: ignore[attr-defined]
+            key = key.lower()
+        return table._index.get(key)  # type: ignore[attr-defined]
+
+    for value in _spellings(table):
+        assert table.lookup(value) is general(value), repr(value)  # type: ignore[attr-defined]

@@ -147,8 +147,10 @@ class ErrorTable(Mapping[Code, ErrorCode]):
 
     def lookup(self, code: object) -> ErrorCode | None:
         """The row for ``code``, however the vendor spelled the number; ``None`` if unknown."""
-        if type(code) is str and code in self._index:  # spelled as the row's own key: found at once
-            return self._index[code]
+        if type(code) is str:  # spelled as the row's own key (a hit implies no padding, no digits)
+            row = self._index.get(code.lower() if self._case_insensitive else code)
+            if row is not None:
+                return row
         key = _code_key(code)
         if key is None:
             return None
@@ -208,8 +210,10 @@ class StatusTable(Mapping[Code, StatusEntry]):
         return len(self._rows)
 
     def lookup(self, value: object) -> StatusEntry | None:
-        if type(value) is str and value in self._index:  # spelled as the row's own key: found at once
-            return self._index[value]
+        if type(value) is str:  # spelled as the row's own key (a hit implies no padding, no digits)
+            row = self._index.get(value.lower() if self._case_insensitive else value)
+            if row is not None:
+                return row
         key = _code_key(value)
         if key is None:
             return None
@@ -391,7 +395,10 @@ def _free_of_secrets(response: httpx.Response, secrets: tuple[str, ...]) -> bool
         return False
     if b"\\" in content or b"%" in content or b"\x00" in content:
         return False
-    return not any(secret and secret.encode() in content for secret in secrets)
+    for secret in secrets:
+        if secret and secret.encode() in content:
+            return False
+    return True
 
 
 def _scrub_value(value: R, secrets: tuple[str, ...]) -> R:
@@ -668,7 +675,7 @@ class Provider(abc.ABC):
             content = response.content
         except httpx.HTTPError as exc:  # pragma: no cover - streamed bodies only
             raise TransportError("could not read the answer", provider=self.name, accepted=None) from exc
-        if not content.strip():
+        if not content or content.isspace():
             if response.is_success and not allow_empty:
                 raise TransportError(
                     f"the answer is empty (HTTP {response.status_code})",
@@ -845,6 +852,7 @@ def _form_request(method: str, url: str, headers: dict[str, str], body: bytes) -
         if len(_FRAMES) < _FRAMES_MAX:  # bounded: a few hundred body lengths per endpoint
             _FRAMES[key] = frame
     request = httpx.Request(method, parsed, headers=frame, stream=httpx.ByteStream(body))  # copies ``frame``
+    request.headers.encoding = frame.encoding  # worked out once per frame, not per request
     request.read()  # sets .content, as httpx does for a body given as bytes
     return request
 
