@@ -22,6 +22,7 @@ TEXT = st.text(st.characters(codec="utf-8"), max_size=30)
 @given(st.dictionaries(TEXT, TEXT, max_size=8))
 def test_form_encoding_is_byte_for_byte_urlencode(form: dict[str, str]) -> None:
     assert _encode_form(form) == urlencode(form).encode()
+    assert _encode_form(form) == urlencode(form).encode()  # again, from the remembered fields
 
 
 @given(st.dictionaries(TEXT, TEXT, min_size=1, max_size=6), st.sampled_from(["POST", "PUT"]))

@@ -90,7 +90,8 @@ class _Input(BaseModel):
 
     def __init__(self, **data: Any) -> None:
         try:
-            super().__init__(**data)
+            # What ``BaseModel.__init__`` does, without its extra frame and keyword repacking.
+            self.__pydantic_validator__.validate_python(data, self_instance=self)
         except pydantic.ValidationError as exc:
             first = exc.errors()[0]
             loc = ".".join(str(part) for part in first["loc"]) or None

@@ -878,20 +878,24 @@ def _form_quote(text: str) -> str:
 
 def _encode_form(data: dict[str, str]) -> bytes:
     """``urlencode(data).encode()``, byte for byte (field names, a handful per vendor, encoded once)."""
-    names = _FORM_NAMES
+    last = _FORM_LAST
     parts = []
     for key, value in data.items():
-        name = names.get(key)
-        if name is None:
-            name = _form_quote(key)
-            if len(names) < _FORM_NAMES_MAX:
-                names[key] = name
-        parts.append(f"{name}={value if value.isalnum() and value.isascii() else _form_quote(value)}")
+        seen = last.get(key)
+        if seen is not None and seen[0] == value:
+            parts.append(seen[1])  # a constant field (format=json): encoded once
+            continue
+        pair = f"{_form_quote(key)}={value if value.isalnum() and value.isascii() else _form_quote(value)}"
+        if seen is not None or len(last) < _FORM_LAST_MAX:
+            last[key] = (value, pair)
+        parts.append(pair)
     return "&".join(parts).encode()
 
 
-_FORM_NAMES: dict[str, str] = {}
-_FORM_NAMES_MAX: Final = 1024
+# Per field name, the last value encoded and its ``name=value`` text (field names are a handful
+# per vendor; a value that repeats, as most do, is then encoded once).
+_FORM_LAST: dict[str, tuple[str, str]] = {}
+_FORM_LAST_MAX: Final = 1024
 
 
 def _snippet(content: bytes, limit: int = 2048) -> str:
