@@ -174,3 +174,62 @@ def test_a_table_lookup_by_exact_spelling_finds_the_row_the_general_rule_finds(t
 
     for value in _spellings(table):
         assert table.lookup(value) is general(value), repr(value)  # type: ignore[attr-defined]
+
+
+SCENARIOS = {
+    "ok": [],
+    "rate limited, then ok": ["vendor_error:203"],
+    "no credit": ["vendor_error:103", "vendor_error:103", "vendor_error:103"],
+    "dropped after accept, de-duplicated": ["drop_after_accept"],
+    "truncated answers": ["truncated", "truncated", "truncated"],
+    "server errors": ["http_error:500", "http_error:502", "http_error:503"],
+    "connection refused, then ok": ["refuse"],
+}
+
+
+def _fault(spec: str) -> object:
+    from omnisend.testing import Fault
+
+    name, _, arg = spec.partition(":")
+    return getattr(Fault, name)(int(arg)) if arg else getattr(Fault, name)()
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_a_one_request_send_ends_as_the_flow_would_end_it(scenario: str) -> None:
+    """A send of one request skips the generator around its step; a message with metadata still
+    goes through the flow. Both must end the same way: result, error class, code, cause, attempts."""
+    from omnisend import Client, Message, OmnisendError, RetryPolicy
+    from omnisend.testing import SmsapiEmulator
+
+    def run(metadata: dict[str, str]) -> tuple[object, ...]:
+        emu = SmsapiEmulator()
+        emu.script(*[_fault(spec) for spec in SCENARIOS[scenario]])  # type: ignore[arg-type]
+        provider = emu.make_provider("http://emulator.test")
+        http = httpx.Client(transport=emu.transport())
+        policy = RetryPolicy(sleep=lambda _: None)
+        with Client(provider, retry=policy, http_client=http, timeout=1.0) as client:
+            message = Message(to="+48500100200", text="hi", idempotency_key="order-1", metadata=metadata)
+            try:
+                result = client.send(message)
+            except OmnisendError as exc:
+                cause = type(exc.__cause__).__name__ if exc.__cause__ else None
+                return ("error", type(exc).__name__, exc.code, exc.attempts, exc.idempotency_key, exc.accepted, cause)
+            return ("sent", result.status, result.attempts, result.deduplicated, result.idempotency_key, emu.accepted_count)
+
+    assert run({}) == run({"order": "1"})
+
+
+def test_only_a_plain_one_request_send_skips_the_flow() -> None:
+    import inspect
+
+    from omnisend import Client, Message
+    from omnisend.client import _DEFAULT
+    from omnisend.providers import Smsapi
+    from omnisend.providers.base import Step
+
+    with Client(Smsapi(token="t0ken-for-tests")) as client:
+        plain = client._send_call(Message(to="+48500100200", text="hi"), _DEFAULT)[1]
+        tagged = client._send_call(Message(to="+48500100200", text="hi", metadata={"a": "b"}), _DEFAULT)[1]
+        many = [f"+4850010{n:04d}" for n in range(1001)]
+        split = client._send_call(Message(to=many, text="hi"), _DEFAULT)[1]
+    assert isinstance(plain, Step) and inspect.isgenerator(tagged) and inspect.isgenerator(split)

@@ -185,7 +185,9 @@ class _BaseClient:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.provider!r}, retry={self.retry!r})"
 
-    def _send_call(self, message: Message, timeout: httpx.Timeout | float | None) -> tuple[_Call, Flow[SendResult]]:
+    def _send_call(
+        self, message: Message, timeout: httpx.Timeout | float | None
+    ) -> tuple[_Call, Flow[SendResult] | Step[SendResult]]:
         if not isinstance(message, Message):
             raise ValidationError(
                 f"send() takes an omnisend.Message, got {type(message).__name__}", provider=self.provider.name
@@ -197,10 +199,18 @@ class _BaseClient:
             key_from_caller=message.idempotency_key is not None,
             timeout=self.timeout if timeout is _DEFAULT else _as_timeout(timeout),
         )
+        provider = self.provider
         try:
-            flow = self.provider.send_flow(message, idempotency_key=key)
+            if (
+                not message.metadata
+                and type(provider).send_flow is Provider.send_flow
+                and len(message.recipients) <= provider.max_recipients
+            ):
+                # What the base flow does for one request, without a generator around the step.
+                return call, provider.send_step(message, idempotency_key=key)
+            flow = provider.send_flow(message, idempotency_key=key)
             return call, (_with_metadata(flow, message.metadata) if message.metadata else flow)
-        except OmnisendError as exc:  # pragma: no cover - generators raise lazily
+        except OmnisendError as exc:  # raised by send_step (bad input); a flow raises lazily
             raise call._stamp(exc) from None
 
     def _status_call(
@@ -405,7 +415,13 @@ class Client(_BaseClient):
             pool.shutdown(wait=True, cancel_futures=True)
             source.close()
 
-    def _drive(self, flow: Flow[Any], call: _Call, policy: RetryPolicy) -> Any:
+    def _drive(self, flow: Flow[Any] | Step[Any], call: _Call, policy: RetryPolicy) -> Any:
+        if isinstance(flow, Step):
+            try:
+                return call.result(self._run_step(flow, call, policy))
+            except OmnisendError as exc:
+                error = _step_failed(exc, call)
+                raise error from error.__cause__
         step = _pre_flight(flow, call)
         while isinstance(step, Step):
             try:
@@ -612,7 +628,13 @@ class AsyncClient(_BaseClient):
             if async_source is not None:
                 await async_source.aclose()
 
-    async def _drive(self, flow: Flow[Any], call: _Call, policy: RetryPolicy) -> Any:
+    async def _drive(self, flow: Flow[Any] | Step[Any], call: _Call, policy: RetryPolicy) -> Any:
+        if isinstance(flow, Step):
+            try:
+                return call.result(await self._run_step(flow, call, policy))
+            except OmnisendError as exc:
+                error = _step_failed(exc, call)
+                raise error from error.__cause__
         step = _pre_flight(flow, call)
         while isinstance(step, Step):
             try:
@@ -677,6 +699,11 @@ def _advance(flow: Flow[Any], value: object, call: _Call) -> Any:
         return stop.value
     except OmnisendError as exc:
         raise call._stamp(exc) from None
+
+
+def _step_failed(error: OmnisendError, call: _Call) -> OmnisendError:
+    """What a one-step flow raises for its step's error (as :func:`_throw` through the base flow)."""
+    return call._stamp(call.settle(error))
 
 
 def _throw(flow: Flow[Any], error: OmnisendError, call: _Call) -> Any:
