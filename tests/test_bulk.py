@@ -340,3 +340,16 @@ def test_batcher_merges_only_what_reaches_the_vendor_identically() -> None:
     senders = [Message(to="+48500100200", text="x", sender="A"), Message(to="+48500100201", text="x", sender="B")]
     assert groups(senders) == [[0], [1]]
     assert groups([Message(to="+48500100200", text="x"), Message(to="+48500100200", text="x")]) == [[0], [1]]
+
+
+@pytest.mark.anyio
+async def test_async_no_more_workers_than_messages_in_a_sized_input(policy: RetryPolicy) -> None:
+    emu = SmsapiEmulator()
+    messages = [Message(to=f"+4850010020{n}", text=f"t{n}") for n in range(3)]
+    async with inprocess_async_client(emu, policy) as client:
+        before = len(asyncio.all_tasks())
+        stream = client.send_many(messages, concurrency=10_000)
+        first = await anext(stream)
+        during = len(asyncio.all_tasks()) - before
+        rest = [o async for o in stream]
+    assert first.index == 0 and [o.index for o in rest] == [1, 2] and during <= 3

@@ -12,7 +12,7 @@ import inspect
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sized
 from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -596,7 +596,9 @@ class AsyncClient(_BaseClient):
                 if pipeline.finish(number, outcomes):
                     wake_consumer()
 
-        workers = [asyncio.ensure_future(worker()) for _ in range(concurrency)]
+        # No more workers than messages when the input says how many it has.
+        size_hint = len(messages) if isinstance(messages, Sized) else concurrency
+        workers = [asyncio.ensure_future(worker()) for _ in range(max(1, min(concurrency, size_hint)))]
         try:
             while True:
                 if crashed:
