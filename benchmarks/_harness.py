@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -102,6 +103,20 @@ def number(i: int) -> str:
 def text(i: int) -> str:
     """A personalised text (so consecutive messages are not merged into one request)."""
     return TEXT.format(code=f"{i % 1_000_000:06d}")
+
+
+def raw_form(i: int) -> dict[str, str]:
+    """The SMSAPI form a raw client posts for the ``i``-th message: what omnisend's adapter sends."""
+    return {
+        "to": number(i).lstrip("+"),
+        "format": "json",
+        "encoding": "utf-8",
+        "details": "1",
+        "idx": uuid.uuid4().hex,
+        "check_idx": "1",
+        "message": text(i),
+        "from": "Shop",
+    }
 
 
 @dataclass

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 
 import aiohttp
-from _harness import TOKEN, Figure, Race, arace, emulator_server, number, text
+from _harness import TOKEN, Figure, Race, arace, emulator_server, number, raw_form, text
 
 from omnisend import AsyncClient, Message
 from omnisend.providers import Smsapi
@@ -100,16 +99,7 @@ async def _race(
             async def worker() -> None:
                 for _ in todo:
                     i = next(counter)
-                    form = {
-                        "to": number(i).lstrip("+"),
-                        "format": "json",
-                        "encoding": "utf-8",
-                        "details": "1",
-                        "idx": uuid.uuid4().hex,
-                        "check_idx": "1",
-                        "message": text(i),
-                        "from": "Shop",
-                    }
+                    form = raw_form(i)
                     async with session.post(endpoint, data=form, headers=auth) as response:
                         body = await response.json()
                         if response.status != 200 or body.get("error"):

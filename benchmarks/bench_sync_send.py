@@ -10,10 +10,9 @@ parsing into a ``SendResult``. Target: omnisend ≥ 0.9× the raw rate.
 from __future__ import annotations
 
 import itertools
-import uuid
 
 import httpx
-from _harness import TOKEN, Figure, emulator_server, number, race, text
+from _harness import TOKEN, Figure, emulator_server, number, race, raw_form, text
 
 from omnisend import Client, Message
 from omnisend.providers import Smsapi
@@ -35,16 +34,7 @@ def run(*, count: int = 200, rounds: int = 16, base_url: str | None = None) -> F
         def raw_post(n: int) -> None:
             for _ in range(n):
                 i = next(counter)
-                form = {
-                    "to": number(i).lstrip("+"),
-                    "format": "json",
-                    "encoding": "utf-8",
-                    "details": "1",
-                    "idx": uuid.uuid4().hex,
-                    "check_idx": "1",
-                    "message": text(i),
-                    "from": "Shop",
-                }
+                form = raw_form(i)
                 response = raw.post(endpoint, data=form, headers=auth)
                 body = response.json()
                 if response.status_code != 200 or body.get("error"):
