@@ -19,7 +19,7 @@ def test_all_is_sorted_and_complete() -> None:
     for name in omnisend.__all__:  # the clients and models load on first use
         getattr(omnisend, name)
     public = {name for name in vars(omnisend) if not name.startswith("_")} - {
-        "annotations", "client", "errors", "models", "retry", "providers", "testing", "cli", "webhooks", "transports",
+        "annotations", "client", "errors", "models", "retry", "providers", "testing", "cli", "webhooks", "transports", "events",
     }  # fmt: skip
     assert set(omnisend.__all__) - {"__version__"} == public
     assert omnisend.__all__ == sorted(omnisend.__all__, key=str.casefold) or omnisend.__all__ == sorted(omnisend.__all__)
@@ -30,7 +30,7 @@ def test_design_names_are_exported() -> None:
     errors = importlib.import_module("omnisend.errors")
     for name in errors.__all__:
         assert getattr(errors, name) is getattr(omnisend, name)
-    assert len(errors.__all__) == 17
+    assert len(errors.__all__) == 19
 
 
 def test_provider_classes_import_from_omnisend_providers() -> None:

@@ -16,6 +16,7 @@ from ._version import __version__
 from .errors import (
     AuthError,
     ConfigurationError,
+    DeliveryFailed,
     DeliveryUnknown,
     DuplicateMessage,
     InsufficientBalance,
@@ -29,6 +30,7 @@ from .errors import (
     ServiceUnavailable,
     TemplateError,
     TransportError,
+    Unsupported,
     ValidationError,
     WebhookAuthError,
 )
@@ -52,6 +54,7 @@ __all__ = [
     "AuthError",
     "Client",
     "ConfigurationError",
+    "DeliveryFailed",
     "DeliveryReport",
     "DeliveryStatus",
     "DeliveryUnknown",
@@ -74,6 +77,7 @@ __all__ = [
     "Template",
     "TemplateError",
     "TransportError",
+    "Unsupported",
     "ValidationError",
     "WebhookAuthError",
     "__version__",

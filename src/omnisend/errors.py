@@ -13,7 +13,9 @@ vendor's dialect (numeric codes in HTTP 200 bodies, string codes, problem docume
     │   ├── RateLimited            throttled; .retry_after in seconds when known
     │   ├── ValidationError        the request is invalid (code None when caught before sending)
     │   │   ├── InvalidRecipient   bad, blacklisted, opted-out number; not a user of that channel
-    │   │   └── TemplateError      unknown, unapproved or mismatched template
+    │   │   ├── TemplateError      unknown, unapproved or mismatched template
+    │   │   └── Unsupported        this provider cannot do what the message asks (raised before sending)
+    │   ├── DeliveryFailed         the vendor took the message; the network or handset could not deliver it
     │   ├── NotFound
     │   ├── DuplicateMessage       the idempotency key or message id was used already
     │   └── ServiceUnavailable     vendor internal or temporary error
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AuthError",
     "ConfigurationError",
+    "DeliveryFailed",
     "DeliveryUnknown",
     "DuplicateMessage",
     "InsufficientBalance",
@@ -51,6 +54,7 @@ __all__ = [
     "ServiceUnavailable",
     "TemplateError",
     "TransportError",
+    "Unsupported",
     "ValidationError",
     "WebhookAuthError",
 ]
@@ -225,6 +229,27 @@ class TemplateError(ValidationError):
     """The template is unknown, not approved, or its parameters do not match."""
 
     summary = "template error"
+
+
+class Unsupported(ValidationError):
+    """This provider cannot do what the message asks (sender type, channel, media, schedule...).
+
+    Raised before any request. It is about the provider's capabilities, not the message: a router
+    moves on to its next route on it, where it would not on another ``ValidationError``.
+    """
+
+    summary = "not supported by this provider"
+
+
+class DeliveryFailed(ProviderError):
+    """The vendor took the message; the network or handset could not deliver it.
+
+    Carrier failure, SIM full, out of coverage, no answer, busy: found in delivery reports and
+    status lookups (``DeliveryReport.error``), and in the few synchronous answers that say so.
+    """
+
+    default_accepted = True
+    summary = "the message could not be delivered"
 
 
 class NotFound(ProviderError):

@@ -247,6 +247,10 @@ class SendResult:
     deduplicated: bool = False
     """True when the vendor said an earlier attempt with this key had already been accepted."""
     metadata: Mapping[str, str] = field(default_factory=dict)
+    segments: int | None = None
+    """SMS parts per recipient (``omnisend.sms_segments``); ``None`` for other channels."""
+    route_errors: tuple[OmnisendError, ...] = ()
+    """Through a router: the errors of the routes tried before the one that took the message."""
 
     @property
     def failed(self) -> tuple[RecipientResult, ...]:
