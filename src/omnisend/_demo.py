@@ -1,0 +1,159 @@
+"""``omnisend demo``: the main job, every provider against its embedded emulator.
+
+It sends through every provider against the embedded emulators, over real HTTP on 127.0.0.1,
+with no credentials: a message sent, a rate limit retried into success, an invalid recipient and
+an empty balance caught as typed errors, and the delivery report read. With a vendor credential
+in its environment variable (``OMNISEND_SMSAPI_TOKEN``, ...) and ``OMNISEND_DEMO_TO`` set, that
+provider talks to the real vendor instead.
+
+Each part of the demo is a function taking the emulator (or provider name) and a printer, so a
+new part (routing, say) is one more function called from :func:`run_demo`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+from . import __version__
+from .client import Client
+from .errors import InsufficientBalance, InvalidRecipient, OmnisendError
+from .models import Message
+from .providers import get_provider
+from .retry import RetryPolicy
+from .testing import EMULATORS, Emulator, Fault, get_emulator
+
+__all__ = ["DEMO_TO", "run_demo"]
+
+DEMO_TO = "+48500100200"
+
+
+class _Printer:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def __call__(self, text: str = "") -> None:
+        print(text, file=self.out, flush=True)
+
+
+class _RetryLog(logging.Handler):
+    """Shows omnisend's own retry log lines in the demo output."""
+
+    def __init__(self, say: _Printer) -> None:
+        super().__init__(logging.INFO)
+        self.say = say
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.say(f"     log: {record.getMessage()}")
+
+
+def _available_emulators() -> list[type[Emulator]]:
+    found = []
+    for name in EMULATORS:
+        try:
+            found.append(get_emulator(name))
+        except ModuleNotFoundError:
+            continue
+    return found
+
+
+def demo_emulated(emulator: Emulator, say: _Printer) -> None:
+    """Run the demo scenarios of one provider against its emulator over TCP."""
+    policy = RetryPolicy(initial_wait=0.2, max_wait=1.0)
+    with emulator.serve() as server:
+        provider = emulator.make_provider(server.base_url)
+        say(f"== {provider.display_name} ({provider.name}) — emulator at {server.base_url}")
+        with Client(provider, retry=policy, timeout=5.0) as client:
+            message = emulator.demo_message(DEMO_TO, "Your code is 1234")
+            result = client.send(message)
+            say(
+                f"  1. sent to {DEMO_TO}: message_id={result.message_id} status={result.status} "
+                f"attempts={result.attempts}"
+            )
+
+            if emulator.rate_limit_code is not None:
+                emulator.script(Fault.vendor_error(emulator.rate_limit_code))
+                retried = client.send(emulator.demo_message("+48500100201", "Rate limit demo"))
+                say(
+                    f"  2. vendor answered rate limit (code {emulator.rate_limit_code}), omnisend waited and "
+                    f"retried: status={retried.status} attempts={retried.attempts} "
+                    f"(same idempotency key {retried.idempotency_key[:8] if retried.idempotency_key else None}…)"
+                )
+
+            try:
+                client.send(emulator.demo_message(emulator.invalid_number, "Hello"))
+                say("  3. (unexpected) the invalid number was accepted")
+            except InvalidRecipient as exc:
+                say(f"  3. caught {type(exc).__name__}: {exc}  [retryable={exc.retryable}]")
+
+            saved = emulator.balance
+            emulator.balance = 0
+            try:
+                client.send(emulator.demo_message("+48500100202", "Hello"))
+                say("  4. (unexpected) sent with an empty balance")
+            except InsufficientBalance as exc:
+                say(f"  4. caught {type(exc).__name__}: {exc}  [retryable={exc.retryable}]")
+            finally:
+                emulator.balance = saved
+
+            if result.message_id is not None:
+                callback = emulator.deliver(result.message_id)
+                for report in provider.parse_webhook(**callback):
+                    say(
+                        f"  5. delivery report (webhook): message_id={report.message_id} status={report.status} "
+                        f"vendor_status={report.vendor_status!r} final={report.status.is_final}"
+                    )
+                try:
+                    status = client.get_status(result.message_id)
+                    say(f"     status lookup: {status.status} (vendor: {status.vendor_status!r})")
+                except OmnisendError as exc:
+                    say(f"     status lookup: {type(exc).__name__}: {exc}")
+        say(f"     emulator holds {emulator.accepted_count} messages, duplicates: {emulator.duplicates()}")
+        say()
+
+
+def demo_live(name: str, say: _Printer) -> None:
+    """Send one message through the real vendor (credential and OMNISEND_DEMO_TO from the environment)."""
+    cls = get_provider(name)
+    say(f"== {cls.display_name} ({name}) — LIVE")
+    try:
+        provider = cls()  # reads the credential from its environment variable
+        message = Message(to=os.environ["OMNISEND_DEMO_TO"], text="omnisend demo")
+        say(f"  host: {provider.base_url}")
+        with Client(provider) as client:
+            result = client.send(message)
+        say(f"  sent: message_id={result.message_id} status={result.status} attempts={result.attempts}")
+    except OmnisendError as exc:
+        say(f"  {type(exc).__name__}: {exc}")
+    say()
+
+
+def run_demo(names: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+    say = _Printer(out)
+    handler = _RetryLog(say)
+    logger = logging.getLogger("omnisend")
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    started = time.perf_counter()
+    try:
+        say(f"omnisend {__version__} demo: every provider against its embedded emulator (no credentials).")
+        say()
+        for emulator_cls in _available_emulators():
+            name = emulator_cls.provider
+            if names and name not in names:
+                continue
+            cls = get_provider(name)
+            if cls.credential_env and os.environ.get(cls.credential_env) and os.environ.get("OMNISEND_DEMO_TO"):
+                demo_live(name, say)
+            else:
+                demo_emulated(emulator_cls(), say)
+        say(f"done in {time.perf_counter() - started:.1f}s")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+    return 0
