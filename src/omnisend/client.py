@@ -9,16 +9,18 @@ ambiguous-failure rule and the "duplicate on a retry means it landed" rule. ``Cl
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sized
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping, Sized
 from dataclasses import replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import httpx
 
+from . import events as _events
 from ._bulk import Job, Order, Pipeline, SendOutcome, ajobs, jobs, split_outcomes
 from .errors import (
     ConfigurationError,
@@ -31,6 +33,8 @@ from .errors import (
 from .models import DeliveryReport, Message, SendResult
 from .providers.base import Flow, Provider, Step
 from .retry import NO_RETRY, RetryPolicy
+
+logger = logging.getLogger("omnisend")
 
 if TYPE_CHECKING:  # imported where used: ``import omnisend`` should not pay for asyncio and threads
     import asyncio
@@ -58,6 +62,7 @@ class _Call:
         idempotency_key: str | None,
         key_from_caller: bool,
         timeout: httpx.Timeout | None,
+        on_event: _events.EventHandler | None = None,
     ) -> None:
         self.provider = provider
         self.idempotency_key = idempotency_key
@@ -67,6 +72,50 @@ class _Call:
         self.step_attempts = 0
         self.step_unsure = False
         self.step_idempotent = False
+        self.on_event = on_event
+        self.started = 0.0
+        self.attempt_started = 0.0
+        self.pending: _events.AttemptFinished | None = None  # a failed attempt, until its retry wait is known
+
+    # -- events (only when an ``on_event`` handler is set) ------------------------------------
+
+    def emit(self, event: _events.Event) -> None:
+        """Hand ``event`` to the handler; a handler that raises is logged, never breaks the send."""
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(event)
+        except Exception:
+            logger.warning("omnisend: the on_event handler raised on %s", type(event).__name__, exc_info=True)
+
+    def attempt_ended(self, error: OmnisendError | None, http_status: int | None) -> None:
+        """Record the attempt that just ended: a success is told at once, a failure once its fate is known."""
+        if self.on_event is None:
+            return
+        self.flush(None)
+        event = _events.AttemptFinished(
+            provider=self.provider.name,
+            idempotency_key=self.idempotency_key,
+            attempt=self.attempts,
+            duration=time.perf_counter() - self.attempt_started,
+            http_status=http_status if error is None else error.http_status,
+            error=error,
+            retry_in=None,
+        )
+        if error is None:
+            self.emit(event)
+        else:
+            self.pending = event
+
+    def flush(self, retry_in: float | None) -> None:
+        """Tell the failed attempt waiting for its fate: retried after ``retry_in`` s, or not (``None``)."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            self.emit(replace(pending, retry_in=retry_in))
+
+    def retry_hook(self) -> Callable[[float], None] | None:
+        """What the retry policy calls before sleeping, so the failed attempt is told with its wait."""
+        return self.flush if self.on_event is not None else None
 
     def start_step(self, step: Step[Any]) -> httpx.Request:
         self.step_attempts = 0
@@ -79,6 +128,8 @@ class _Call:
     def begin_attempt(self) -> None:
         self.attempts += 1
         self.step_attempts += 1
+        if self.on_event is not None:
+            self.attempt_started = time.perf_counter()
 
     def transport_failed(self, step: Step[Any], exc: httpx.HTTPError) -> OmnisendError:
         """The typed error for an ``httpx`` exception during ``step``."""
@@ -94,10 +145,21 @@ class _Call:
                 accepted=None,
             )
             error = self._ambiguous(step, error)
-        return self._stamp(self._remember(step, error))
+        error = self._stamp(self._remember(step, error))
+        self.attempt_ended(error, None)
+        return error
 
     def finish(self, step: Step[R], response: httpx.Response) -> R:
         """Parse ``response`` for ``step``; raises the typed error, stamped and classified."""
+        try:
+            value = self._parse(step, response)
+        except OmnisendError as exc:
+            self.attempt_ended(exc, response.status_code)
+            raise
+        self.attempt_ended(None, response.status_code)
+        return value
+
+    def _parse(self, step: Step[R], response: httpx.Response) -> R:
         try:
             return step.parse(response)
         except DuplicateMessage as exc:
@@ -173,7 +235,11 @@ class _BaseClient:
         *,
         retry: RetryPolicy | None = _DEFAULT,
         timeout: httpx.Timeout | float | None = _DEFAULT,
+        on_event: _events.EventHandler | None = None,
     ) -> None:
+        if on_event is not None and not callable(on_event):
+            raise ConfigurationError(f"on_event must be callable, got {type(on_event).__name__}")
+        self.on_event = on_event
         if not isinstance(provider, Provider):
             raise ConfigurationError(
                 f"Client needs a provider instance such as Smsapi(token=...), got {type(provider).__name__}"
@@ -198,7 +264,11 @@ class _BaseClient:
             idempotency_key=key,
             key_from_caller=message.idempotency_key is not None,
             timeout=self.timeout if timeout is _DEFAULT else _as_timeout(timeout),
+            on_event=self.on_event,
         )
+        call.started = time.perf_counter()
+        if self.on_event is not None:
+            call.emit(_events.SendStarted(self.provider.name, key, len(message.recipients)))
         provider = self.provider
         try:
             if (
@@ -211,7 +281,41 @@ class _BaseClient:
             flow = provider.send_flow(message, idempotency_key=key)
             return call, (_with_metadata(flow, message.metadata) if message.metadata else flow)
         except OmnisendError as exc:  # raised by send_step (bad input); a flow raises lazily
-            raise call._stamp(exc) from None
+            raise self._send_failed(call, call._stamp(exc)) from None
+
+    def _send_done(self, call: _Call, result: SendResult) -> SendResult:
+        """Tell the end of a send that succeeded: the ``SendFinished`` event and the DEBUG log record."""
+        if call.on_event is not None:
+            call.emit(
+                _events.SendFinished(
+                    self.provider.name, call.idempotency_key, call.attempts, _since(call), result, None
+                )
+            )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s: sent, message id %s, key %s, %d attempt(s)",
+                result.provider,
+                result.message_id,
+                call.idempotency_key,
+                call.attempts,
+            )
+        return result
+
+    def _send_failed(self, call: _Call, error: OmnisendError) -> OmnisendError:
+        """Tell the end of a send that failed: the ``SendFinished`` event and the WARNING log record."""
+        call.flush(None)
+        call.emit(
+            _events.SendFinished(self.provider.name, call.idempotency_key, call.attempts, _since(call), None, error)
+        )
+        logger.warning(
+            "%s: send failed, key %s, %d attempt(s): %s: %s",
+            error.provider or self.provider.name,
+            call.idempotency_key,
+            call.attempts,
+            type(error).__name__,
+            error,
+        )
+        return error
 
     def _status_call(
         self, message_id: str, timeout: httpx.Timeout | float | None
@@ -221,6 +325,7 @@ class _BaseClient:
             idempotency_key=None,
             key_from_caller=False,
             timeout=self.timeout if timeout is _DEFAULT else _as_timeout(timeout),
+            on_event=self.on_event,
         )
         return call, self.provider.status_flow(message_id)
 
@@ -233,6 +338,10 @@ class _BaseClient:
             raise ConfigurationError(f"send_many: concurrency must be a positive int, got {concurrency!r}")
         if order not in ("input", "completion"):
             raise ConfigurationError(f"send_many: order must be 'input' or 'completion', got {order!r}")
+
+
+def _since(call: _Call) -> float:
+    return time.perf_counter() - call.started
 
 
 def _new_key() -> str:
@@ -299,8 +408,9 @@ class Client(_BaseClient):
         retry: RetryPolicy | None = _DEFAULT,
         http_client: httpx.Client | None = None,
         timeout: httpx.Timeout | float | None = _DEFAULT,
+        on_event: _events.EventHandler | None = None,
     ) -> None:
-        super().__init__(provider, retry=retry, timeout=timeout)
+        super().__init__(provider, retry=retry, timeout=timeout, on_event=on_event)
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.Client(timeout=self.timeout)
 
@@ -320,8 +430,12 @@ class Client(_BaseClient):
                 only after checking.
         """
         call, flow = self._send_call(message, timeout)
-        result: SendResult = self._drive(flow, call, self._policy(retry))
-        return result
+        try:
+            result: SendResult = self._drive(flow, call, self._policy(retry))
+        except OmnisendError as exc:
+            self._send_failed(call, exc)
+            raise
+        return self._send_done(call, result)
 
     def get_status(
         self, message_id: str, *, retry: RetryPolicy | None = _DEFAULT, timeout: httpx.Timeout | float | None = _DEFAULT
@@ -422,14 +536,14 @@ class Client(_BaseClient):
             except OmnisendError as exc:
                 error = _step_failed(exc, call)
                 raise error from error.__cause__
-        step = _pre_flight(flow, call)
+        step = _events_out(flow, _pre_flight(flow, call), call)
         while isinstance(step, Step):
             try:
                 value = self._run_step(step, call, policy)
             except OmnisendError as exc:
-                step = _throw(flow, exc, call)
+                step = _events_out(flow, _throw(flow, exc, call), call)
             else:
-                step = _advance(flow, value, call)
+                step = _events_out(flow, _advance(flow, value, call), call)
         return call.result(step)
 
     def _run_step(self, step: Step[R], call: _Call, policy: RetryPolicy) -> R:
@@ -447,7 +561,7 @@ class Client(_BaseClient):
             if not policy.explain(exc, 1).retry:
                 raise
             first = exc
-        for attempt in policy.retrying(label=self.provider.name):
+        for attempt in policy.retrying(label=self.provider.name, before_sleep=call.retry_hook()):
             with attempt:
                 if first is not None:
                     error, first = first, None
@@ -488,8 +602,9 @@ class AsyncClient(_BaseClient):
         retry: RetryPolicy | None = _DEFAULT,
         http_client: httpx.AsyncClient | None = None,
         timeout: httpx.Timeout | float | None = _DEFAULT,
+        on_event: _events.EventHandler | None = None,
     ) -> None:
-        super().__init__(provider, retry=retry, timeout=timeout)
+        super().__init__(provider, retry=retry, timeout=timeout, on_event=on_event)
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.AsyncClient(timeout=self.timeout)
 
@@ -502,7 +617,12 @@ class AsyncClient(_BaseClient):
     ) -> SendResult:
         """Send ``message``; see :meth:`Client.send`."""
         call, flow = self._send_call(message, timeout)
-        return await self._drive(flow, call, self._policy(retry))  # type: ignore[no-any-return]
+        try:
+            result: SendResult = await self._drive(flow, call, self._policy(retry))
+        except OmnisendError as exc:
+            self._send_failed(call, exc)
+            raise
+        return self._send_done(call, result)
 
     async def get_status(
         self, message_id: str, *, retry: RetryPolicy | None = _DEFAULT, timeout: httpx.Timeout | float | None = _DEFAULT
@@ -637,14 +757,14 @@ class AsyncClient(_BaseClient):
             except OmnisendError as exc:
                 error = _step_failed(exc, call)
                 raise error from error.__cause__
-        step = _pre_flight(flow, call)
+        step = _events_out(flow, _pre_flight(flow, call), call)
         while isinstance(step, Step):
             try:
                 value = await self._run_step(step, call, policy)
             except OmnisendError as exc:
-                step = _throw(flow, exc, call)
+                step = _events_out(flow, _throw(flow, exc, call), call)
             else:
-                step = _advance(flow, value, call)
+                step = _events_out(flow, _advance(flow, value, call), call)
         return call.result(step)
 
     async def _run_step(self, step: Step[R], call: _Call, policy: RetryPolicy) -> R:
@@ -663,7 +783,7 @@ class AsyncClient(_BaseClient):
             if not policy.explain(exc, 1).retry:
                 raise
             first = exc
-        async for attempt in policy.async_retrying(label=self.provider.name):
+        async for attempt in policy.async_retrying(label=self.provider.name, before_sleep=call.retry_hook()):
             with attempt:
                 if first is not None:
                     error, first = first, None
@@ -703,13 +823,26 @@ def _advance(flow: Flow[Any], value: object, call: _Call) -> Any:
         raise call._stamp(exc) from None
 
 
+_EVENTS: Final = (_events.SendStarted, _events.AttemptFinished, _events.SendFinished, _events.RouteSkipped)
+
+
+def _events_out(flow: Flow[Any], step: Any, call: _Call) -> Any:
+    """Pass on the events a flow yields (a router's ``RouteSkipped``); its next step or value."""
+    while isinstance(step, _EVENTS):
+        call.emit(step)
+        step = _advance(flow, None, call)
+    return step
+
+
 def _step_failed(error: OmnisendError, call: _Call) -> OmnisendError:
     """What a one-step flow raises for its step's error (as :func:`_throw` through the base flow)."""
+    call.flush(None)
     return call._stamp(call.settle(error))
 
 
 def _throw(flow: Flow[Any], error: OmnisendError, call: _Call) -> Any:
     """Hand a step's error to the flow; it may recover (next step / value) or let it through."""
+    call.flush(None)
     try:
         return flow.throw(call.settle(error))
     except StopIteration as stop:

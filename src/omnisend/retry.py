@@ -135,10 +135,14 @@ class RetryPolicy:
         error = state.outcome.exception() if state.outcome is not None and state.outcome.failed else None
         return error is not None and self.explain(error, state.attempt_number).retry
 
-    def tenacity_kwargs(self, *, label: str) -> dict[str, Any]:
-        """Keyword arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` (block form)."""
+    def tenacity_kwargs(self, *, label: str, before_sleep: Callable[[float], None] | None = None) -> dict[str, Any]:
+        """Keyword arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` (block form).
 
-        def before_sleep(state: RetryCallState) -> None:
+        ``before_sleep`` is called with the wait (seconds) before each retry, after the log line.
+        """
+        hook = before_sleep
+
+        def log_and_hook(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
             wait = state.next_action.sleep if state.next_action else 0.0
             logger.info(
@@ -148,17 +152,19 @@ class RetryPolicy:
                 error if error is not None else "no result",
                 wait,
             )
+            if hook is not None:
+                hook(wait)
 
         return {
             "stop": tenacity.stop_after_attempt(self.max_attempts),
             "retry": self._retry,
             "wait": wait_retry_after(self),
             "reraise": True,
-            "before_sleep": before_sleep,
+            "before_sleep": log_and_hook,
         }
 
-    def retrying(self, *, label: str) -> tenacity.Retrying:
-        kwargs = self.tenacity_kwargs(label=label)
+    def retrying(self, *, label: str, before_sleep: Callable[[float], None] | None = None) -> tenacity.Retrying:
+        kwargs = self.tenacity_kwargs(label=label, before_sleep=before_sleep)
         if self.sleep is not None:
             sleep = self.sleep
 
@@ -168,8 +174,10 @@ class RetryPolicy:
             kwargs["sleep"] = sync_sleep
         return tenacity.Retrying(**kwargs)
 
-    def async_retrying(self, *, label: str) -> tenacity.AsyncRetrying:
-        kwargs = self.tenacity_kwargs(label=label)
+    def async_retrying(
+        self, *, label: str, before_sleep: Callable[[float], None] | None = None
+    ) -> tenacity.AsyncRetrying:
+        kwargs = self.tenacity_kwargs(label=label, before_sleep=before_sleep)
         if self.sleep is not None:
             sleep = self.sleep
 
