@@ -898,7 +898,7 @@ def test_pulse_failed_callback_carries_the_code(pulse: Edna) -> None:
 
 def test_failed_callback_with_an_unknown_code_keeps_it(pulse: Edna) -> None:
     (report,) = pulse.parse_webhook(body=json.dumps(PULSE_CALLBACK | {"status": "FAILED", "error": "carrier-said-no"}))
-    assert report.error is not None and (report.error.error_class, report.error.code) == ("ProviderError", "carrier-said-no")
+    assert report.error is not None and (report.error.error_class, report.error.code) == ("DeliveryFailed", "carrier-said-no")
 
 
 def test_im_callback_and_a_list_of_events(im: Edna) -> None:

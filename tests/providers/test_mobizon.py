@@ -290,7 +290,7 @@ def test_code_zero_without_message_id_is_a_failure() -> None:
 
 @pytest.mark.parametrize(
     ("status", "code", "cls"),
-    [(500, 30, RateLimited), (429, 8, AuthError), (403, "9", PermissionDenied), (503, 0, None)],
+    [(500, 30, RateLimited), (502, 8, AuthError), (403, "9", PermissionDenied), (503, 0, None)],
 )
 def test_the_envelope_decides_whatever_the_http_status(status: int, code: object, cls: Any) -> None:
     answer = envelope(code, {"messageId": "1"}, "words", status=status)
@@ -812,7 +812,7 @@ def test_emulator_webhooks_for_delivered_and_failed(policy: RetryPolicy) -> None
     (ok,) = p.parse_webhook(**emulator.deliver(sent.message_id or ""))
     (bad,) = p.parse_webhook(**emulator.deliver(sent.message_id or "", delivered=False))
     assert ok.status is DeliveryStatus.DELIVERED and bad.status is DeliveryStatus.UNDELIVERED and bad.status.is_final
-    assert bad.error is not None and bad.error.error_class == "InvalidRecipient" and ok.event_id != bad.event_id
+    assert bad.error is not None and bad.error.error_class == "DeliveryFailed" and ok.event_id != bad.event_id
     assert emulator.webhook_secret and emulator.webhook_secret not in repr(ok.raw)
 
 

@@ -16,6 +16,7 @@ from omnisend import (
     AuthError,
     Client,
     ConfigurationError,
+    DeliveryFailed,
     DeliveryStatus,
     DeliveryUnknown,
     DuplicateMessage,
@@ -412,8 +413,10 @@ def test_webhook_batch_with_comma_separated_fields(smsapi: Smsapi) -> None:
         ("A2", DeliveryStatus.UNDELIVERED, 405, "k-2"),
         ("A3", DeliveryStatus.UNKNOWN, 999, None),
     ]
-    assert reports[1].error is not None and reports[1].error.error_class == "InvalidRecipient"
-    assert reports[1].error.exception_class is InvalidRecipient
+    # "UNDELIVERED: Message is undelivered (invalid number, roaming error etc)" (SMSAPI status
+    # codes): the vendor took the message and the network could not deliver it.
+    assert reports[1].error is not None and reports[1].error.error_class == "DeliveryFailed"
+    assert reports[1].error.exception_class is DeliveryFailed
     assert reports[0].timestamp == datetime.fromtimestamp(1700000000, tz=timezone.utc)
     assert reports[2].timestamp is None
     assert reports[0].recipient == "+48500100200"

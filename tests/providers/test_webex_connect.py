@@ -19,6 +19,7 @@ from omnisend import (
     AuthError,
     Client,
     ConfigurationError,
+    DeliveryFailed,
     DeliveryStatus,
     DeliveryUnknown,
     InsufficientBalance,
@@ -108,7 +109,8 @@ def test_messaging_code_raises_its_class_from_an_http_200_object(code, entry) ->
     assert type(error) is entry.exc and error.code == code and isinstance(error.code, str)
     assert error.provider == "webex_connect" and error.http_status == 200 and error.vendor_message == "vendor words"
     assert error.retryable is entry.is_retryable
-    assert error.accepted is (None if entry.ambiguous else False)
+    # A delivery failure answered at once says the vendor took the message; any other code, not.
+    assert error.accepted is (None if entry.ambiguous else entry.exc is DeliveryFailed)
     assert error.raw == {"response": {"code": code, "description": "vendor words", "transid": "t-1"}}
 
 
@@ -154,7 +156,7 @@ def test_documented_receipt_statuses_are_all_in_the_table() -> None:
         ("7005", ValidationError, "Event", ServiceUnavailable),
         ("7011", ServiceUnavailable, "Profile", ValidationError),
         ("7010", PermissionDenied, "Transaction Status", ServiceUnavailable),
-        ("7208", PermissionDenied, "Transaction Status", ProviderError),
+        ("7208", PermissionDenied, "Transaction Status", DeliveryFailed),
         ("7601", ValidationError, "Transaction Status", NotFound),
     ],
 )
@@ -704,7 +706,7 @@ def test_whatsapp_reason_and_unknown_codes_are_kept() -> None:
     assert report.error.message == "Unknown Status - 131026: receiver incapable"
     (other,) = provider().parse_webhook(body=receipt("Un-Delivered", "7890"))
     assert other.status is DeliveryStatus.UNDELIVERED and other.error is not None
-    assert other.error.error_class == "ProviderError" and other.error.code == "7890"
+    assert other.error.error_class == "DeliveryFailed" and other.error.code == "7890"
 
 
 def test_several_notifications_in_one_body() -> None:
@@ -870,3 +872,41 @@ def test_sender_id_rule_is_checked_before_any_request(sender: str) -> None:
     with pytest.raises(ValidationError, match=rf"sender '{re.escape(sender)}' is not allowed: up to 11"):
         provider.build_request(Message(to="+48500100200", text="hi", sender=sender), idempotency_key="k")
     assert provider.build_request(Message(to="+48500100200", text="hi", sender="Shop_1"), idempotency_key="k")
+
+
+# Transaction Status codes the vendor words as "the message could not be delivered"
+# (help.webexconnect.io/docs/api-codes, kept in tests/fixtures/webex_connect_codes.json): each one
+# is a DeliveryFailed, in a failed receipt and in a send answer.
+DELIVERY_FAILURES = [
+    "7201",
+    "7202",
+    "7206",
+    "7207",
+    "7208",
+    "7209",
+    "7211",
+    "7214",
+    "7301",
+    "7401",
+    "7402",
+    "7403",
+    "7404",
+    "7503",
+]
+
+
+@pytest.mark.parametrize("code", DELIVERY_FAILURES)
+def test_delivery_failure_codes_are_delivery_failed_in_receipts(code: str) -> None:
+    (words,) = {
+        text
+        for row in load_codes("webex_connect")["sections"]["Transaction Status"]
+        if row["code"] == code
+        for text in row["messages"]
+    }
+    (report,) = provider().parse_webhook(body=receipt("Failed", code, Description=words))
+    assert report.status.is_final and report.error is not None
+    assert report.error.exception_class is DeliveryFailed and (report.error.code, report.error.message) == (code, words)
+    if code != "7208":  # 7208 means "Source ip is not in the allowed list" in a send answer
+        with pytest.raises(DeliveryFailed, match=re.escape(words)) as info:
+            provider().parse_response(error_answer(code, words), message=SMS, idempotency_key="k")
+        assert info.value.accepted is True and not info.value.retryable

@@ -39,6 +39,7 @@ from .._version import __version__
 from ..errors import (
     AuthError,
     ConfigurationError,
+    DeliveryFailed,
     DuplicateMessage,
     InsufficientBalance,
     InvalidRecipient,
@@ -158,14 +159,31 @@ class ErrorTable(Mapping[Code, ErrorCode]):
             key = key.lower()
         return self._index.get(key)
 
-    def error(self, code: object, **kwargs: Any) -> ProviderError:
-        """Build (not raise) the typed error for ``code``; unknown codes get the fallback class."""
+    def error(
+        self,
+        code: object,
+        *,
+        fallback: type[ProviderError] | None = None,
+        at_least: type[ProviderError] | None = None,
+        **kwargs: Any,
+    ) -> ProviderError:
+        """Build (not raise) the typed error for ``code``.
+
+        Args:
+            code: the vendor's code, however spelled.
+            fallback: the class for a code not in the table (default: the table's own fallback).
+            at_least: a class the error must be an instance of (e.g. ``RateLimited`` for any HTTP
+                429): a row of another class keeps its code and words but takes this class.
+        """
         row = self.lookup(code)
         kept: Code | None = code if isinstance(code, (str, int)) and not isinstance(code, bool) else None
         if kept is None and code is not None:
             kept = str(code)
         if row is None:
-            return self.fallback(code=kept, **kwargs)
+            return (fallback or self.fallback)(code=kept, **kwargs)
+        if at_least is not None and not issubclass(row.exc, at_least):
+            kwargs.setdefault("vendor_message", row.meaning)
+            return at_least(code=kept, **kwargs)
         if row.ambiguous:
             kwargs.setdefault("accepted", None)
         if row.retryable is not None:
@@ -188,11 +206,29 @@ class StatusEntry:
 
 
 class StatusTable(Mapping[Code, StatusEntry]):
-    """A vendor's delivery-status table; unknown values normalise to ``UNKNOWN``, never ``KeyError``."""
+    """A vendor's delivery-status table; unknown values normalise to ``UNKNOWN``, never ``KeyError``.
 
-    def __init__(self, rows: Mapping[Code, StatusEntry], *, case_insensitive: bool = False) -> None:
+    Args:
+        rows: vendor status → :class:`StatusEntry`.
+        case_insensitive: match string statuses regardless of case.
+        families: name prefix → entry, for a vendor that documents families of names and adds new
+            members over time (``WHATSAPP_TEMPLATE_...``): a name no row holds takes the entry of
+            the longest prefix it starts with, so a new failure still reads as a failure.
+    """
+
+    def __init__(
+        self,
+        rows: Mapping[Code, StatusEntry],
+        *,
+        case_insensitive: bool = False,
+        families: Mapping[str, StatusEntry] | None = None,
+    ) -> None:
         self._rows = dict(rows)
         self._case_insensitive = case_insensitive
+        self.families: Mapping[str, StatusEntry] = dict(families or {})
+        self._families = sorted(
+            ((p.lower() if case_insensitive else p, e) for p, e in self.families.items()), key=lambda f: -len(f[0])
+        )
         self._index: dict[Code, StatusEntry] = {}
         for code, row in rows.items():
             key = _code_key(code)
@@ -219,7 +255,10 @@ class StatusTable(Mapping[Code, StatusEntry]):
             return None
         if self._case_insensitive and isinstance(key, str):
             key = key.lower()
-        return self._index.get(key)
+        row = self._index.get(key)
+        if row is None and isinstance(key, str):
+            row = next((entry for prefix, entry in self._families if key.startswith(prefix)), None)
+        return row
 
     def normalize(self, value: object) -> DeliveryStatus:
         """The :class:`DeliveryStatus` for a vendor value; ``UNKNOWN`` when not in the table."""
@@ -737,16 +776,33 @@ class Provider(abc.ABC):
         """The typed error for a vendor code, with the vendor's words and body kept (secrets removed)."""
         secrets = self._secrets()
         text = _redact.scrub(str(vendor_message), secrets) if vendor_message not in (None, "") else None
+        table = table or self.errors
+        fallback: type[ProviderError] | None = None
+        at_least: type[ProviderError] | None = None
         if response is not None:
-            extra.setdefault("http_status", response.status_code)
-            if response.status_code == 429 or "retry-after" in response.headers:
+            status = response.status_code
+            extra.setdefault("http_status", status)
+            if status == 429 or "retry-after" in response.headers:
                 hint = retry_after(response)
                 if hint is not None:
                     extra.setdefault("retry_after", hint)
-        error = (table or self.errors).error(
-            code, provider=self.name, vendor_message=text, raw=_redact.scrub(raw, secrets), **extra
+            if status >= 400 and table.lookup(code) is None:
+                # A code the table does not know: the HTTP status says at least this much.
+                cls, accepted = HTTP_FALLBACKS.get(status, (ProviderError, False))
+                if issubclass(cls, ProviderError):
+                    fallback = cls
+                    extra.setdefault("accepted", accepted)
+            if status == 429:
+                at_least = RateLimited  # any HTTP 429 is throttling, whatever code the body holds
+        return table.error(
+            code,
+            fallback=fallback,
+            at_least=at_least,
+            provider=self.name,
+            vendor_message=text,
+            raw=_redact.scrub(raw, secrets),
+            **extra,
         )
-        return error
 
     def report(
         self,
@@ -770,7 +826,8 @@ class Provider(abc.ABC):
             if row is not None:
                 error = ReportError(row.exc.__name__, error_code, error_message or row.meaning)
         elif error is None and error_code is not None and status in _FAILURES:
-            error = ReportError(ProviderError.__name__, error_code, error_message)
+            cls = DeliveryFailed if status in _NOT_DELIVERED else ProviderError
+            error = ReportError(cls.__name__, error_code, error_message)
         return DeliveryReport(
             provider=self.name,
             message_id=_opt_str(message_id),
@@ -788,6 +845,8 @@ class Provider(abc.ABC):
 _FAILURES: Final = frozenset(
     {DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED, DeliveryStatus.REJECTED, DeliveryStatus.EXPIRED}
 )
+#: Failures after the vendor took the message: a reason code no table knows is a ``DeliveryFailed``.
+_NOT_DELIVERED: Final = frozenset({DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED, DeliveryStatus.EXPIRED})
 
 
 class _Empty(dict[str, Any]):

@@ -23,6 +23,12 @@ Quirks:
 * ``Message.options`` fields are merged into every message entry (e.g. vendor-only WhatsApp fields).
 * Sends above 100 recipients are split into requests of 100; the first request's failure is raised,
   a later one's becomes per-recipient errors (``UNKNOWN`` status when its outcome is unknown).
+* Statuses: the numbered table (1-141, seed and docs.clickatell.com) plus the names of the current
+  One API status enum whose numbers are not published (``STOP_MARKETING_MESSAGES``,
+  ``WHATSAPP_PARAMETER_INVALID``, ...; matched by name, the callback's number kept as the reason
+  code). A name of a documented family the table does not list yet (``ANONYMOUS_USER_ID_*``,
+  ``WHATSAPP_TEMPLATE_*``, ``MEDIA_*``, ...) reads as that family's final failure, not ``unknown``.
+  Network failures (``EXPIRED``, ``DELIVERY_FAILURE``) are ``DeliveryFailed`` in ``report.error``.
 * Callbacks may repeat and arrive out of order: every report keeps the vendor's millisecond timestamp
   so callers can order them. Event types other than ``messageStatusUpdate`` are ignored.
 
@@ -54,6 +60,7 @@ import httpx
 from .._text import check_sender, check_sms_length
 from ..errors import (
     AuthError,
+    DeliveryFailed,
     DeliveryUnknown,
     InsufficientBalance,
     InvalidRecipient,
@@ -118,10 +125,10 @@ _STATUS_ROWS: Final[tuple[tuple[int, str, DeliveryStatus, type[ProviderError] | 
     (4, "SENT_TO_SUPPLIER", _S.SENT, None, "Sent to supplier"),
     (5, "DEVICE_ACK", _S.DELIVERED, None, "Device acknowledged delivery"),
     (6, "READ", _S.READ, None, "Read Receipt"),
-    (20, "EXPIRED", _S.EXPIRED, ProviderError, "The message has expired"),
+    (20, "EXPIRED", _S.EXPIRED, DeliveryFailed, "The message has expired"),
     (21, "STOPPED_BY_USER", _S.CANCELLED, None, "Message stopped by user"),
     (22, "STOPPED_BY_ADMIN", _S.REJECTED, PermissionDenied, "Message stopped by admin"),
-    (23, "DELIVERY_FAILURE", _S.UNDELIVERED, ProviderError, "Error delivering message"),
+    (23, "DELIVERY_FAILURE", _S.UNDELIVERED, DeliveryFailed, "Error delivering message"),
     (24, "EMULATED", _S.UNKNOWN, None, "Emulated (simulated send; no real delivery)"),
     (25, "INSUFFICIENT_ACCOUNT_BALANCE", _S.REJECTED, InsufficientBalance, "Insufficient account balance"),
     (26, "VOLUME_LIMIT", _S.REJECTED, RateLimited, "Volume limit exceeded"),
@@ -142,19 +149,73 @@ _STATUS_ROWS: Final[tuple[tuple[int, str, DeliveryStatus, type[ProviderError] | 
     (132, "WHATSAPP_SPAM_RATE_LIMIT_REACHED", _S.REJECTED, RateLimited, "Spam rate limit reached"),
     (133, "WHATSAPP_SERVER_RATE_LIMIT", _S.FAILED, RateLimited, "Whatsapp server rate limit"),
     (134, "WHATSAPP_HSM_NOT_AVAILABLE", _S.REJECTED, TemplateError, "Whatsapp HSM request structure not available"),
-    (139, "WHATSAPP_EXPERIMENTAL_NUMBER", _S.REJECTED, PermissionDenied, "Experimental WhatsApp number (newer table)"),
+    (139, "WHATSAPP_EXPERIMENTAL_NUMBER", _S.UNDELIVERED, DeliveryFailed, "Non-delivery: WhatsApp experimental number"),
     (140, "WHATSAPP_TEMPLATE_TEXT_TOO_LONG", _S.REJECTED, TemplateError, "Template text too long (newer table)"),
     (141, "WHATSAPP_TEMPLATE_FORMAT_MISMATCH", _S.REJECTED, TemplateError, "Template format mismatch (newer table)"),
 )
+
+#: Names of the current One API status enum whose numbers are not published (help.clickatell.com
+#: One API reference; a public One API client's ``status.rs``), and spellings the issue tracker
+#: reported (``WHATSAPP_HSM_PARAM_*``): (name, DeliveryStatus, failure reason class, vendor detail).
+_NAMED_ROWS: Final[tuple[tuple[str, DeliveryStatus, type[ProviderError], str], ...]] = (
+    ("STOP_MARKETING_MESSAGES", _S.REJECTED, InvalidRecipient, "The recipient stopped marketing messages"),
+    ("EXCESSIVE_MESSAGES_TO_RECIPIENT", _S.REJECTED, RateLimited, "Too many messages to this recipient"),
+    ("ENCRYPTION_VALIDATION_ERROR", _S.FAILED, ValidationError, "Encrypted content could not be validated"),
+    ("MEDIA_TYPE_NOT_SUPPORTED", _S.FAILED, ValidationError, "The media type is not supported"),
+    ("WHATSAPP_HSM_PARAM_COUNT_MISMATCH", _S.REJECTED, TemplateError, "Template parameter count mismatch"),
+    ("WHATSAPP_HSM_IS_MISSING", _S.REJECTED, TemplateError, "Template is missing"),
+    ("WHATSAPP_HSM_DOWNLOAD_FAILED", _S.REJECTED, TemplateError, "Template download failed"),
+    ("WHATSAPP_HSM_PACK_IS_MISSING", _S.REJECTED, TemplateError, "Template language pack is missing"),
+    ("WHATSAPP_HSM_PARAM_IS_MISSING", _S.REJECTED, TemplateError, "Template parameter is missing"),
+    ("WHATSAPP_HSM_PARAM_DOWNLOAD_FAILED", _S.REJECTED, TemplateError, "Template parameter download failed"),
+    ("WHATSAPP_HSM_PARAM_PACK_IS_MISSING", _S.REJECTED, TemplateError, "Template parameter pack is missing"),
+    (
+        "WHATSAPP_TEMPLATE_FORMATTING_POLICY_VIOLATED",
+        _S.REJECTED,
+        TemplateError,
+        "The template text violates WhatsApp's formatting policy",
+    ),
+    ("WHATSAPP_TEMPLATE_MEDIA_FORMAT_UNSUPPORTED", _S.REJECTED, TemplateError, "Template media format unsupported"),
+    ("WHATSAPP_PARAMETER_MISSING", _S.REJECTED, TemplateError, "A template parameter is missing"),
+    ("WHATSAPP_PARAMETER_INVALID", _S.REJECTED, TemplateError, "A template parameter is invalid"),
+    ("WHATSAPP_PARAMETER_NOT_REQUIRED", _S.REJECTED, TemplateError, "A parameter was given the template does not take"),
+    ("WHATSAPP_TEMPLATE_INVALID_URL", _S.REJECTED, TemplateError, "A template button URL is invalid"),
+    ("WHATSAPP_TEMPLATE_INVALID_PHONE_NUMBER", _S.REJECTED, TemplateError, "A template button number is invalid"),
+    (
+        "WHATSAPP_TEMPLATE_RECEIVER_NO_BUTTON_SUPPORT",
+        _S.UNDELIVERED,
+        DeliveryFailed,
+        "The recipient's WhatsApp cannot show template buttons",
+    ),
+)
+
+#: Families of names the vendor extends over time: a new member reads as a final failure.
+STATUS_FAMILIES: Final = {
+    "ANONYMOUS_USER_ID_": StatusEntry(_S.FAILED, "Anonymous user id errors (recipient)", InvalidRecipient),
+    "ENCRYPTION_": StatusEntry(_S.FAILED, "Encryption errors", ValidationError),
+    "MEDIA_": StatusEntry(_S.FAILED, "Media errors", ValidationError),
+    "WHATSAPP_HSM_": StatusEntry(_S.REJECTED, "WhatsApp template (HSM) errors", TemplateError),
+    "WHATSAPP_PARAMETER_": StatusEntry(_S.REJECTED, "WhatsApp template parameter errors", TemplateError),
+    "WHATSAPP_TEMPLATE_": StatusEntry(_S.REJECTED, "WhatsApp template errors", TemplateError),
+    "WHATSAPP_": StatusEntry(_S.FAILED, "Other WhatsApp delivery errors", DeliveryFailed),
+}
 
 #: Callbacks carry the number and the name; status lookups carry the name only.
 STATUSES: Final = StatusTable(
     {
         **{code: StatusEntry(status, f"{name}: {detail}", exc) for code, name, status, exc, detail in _STATUS_ROWS},
         **{name: StatusEntry(status, f"({code}) {detail}", exc) for code, name, status, exc, detail in _STATUS_ROWS},
+        **{name: StatusEntry(status, detail, exc) for name, status, exc, detail in _NAMED_ROWS},
     },
     case_insensitive=True,
+    families=STATUS_FAMILIES,
 )
+DOC_TABLES: Final = [
+    (
+        "Status name families (a newer name of a family reads as its failure)",
+        StatusTable({f"{prefix}*": entry for prefix, entry in STATUS_FAMILIES.items()}),
+    )
+]
 #: Status name → its number, for the failure code on a report.
 STATUS_CODES: Final = {name: code for code, name, *_ in _STATUS_ROWS}
 
@@ -375,6 +436,8 @@ class Clickatell(Provider):
         code: object
         if isinstance(name, str) and name.upper() in STATUS_CODES:
             vendor_status, code = name, STATUS_CODES[name.upper()]
+        elif isinstance(name, str) and name and STATUSES.lookup(name) is not None:
+            vendor_status, code = name, name if number in (None, "") else number
         elif STATUSES.lookup(number) is not None or name in (None, ""):
             vendor_status, code = number, number
         else:

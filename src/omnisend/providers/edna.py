@@ -75,13 +75,13 @@ from .._text import check_sms_length
 from ..errors import (
     AuthError,
     ConfigurationError,
+    DeliveryFailed,
     DuplicateMessage,
     InsufficientBalance,
     InvalidRecipient,
     NotFound,
     OmnisendError,
     PermissionDenied,
-    ProviderError,
     ServiceUnavailable,
     TemplateError,
     ValidationError,
@@ -157,9 +157,11 @@ STATUSES: Final = StatusTable(
         "delivered": StatusEntry(_S.DELIVERED, "The message has been delivered to the address."),
         "read": StatusEntry(_S.READ, "The message has been read by the recipient."),
         "undelivered": StatusEntry(
-            _S.UNDELIVERED, "The message has been sent, but can't be delivered to the address.", InvalidRecipient
+            _S.UNDELIVERED, "The message has been sent, but can't be delivered to the address.", DeliveryFailed
         ),
-        "failed": StatusEntry(_S.FAILED, "The message could not be delivered to the specified address.", ProviderError),
+        "failed": StatusEntry(
+            _S.FAILED, "The message could not be delivered to the specified address.", DeliveryFailed
+        ),
         "expired": StatusEntry(_S.EXPIRED, "No delivered status within the validity period (or 24 hours)."),
         "cancelled": StatusEntry(_S.CANCELLED, "The message has been cancelled."),
         "no-match-template": StatusEntry(

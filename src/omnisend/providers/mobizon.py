@@ -74,6 +74,7 @@ import httpx
 from .._text import check_sender, check_sms_length, normalize_e164
 from ..errors import (
     AuthError,
+    DeliveryFailed,
     DeliveryUnknown,
     DuplicateMessage,
     InsufficientBalance,
@@ -174,7 +175,7 @@ STATUSES: Final = StatusTable(
         "NEW": StatusEntry(_S.QUEUED, "New message, not yet sent."),
         "ENQUEUD": StatusEntry(_S.QUEUED, "Queued for sending."),
         "ACCEPTD": StatusEntry(_S.SENT, "Sent and accepted by the operator for forwarding."),
-        "UNDELIV": StatusEntry(_S.UNDELIVERED, "Not delivered to the recipient.", InvalidRecipient),
+        "UNDELIV": StatusEntry(_S.UNDELIVERED, "Not delivered to the recipient.", DeliveryFailed),
         "REJECTD": StatusEntry(
             _S.REJECTED, "Rejected by the operator (number, text, unregistered sender).", ValidationError
         ),

@@ -38,6 +38,7 @@ import httpx
 from .._text import check_sender, check_sms_length
 from ..errors import (
     AuthError,
+    DeliveryFailed,
     DuplicateMessage,
     InsufficientBalance,
     InvalidRecipient,
@@ -237,7 +238,7 @@ STATUSES: Final = StatusTable(
         403: StatusEntry(_S.SENT, "SENT: Message is sent."),
         404: StatusEntry(_S.DELIVERED, "DELIVERED: Message is delivered to recipient."),
         405: StatusEntry(
-            _S.UNDELIVERED, "UNDELIVERED: Message is undelivered (invalid number, roaming error etc).", InvalidRecipient
+            _S.UNDELIVERED, "UNDELIVERED: Message is undelivered (invalid number, roaming error etc).", DeliveryFailed
         ),
         406: StatusEntry(_S.FAILED, "FAILED: Sending message failed – please report it to us.", ServiceUnavailable),
         407: StatusEntry(
@@ -251,7 +252,7 @@ STATUSES: Final = StatusTable(
         "EXPIRED": StatusEntry(_S.EXPIRED, "Messages expired."),
         "SENT": StatusEntry(_S.SENT, "Message is sent."),
         "DELIVERED": StatusEntry(_S.DELIVERED, "Message is delivered to recipient."),
-        "UNDELIVERED": StatusEntry(_S.UNDELIVERED, "Message is undelivered.", InvalidRecipient),
+        "UNDELIVERED": StatusEntry(_S.UNDELIVERED, "Message is undelivered.", DeliveryFailed),
         "FAILED": StatusEntry(_S.FAILED, "Sending message failed.", ServiceUnavailable),
         "REJECTED": StatusEntry(_S.REJECTED, "Message rejected.", InvalidRecipient),
         "UNKNOWN": StatusEntry(_S.UNKNOWN, "No report."),

@@ -17,7 +17,9 @@ Quirks:
   same number means different things in different sections (7005, 7010, 7011, 7208, 7601), so
   there is one table per section. ``ERRORS`` (Messaging) reads send answers; the Transaction Status
   table gives the reason class of a failed delivery receipt; the Event and Profile tables are
-  documented for completeness (those APIs are not spoken here). Within Messaging, 7010, 7208 and
+  documented for completeness (those APIs are not spoken here). Codes that say the network or
+  handset could not deliver (7201-7211, 7301, 74xx, 7503) are ``DeliveryFailed`` (the vendor took
+  the message), in receipts and in the rare send answer that carries one. Within Messaging, 7010, 7208 and
   7601 each carry two texts; the row takes the safe reading (refused, not retried).
 * **No de-duplication:** ``correlationid`` (our idempotency key, at most 50 bytes) is echoed in
   answers and receipts but never de-duplicates, so an ambiguous failure (timeout after the request
@@ -70,6 +72,7 @@ from .._text import check_sender, sms_segments
 from ..errors import (
     AuthError,
     ConfigurationError,
+    DeliveryFailed,
     DuplicateMessage,
     InsufficientBalance,
     InvalidRecipient,
@@ -125,34 +128,34 @@ ERRORS: Final = ErrorTable(
         "7120": ErrorCode(ValidationError, "Voice params length exceeded"),
         "7121": ErrorCode(TemplateError, "Replaceable params could not be fetched."),
         "7200": ErrorCode(ProviderError, "Unknown Status", ambiguous=True),
-        "7201": ErrorCode(ProviderError, "Delivery failed at Operator"),
-        "7202": ErrorCode(ProviderError, "Delivery failed at platform"),
+        "7201": ErrorCode(DeliveryFailed, "Delivery failed at Operator"),
+        "7202": ErrorCode(DeliveryFailed, "Delivery failed at platform"),
         "7203": ErrorCode(InvalidRecipient, "Unknown Subscriber address"),
         "7204": ErrorCode(InvalidRecipient, "Insufficient Credits in subscriber account"),
         "7205": ErrorCode(ValidationError, "Error in Binary message"),
-        "7206": ErrorCode(ProviderError, "Can't deliver. Subscriber SIM Full"),
-        "7207": ErrorCode(ProviderError, "Subscriber out of coverage area or not reachable"),
+        "7206": ErrorCode(DeliveryFailed, "Can't deliver. Subscriber SIM Full"),
+        "7207": ErrorCode(DeliveryFailed, "Subscriber out of coverage area or not reachable"),
         "7208": ErrorCode(PermissionDenied, "Source ip is not in the allowed list / Message expired"),
-        "7209": ErrorCode(ProviderError, "Unable to deliver multipart message"),
+        "7209": ErrorCode(DeliveryFailed, "Unable to deliver multipart message"),
         "7210": ErrorCode(PermissionDenied, "Billing Configuration error"),
-        "7211": ErrorCode(ProviderError, "Billing error at operator"),
+        "7211": ErrorCode(DeliveryFailed, "Billing error at operator"),
         "7212": ErrorCode(InvalidRecipient, "Invalid registration"),
         "7213": ErrorCode(InvalidRecipient, "Unregistered"),
-        "7214": ErrorCode(ProviderError, "Cloud specific failure"),
-        "7301": ErrorCode(ProviderError, "Message expired"),
+        "7214": ErrorCode(DeliveryFailed, "Cloud specific failure"),
+        "7301": ErrorCode(DeliveryFailed, "Message expired"),
         "7302": ErrorCode(RateLimited, "Rate limit exceeded"),
         "7303": ErrorCode(ProviderError, "Delivery notification of a message expired", ambiguous=True),
         "7304": ErrorCode(AuthError, "Invalid app credentials(Invalid OAuth)"),
         "7305": ErrorCode(AuthError, "Invalid user credentials"),
         "7307": ErrorCode(ServiceUnavailable, "End point not reachable(FB is not reachable)"),
-        "7401": ErrorCode(ProviderError, "No answer"),
-        "7402": ErrorCode(ProviderError, "Customer busy"),
-        "7403": ErrorCode(ProviderError, "Call rejected"),
-        "7404": ErrorCode(ProviderError, "Others"),
+        "7401": ErrorCode(DeliveryFailed, "No answer"),
+        "7402": ErrorCode(DeliveryFailed, "Customer busy"),
+        "7403": ErrorCode(DeliveryFailed, "Call rejected"),
+        "7404": ErrorCode(DeliveryFailed, "Others"),
         "7500": ErrorCode(ProviderError, "Delivered (a delivery status, not a send answer)", ambiguous=True),
         "7501": ErrorCode(ProviderError, "Submited (a delivery status, not a send answer)", ambiguous=True),
         "7502": ErrorCode(ProviderError, "Read (a delivery status, not a send answer)", ambiguous=True),
-        "7503": ErrorCode(ProviderError, "Message expired before delivery attempt"),
+        "7503": ErrorCode(DeliveryFailed, "Message expired before delivery attempt"),
         "7504": ErrorCode(PermissionDenied, "Authentication error (push provider)"),
         "7505": ErrorCode(ValidationError, "Too large payload ( >4kb)"),
         "7506": ErrorCode(ValidationError, "Invalid time to live value"),
@@ -203,7 +206,7 @@ TRANSACTION_ERRORS: Final = ErrorTable(
     {
         **{code: row for code, row in ERRORS.items() if code not in _REQUEST_ONLY},
         "7010": ErrorCode(ServiceUnavailable, "Service provider exception"),
-        "7208": ErrorCode(ProviderError, "Message expired"),
+        "7208": ErrorCode(DeliveryFailed, "Message expired"),
         "7601": ErrorCode(NotFound, "Transaction is not under this service or service key is invalid"),
         "7602": ErrorCode(InvalidRecipient, "User presence failure / validation or user verification failure"),
         "7608": ErrorCode(ValidationError, "Invalid image file size"),
@@ -270,9 +273,9 @@ STATUSES: Final = StatusTable(
         "Delivered": StatusEntry(_S.DELIVERED, "Delivered to the handset or app"),
         "Read": StatusEntry(_S.READ, "Read by the recipient (WhatsApp, push, in-app)"),
         "Clicked": StatusEntry(_S.READ, "A link in the message was clicked (an engagement event)"),
-        "Un-Delivered": StatusEntry(_S.UNDELIVERED, "Not delivered by the network", ProviderError),
-        "Undelivered": StatusEntry(_S.UNDELIVERED, "Not delivered (spelling without hyphen)", ProviderError),
-        "Failed": StatusEntry(_S.FAILED, "Failed before delivery", ProviderError),
+        "Un-Delivered": StatusEntry(_S.UNDELIVERED, "Not delivered by the network", DeliveryFailed),
+        "Undelivered": StatusEntry(_S.UNDELIVERED, "Not delivered (spelling without hyphen)", DeliveryFailed),
+        "Failed": StatusEntry(_S.FAILED, "Failed (the receipt's code, when known, tells why)", DeliveryFailed),
     },
     case_insensitive=True,
 )
