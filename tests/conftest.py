@@ -69,3 +69,14 @@ def serve() -> Iterator[Callable[[Emulator], EmulatorServer]]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+# Tests that take seconds each: ``pytest -m "not slow"`` is the fast inner loop; ``make test`` runs all.
+SLOW_MODULES = {"test_fuzz.py", "test_fault_injection.py", "test_benchmarks.py"}
+SLOW_TESTS = {"test_examples_run", "test_one_async_client_shared_by_200_tasks"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in SLOW_MODULES or getattr(item, "originalname", item.name) in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)

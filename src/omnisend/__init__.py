@@ -47,6 +47,7 @@ if _typing.TYPE_CHECKING:
         SendResult,
         Template,
     )
+    from ._bulk import SendOutcome
     from .retry import RetryPolicy
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "RecipientResult",
     "ReportError",
     "RetryPolicy",
+    "SendOutcome",
     "SendResult",
     "ServiceUnavailable",
     "Template",
@@ -96,6 +98,7 @@ _LAZY: _typing.Final = {
     "SendResult": ".models",
     "Template": ".models",
     "RetryPolicy": ".retry",
+    "SendOutcome": "._bulk",
 }
 
 
