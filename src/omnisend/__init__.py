@@ -36,6 +36,7 @@ from .errors import (
 )
 
 if _typing.TYPE_CHECKING:
+    from ._bulk import SendOutcome
     from .client import AsyncClient, Client
     from .models import (
         DeliveryReport,
@@ -47,7 +48,6 @@ if _typing.TYPE_CHECKING:
         SendResult,
         Template,
     )
-    from ._bulk import SendOutcome
     from .retry import RetryPolicy
 
 __all__ = [
