@@ -37,6 +37,7 @@ from .errors import (
 
 if _typing.TYPE_CHECKING:
     from ._bulk import SendOutcome
+    from ._text import Segments, sms_segments
     from .client import AsyncClient, Client
     from .models import (
         DeliveryReport,
@@ -73,6 +74,7 @@ __all__ = [
     "RecipientResult",
     "ReportError",
     "RetryPolicy",
+    "Segments",
     "SendOutcome",
     "SendResult",
     "ServiceUnavailable",
@@ -83,6 +85,7 @@ __all__ = [
     "ValidationError",
     "WebhookAuthError",
     "__version__",
+    "sms_segments",
 ]
 
 #: Public names loaded on first use → the module that defines them.
@@ -99,6 +102,8 @@ _LAZY: _typing.Final = {
     "Template": ".models",
     "RetryPolicy": ".retry",
     "SendOutcome": "._bulk",
+    "Segments": "._text",
+    "sms_segments": "._text",
 }
 
 

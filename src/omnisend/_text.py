@@ -1,5 +1,7 @@
 """Pre-flight helpers shared by every adapter: phone numbers, SMS encoding and segments.
 
+``sms_segments`` and ``Segments`` are public (``omnisend.sms_segments``).
+
 These run before any request is built, so a bad message costs no HTTP call and the error
 names the field and the limit.
 """
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -133,40 +136,84 @@ def _mask(number: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Segments:
-    """How an SMS text will be split on the wire."""
+    """How an SMS text travels on the wire: its encoding, the parts it is split into, its length.
+
+    Example:
+        >>> sms_segments("Your code is 1234")
+        Segments(encoding='gsm7', parts=1, characters=17)
+    """
 
     encoding: str
-    """``"gsm7"`` or ``"ucs2"``."""
-    units: int
-    """Septets (GSM-7) or UTF-16 code units (UCS-2)."""
-    count: int
-    """Number of SMS parts."""
+    """``"gsm7"`` (GSM 03.38, 7-bit) or ``"ucs2"`` (UTF-16, for any character outside GSM 03.38)."""
+    parts: int
+    """Number of SMS parts the network sends (what the vendor bills per recipient)."""
+    characters: int
+    """Length on the wire: septets for GSM-7 (an extension character such as ``€`` counts 2),
+    UTF-16 code units for UCS-2 (a character outside the BMP, such as an emoji, counts 2)."""
 
 
 _GSM7: Final = GSM7_BASIC | GSM7_EXTENDED
+#: Room in one SMS and in each part of a concatenated one (the rest of a part holds the UDH).
+_ROOM: Final = {"gsm7": (160, 153), "ucs2": (70, 67)}
 
 
 def sms_segments(text: str) -> Segments:
-    """Count the SMS parts ``text`` needs: 160/153 GSM-7 septets or 70/67 UCS-2 units."""
+    """The encoding, SMS parts and wire length of ``text``.
+
+    One SMS holds 160 GSM-7 septets or 70 UCS-2 units; a longer text is split into parts of 153
+    septets or 67 units. A character that takes two (a GSM-7 escape such as ``€``, ``[``, ``{``; a
+    UTF-16 surrogate pair such as an emoji) is never split across parts: when only one place is
+    left in a part, it moves whole to the next, so such texts can need one part more than their
+    length divided by 153 (or 67) says.
+
+    Example:
+        >>> sms_segments("a" * 152 + "€" + "a" * 152).parts
+        3
+    """
     if GSM7_BASIC.issuperset(text):
-        return _segments("gsm7", len(text))
+        return _segments("gsm7", len(text), 0)
     if _GSM7.issuperset(text):
-        return _segments("gsm7", len(text) + sum(text.count(ch) for ch in GSM7_EXTENDED))
-    return _segments("ucs2", len(text.encode("utf-16-le")) // 2)
+        doubles = sum(text.count(ch) for ch in GSM7_EXTENDED)
+        if doubles == 0 or len(text) + doubles <= 160:
+            return _segments("gsm7", len(text) + doubles, 0)
+        return _segments("gsm7", len(text) + doubles, _parts(text, GSM7_EXTENDED.__contains__, 153))
+    units = len(text.encode("utf-16-le")) // 2
+    if units == len(text) or units <= 70:
+        return _segments("ucs2", units, 0)
+    return _segments("ucs2", units, _parts(text, _astral, 67))
+
+
+def _astral(ch: str) -> bool:
+    """Whether ``ch`` is outside the BMP (a surrogate pair in UTF-16)."""
+    return ord(ch) > 0xFFFF
+
+
+def _parts(text: str, double: Callable[[str], bool], room: int) -> int:
+    """Parts of ``room`` places each, a two-place character never split across two parts."""
+    parts, used = 1, 0
+    for ch in text:
+        width = 2 if double(ch) else 1
+        if used + width > room:
+            parts, used = parts + 1, 0
+        used += width
+    return parts
 
 
 @functools.lru_cache(maxsize=4096)
-def _segments(encoding: str, units: int) -> Segments:
-    single, multi = (160, 153) if encoding == "gsm7" else (70, 67)
-    return Segments(encoding=encoding, units=units, count=1 if units <= single else -(-units // multi))
+def _segments(encoding: str, characters: int, parts: int) -> Segments:
+    """``parts == 0``: no two-place character can fall on a boundary, so the count is arithmetic."""
+    single, multi = _ROOM[encoding]
+    if not parts:
+        parts = 1 if characters <= single else -(-characters // multi)
+    return Segments(encoding=encoding, parts=parts, characters=characters)
 
 
 def check_sms_length(text: str, *, max_parts: int, provider: str) -> Segments:
     """Raise :class:`ValidationError` when ``text`` needs more than ``max_parts`` SMS parts."""
     seg = sms_segments(text)
-    if seg.count > max_parts:
+    if seg.parts > max_parts:
         raise ValidationError(
-            f"text needs {seg.count} SMS parts ({seg.units} {seg.encoding} units); "
+            f"text needs {seg.parts} SMS parts ({seg.characters} {seg.encoding} characters); "
             f"{provider} allows at most {max_parts}",
             field="text",
             provider=provider,

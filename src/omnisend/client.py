@@ -22,6 +22,7 @@ import httpx
 
 from . import events as _events
 from ._bulk import Job, Order, Pipeline, SendOutcome, ajobs, jobs, split_outcomes
+from ._text import sms_segments
 from .errors import (
     ConfigurationError,
     DeliveryUnknown,
@@ -76,6 +77,7 @@ class _Call:
         self.started = 0.0
         self.attempt_started = 0.0
         self.pending: _events.AttemptFinished | None = None  # a failed attempt, until its retry wait is known
+        self.segments: int | None = None  # SMS parts per recipient, stamped on the result
 
     # -- events (only when an ``on_event`` handler is set) ------------------------------------
 
@@ -220,9 +222,13 @@ class _Call:
 
     def result(self, value: R) -> R:
         if isinstance(value, SendResult):
-            if value.attempts == self.attempts and value.idempotency_key == self.idempotency_key:
-                return value  # the common case: parse_response already set both
-            return replace(value, attempts=self.attempts, idempotency_key=self.idempotency_key)
+            if (
+                value.attempts == self.attempts
+                and value.idempotency_key == self.idempotency_key
+                and value.segments == self.segments
+            ):
+                return value  # parse_response already set them all
+            return replace(value, attempts=self.attempts, idempotency_key=self.idempotency_key, segments=self.segments)
         return value
 
 
@@ -267,6 +273,8 @@ class _BaseClient:
             on_event=self.on_event,
         )
         call.started = time.perf_counter()
+        if message.channel == "sms" and message.text is not None:
+            call.segments = sms_segments(message.text).parts
         if self.on_event is not None:
             call.emit(_events.SendStarted(self.provider.name, key, len(message.recipients)))
         provider = self.provider

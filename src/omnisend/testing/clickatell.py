@@ -122,7 +122,7 @@ class ClickatellEmulator(Emulator):
         if entry.get("clientMessageId") is not None:
             answer["clientMessageId"] = entry["clientMessageId"]
         code = self._check(entry, to, channel)
-        parts = sms_segments(str(entry.get("content") or "")).count if channel == "sms" else 1
+        parts = sms_segments(str(entry.get("content") or "")).parts if channel == "sms" else 1
         if code is None and self.balance < self.price * parts:
             code = 20
         if code is not None:
@@ -161,7 +161,7 @@ class ClickatellEmulator(Emulator):
             return None if ok else 23
         if not isinstance(content, str) or not content.strip():
             return 23
-        if channel == "sms" and sms_segments(content).count > MAX_SMS_PARTS:
+        if channel == "sms" and sms_segments(content).parts > MAX_SMS_PARTS:
             return 100
         if channel == "whatsapp" and len(content) > MAX_WHATSAPP_TEXT:
             return 24

@@ -166,7 +166,7 @@ class MobizonEmulator(Emulator):
             return self.reply(1, {"recipient": ["Incorrect recipient number."]}, "Validation error.")
         if self.rate_limited(number):
             return self.error_reply(30)
-        parts = sms_segments(text).count
+        parts = sms_segments(text).parts
         with self.lock:
             if self.balance < self.price * parts:
                 return self._no_funds()
@@ -260,7 +260,7 @@ class MobizonEmulator(Emulator):
                 return campaign
             if not campaign.recipients:
                 return self.reply(12, message="The campaign has no recipients.")
-            parts = sms_segments(campaign.text).count
+            parts = sms_segments(campaign.text).parts
             if self.balance < self.price * parts * len(campaign.recipients):
                 return self._no_funds()
             for number, message_id in campaign.recipients.items():

@@ -101,7 +101,7 @@ class SmsapiEmulator(Emulator):
                 )
             if any(self.rate_limited(n) for n in valid):
                 return self.error_reply(52)
-            parts = sms_segments(text).count if text else 1
+            parts = sms_segments(text).parts if text else 1
             if self.balance < self.price * parts * len(valid):
                 return self.error_reply(103)
             test = form.get("test") == "1"

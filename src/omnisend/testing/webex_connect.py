@@ -175,7 +175,7 @@ class WebexConnectEmulator(Emulator):
             elif n in self.dnd:
                 refused[n] = ("7109", "User in DnD")
         valid = [n for n in plus if n not in refused]
-        parts = sms_segments(text).count if text else 1
+        parts = sms_segments(text).parts if text else 1
         with self.lock:
             if any(self.rate_limited(n) for n in valid):
                 return self._error("7020")
