@@ -11,7 +11,7 @@ import pytest
 
 from omnisend import ConfigurationError, DeliveryUnknown, InvalidRecipient, Message, RetryPolicy
 from omnisend._bulk import Batcher
-from omnisend.testing import Fault, SmsapiEmulator
+from omnisend.testing import ClickatellEmulator, Fault, SmsapiEmulator
 from tests.conftest import inprocess_async_client, inprocess_client
 
 
@@ -118,13 +118,29 @@ def test_partial_batch_gives_the_bad_message_its_error(policy: RetryPolicy) -> N
     assert isinstance(outcomes[1].error, InvalidRecipient) and outcomes[1].error.code == 13
 
 
-def test_messages_with_their_own_key_are_not_merged(policy: RetryPolicy) -> None:
-    emu = SmsapiEmulator()
+def test_messages_with_their_own_key_are_not_merged_where_one_key_covers_the_request(policy: RetryPolicy) -> None:
+    emu = ClickatellEmulator()
     messages = [Message(to=f"+4850010020{n}", text="x", idempotency_key=f"order-{n}") for n in range(3)]
     with inprocess_client(emu, policy) as client:
         outcomes = list(client.send_many(messages))
     assert [o.result.idempotency_key for o in outcomes if o.result] == ["order-0", "order-1", "order-2"]
     assert len([r for r in emu.requests if r.method == "POST"]) == 3
+
+
+def test_messages_with_their_own_key_are_batched_where_the_vendor_takes_an_id_per_recipient(
+    policy: RetryPolicy,
+) -> None:
+    """SMSAPI takes one idx per recipient: keyed messages share a request, each keeping its own idx."""
+    emu = SmsapiEmulator()
+    messages = [Message(to=f"+4850010020{n}", text="x", idempotency_key=f"order-{n}") for n in range(3)]
+    with inprocess_client(emu, policy) as client:
+        outcomes = list(client.send_many(messages))
+        again = list(client.send_many(messages))  # a re-run: same request count, nothing sent twice
+    sends = [r for r in emu.requests if r.method == "POST"]
+    assert len(sends) == 2 and sends[0].form["idx"] == "order-0|order-1|order-2" == sends[1].form["idx"]
+    assert [o.result.idempotency_key for o in outcomes if o.result] == ["order-0", "order-1", "order-2"]
+    assert all(o.ok and o.result is not None and o.result.deduplicated for o in again)
+    assert emu.accepted_count == 3 and emu.duplicates() == 0
 
 
 def test_a_batch_never_sends_twice_under_faults(policy: RetryPolicy) -> None:
@@ -220,13 +236,15 @@ async def test_async_cancellation_of_the_consumer(policy: RetryPolicy) -> None:
 
 
 def test_ambiguous_batch_failure_reaches_every_member(policy: RetryPolicy) -> None:
-    """A batch whose outcome stays unknown after every retry is DeliveryUnknown for each member, one key."""
+    """A batch whose outcome stays unknown after every retry is DeliveryUnknown for each member, each
+    with the key its recipient went out with (SMSAPI: one idx per recipient)."""
     emu = SmsapiEmulator()
     emu.script(*[Fault.slow(5.0)] * 3)
     with inprocess_client(emu, policy) as client:
         outcomes = list(client.send_many(numbered(3), timeout=0.05))
     assert all(isinstance(o.error, DeliveryUnknown) for o in outcomes)
-    assert len({o.error.idempotency_key for o in outcomes if o.error}) == 1
+    sent = [r.form["idx"] for r in emu.requests if r.method == "POST"]
+    assert [o.error.idempotency_key for o in outcomes if o.error] == sent[0].split("|") and len(set(sent)) == 1
     assert emu.duplicates() == 0
 
 

@@ -2,22 +2,31 @@
 
 Batching merges *consecutive* messages with identical content (text, sender, channel, template,
 media, schedule, validity, options) into one multi-recipient send, up to the provider's
-``max_recipients``. Only messages without a caller-supplied ``idempotency_key`` are merged: a
-caller's key belongs to one message, and keeping it on that message keeps re-sends after
-``DeliveryUnknown`` safe. A merged send gets one key (its recipients' vendor ids derive from it)
-and is retried, or not, exactly like a single send, so batching never weakens the
-no-double-send rule. Grouping looks at one group at a time, so memory stays bounded.
+``max_recipients``. A merged send is retried, or not, exactly like a single send, so batching
+never weakens the no-double-send rule. Grouping looks at one group at a time, so memory stays
+bounded.
+
+Keys. Where the vendor takes an id per recipient in one request (SMSAPI ``idx``,
+``Provider.keyed_recipients``), every member keeps its own key — the caller's, or one generated
+for it — and its recipients keep the ids they would have if it were sent alone
+(``<key>`` for one recipient, ``<key>--<n>`` for several). Messages with their own keys are
+batched too, so a campaign with deterministic keys re-runs at the same request count, each
+member de-duplicated by the vendor. Each member's outcome (result and errors) carries that key:
+re-sending the member with it is safe. Elsewhere a caller's key belongs to one message, so such
+messages are sent alone, and merged messages share one key.
 """
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, Generator, Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from ._inputs import new_key, recipient_ids
 from .errors import OmnisendError
-from .models import Message, SendResult
+from .models import Message, RecipientResult, SendResult
 
 __all__ = ["Batcher", "Job", "Order", "Pipeline", "SendOutcome", "ajobs", "jobs", "split_outcomes"]
 
@@ -46,6 +55,8 @@ class Job:
 
     message: Message
     members: tuple[tuple[int, Message], ...]
+    keys: tuple[str, ...] | None = None
+    """Each member's own key, in a batch where each member keeps one (``Provider.keyed_recipients``)."""
 
 
 def _same_content(a: Message, b: Message) -> bool:
@@ -66,9 +77,10 @@ def _same_content(a: Message, b: Message) -> bool:
 class Batcher:
     """Groups input messages into jobs, one message at a time (shared by sync and async ``send_many``)."""
 
-    def __init__(self, *, max_recipients: int, batch: bool) -> None:
+    def __init__(self, *, max_recipients: int, batch: bool, keyed: bool = False) -> None:
         self.max_recipients = max_recipients
         self.batch = batch and max_recipients > 1
+        self.keyed = keyed
         self._group: list[tuple[int, Message]] = []
         self._count = 0
         self._numbers: set[str] | None = None  # the group's numbers, once a second message may join
@@ -77,7 +89,7 @@ class Batcher:
         """Add one input message; returns the jobs that are complete because of it."""
         if not isinstance(message, Message):
             raise TypeError(f"send_many takes omnisend.Message items, got {type(message).__name__} at {index}")
-        if not self.batch or message.idempotency_key is not None:
+        if not self.batch or (message.idempotency_key is not None and not self.keyed):
             return [*self.close(), Job(message, ((index, message),))]
         recipients = message.recipients
         done = []
@@ -106,26 +118,33 @@ class Batcher:
         if len(group) == 1:
             return [Job(group[0][1], (group[0],))]
         to = [number for _, m in group for number in m.recipients]
-        return [Job(group[0][1].model_copy(update={"to": to, "metadata": {}}), tuple(group))]
+        first = group[0][1]
+        if not self.keyed:
+            return [Job(first.model_copy(update={"to": to, "metadata": {}}), tuple(group))]
+        keys = tuple(m.idempotency_key or new_key() for _, m in group)
+        ids = tuple(i for key, (_, m) in zip(keys, group, strict=True) for i in recipient_ids(key, len(m.recipients)))
+        return [Job(first._part(to, ids, metadata={}, idempotency_key=None), tuple(group), keys)]
 
 
-def jobs(messages: Iterable[Message], *, max_recipients: int, batch: bool) -> Generator[Job, None, None]:
+def jobs(
+    messages: Iterable[Message], *, max_recipients: int, batch: bool, keyed: bool = False
+) -> Generator[Job, None, None]:
     """Turn input messages into jobs lazily, merging consecutive identical content when ``batch``."""
-    batcher = Batcher(max_recipients=max_recipients, batch=batch)
+    batcher = Batcher(max_recipients=max_recipients, batch=batch, keyed=keyed)
     for index, message in enumerate(messages):
         yield from batcher.feed(index, message)
     yield from batcher.close()
 
 
 async def ajobs(
-    messages: Iterable[Message] | AsyncIterable[Message], *, max_recipients: int, batch: bool
+    messages: Iterable[Message] | AsyncIterable[Message], *, max_recipients: int, batch: bool, keyed: bool = False
 ) -> AsyncGenerator[Job, None]:
     """:func:`jobs` for a sync or async iterable."""
     if not isinstance(messages, AsyncIterable):
-        for job in jobs(messages, max_recipients=max_recipients, batch=batch):
+        for job in jobs(messages, max_recipients=max_recipients, batch=batch, keyed=keyed):
             yield job
         return
-    batcher = Batcher(max_recipients=max_recipients, batch=batch)
+    batcher = Batcher(max_recipients=max_recipients, batch=batch, keyed=keyed)
     index = 0
     async for message in messages:
         for job in batcher.feed(index, message):
@@ -136,16 +155,21 @@ async def ajobs(
 
 
 def split_outcomes(job: Job, result: SendResult | None, error: OmnisendError | None) -> list[SendOutcome]:
-    """One outcome per input message of ``job``, each with its own recipients' results."""
+    """One outcome per input message of ``job``, each with its own recipients' results (and its own
+    key, where the batch kept one per member)."""
     if len(job.members) == 1:
         index, message = job.members[0]
         return [SendOutcome(index, message, result, error)]
+    keys: tuple[str | None, ...] = job.keys or (None,) * len(job.members)
     if error is not None or result is None:
-        return [SendOutcome(index, message, None, error) for index, message in job.members]
+        return [
+            SendOutcome(index, message, None, _keyed(error, key))
+            for (index, message), key in zip(job.members, keys, strict=True)
+        ]
     by_number = {r.to: r for r in result.recipients}
     outcomes = []
-    for index, message in job.members:
-        mine = tuple(by_number[n] for n in message.recipients if n in by_number)
+    for (index, message), key in zip(job.members, keys, strict=True):
+        mine = tuple(_keyed_recipient(by_number[n], key) for n in message.recipients if n in by_number)
         accepted = [r for r in mine if r.error is None]
         if not accepted and mine and mine[0].error is not None:
             outcomes.append(SendOutcome(index, message, None, mine[0].error))
@@ -157,9 +181,26 @@ def split_outcomes(job: Job, result: SendResult | None, error: OmnisendError | N
             status=first.status if first else result.status,
             recipients=mine,
             metadata=dict(message.metadata),
+            idempotency_key=key or result.idempotency_key,
         )
         outcomes.append(SendOutcome(index, message, part, None))
     return outcomes
+
+
+def _keyed(error: OmnisendError | None, key: str | None) -> OmnisendError | None:
+    """``error`` as one member's error: a copy carrying the member's own key (the batch's error is shared)."""
+    if error is None or key is None or error.idempotency_key == key:
+        return error
+    mine = copy.copy(error)
+    mine.idempotency_key = key
+    mine.__cause__, mine.__traceback__ = error.__cause__, error.__traceback__
+    return mine
+
+
+def _keyed_recipient(recipient: RecipientResult, key: str | None) -> RecipientResult:
+    if recipient.error is None or key is None:
+        return recipient
+    return replace(recipient, error=_keyed(recipient.error, key))
 
 
 class Pipeline:

@@ -1,21 +1,31 @@
 """Keeping credentials out of errors, reprs and log records.
 
-Providers register their credential values when created. :func:`scrub` replaces them in any
-decoded vendor payload before it is stored on an error or a result, and :class:`RedactingFilter`
-(installed on the ``httpx`` and ``httpcore`` loggers and on ``omnisend``'s own) masks them in log
-records — httpx logs every request URL at INFO, and some vendors take the key in the URL.
+Each provider registers the spellings of its credentials when created (:func:`spellings`: as
+written, percent-encoded, ``quote_plus``-encoded, JSON-escaped, and the HTTP Basic base64 of a
+``user:password`` pair). The registry is scoped to the provider: its entry goes when the provider
+is garbage-collected, and an adapter masks its own payloads with its own spellings. :func:`scrub`
+replaces them in any decoded vendor payload before it is stored on an error or a result, and
+:class:`RedactingFilter` (installed on the ``httpx`` and ``httpcore`` loggers and on ``omnisend``'s
+own) masks the spellings of every live provider in log records — httpx logs every request URL at
+INFO, and some vendors take the key in the URL, percent-encoded.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import threading
+import weakref
+from collections.abc import Iterable
 from typing import Final
+from urllib.parse import quote, quote_plus
 
 MASK: Final = "***"
+_MIN: Final = 4  # shorter values would mask ordinary words
 _lock = threading.Lock()
-_secrets: set[str] = set()
+_owners: weakref.WeakKeyDictionary[object, tuple[str, ...]] = weakref.WeakKeyDictionary()
+_all: tuple[str, ...] | None = ()  # the union over live owners, rebuilt when one comes or goes
 _installed = False
 
 #: Loggers whose records may carry a request URL or header.
@@ -30,14 +40,60 @@ LOGGERS: Final = (
 )
 
 
-def register(*secrets: str) -> None:
-    """Remember credential values so logs and payloads can be scrubbed of them."""
-    new = {s for s in secrets if s and len(s) >= 4}
-    if not new:
+def spellings(secrets: Iterable[str], pairs: Iterable[tuple[str, str]] = ()) -> tuple[str, ...]:
+    """Every form in which ``secrets`` can appear in a URL, a form, a JSON text or a header, longest first.
+
+    ``pairs`` are ``(user, password)`` credentials sent as HTTP Basic: their base64 is a secret too.
+    """
+    forms: set[str] = set()
+    for secret in secrets:
+        if not secret or len(secret) < _MIN:
+            continue
+        escaped = json.dumps(secret)[1:-1]
+        forms.update(
+            {
+                secret,
+                quote(secret, safe=""),
+                quote(secret),
+                quote_plus(secret),
+                quote(secret, safe="").lower(),  # %2b: some encoders write lower-case hex
+                escaped,
+                json.dumps(secret, ensure_ascii=False)[1:-1],
+                escaped.replace("/", "\\/"),  # JSON writers that escape the slash
+            }
+        )
+    for user, password in pairs:
+        if password and len(password) >= _MIN:
+            forms.add(base64.b64encode(f"{user}:{password}".encode()).decode("ascii"))
+    return tuple(sorted((f for f in forms if len(f) >= _MIN), key=lambda f: (-len(f), f)))
+
+
+def register(owner: object, forms: tuple[str, ...]) -> None:
+    """Remember ``owner``'s credential spellings (from :func:`spellings`) while ``owner`` lives."""
+    global _all
+    if not forms:
         return
     with _lock:
-        _secrets.update(new)
+        _owners[owner] = forms
+        _all = None
+    weakref.finalize(owner, _forget)
     install()
+
+
+def _forget() -> None:
+    global _all
+    _all = None  # rebuilt on next use, without the collected owner
+
+
+def registered() -> tuple[str, ...]:
+    """The spellings of every live provider's credentials."""
+    global _all
+    current = _all
+    if current is None:
+        with _lock:
+            current = tuple(sorted({f for forms in list(_owners.values()) for f in forms}, key=lambda f: (-len(f), f)))
+            _all = current
+    return current
 
 
 def scrub(value: object, secrets: tuple[str, ...] | None = None) -> object:
@@ -45,7 +101,7 @@ def scrub(value: object, secrets: tuple[str, ...] | None = None) -> object:
 
     Returns ``value`` itself when no secret occurs in it.
     """
-    found = tuple(s for s in (secrets if secrets is not None else tuple(_secrets)) if s)
+    found = tuple(s for s in (secrets if secrets is not None else registered()) if s)
     if not found:
         return value
     if absent(value, found):
@@ -76,7 +132,7 @@ def _verbatim_in_json(secret: str) -> bool:
 
 def scrub_text(text: str) -> str:
     """``text`` with every registered secret masked."""
-    result = _scrub(text, tuple(_secrets))
+    result = _scrub(text, registered())
     return result if isinstance(result, str) else text
 
 
@@ -99,7 +155,7 @@ class RedactingFilter(logging.Filter):
     """Masks registered secrets in a record's message and arguments (URLs included)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        secrets = tuple(_secrets)
+        secrets = registered()
         if not secrets:
             return True
         try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping, Sized
@@ -22,6 +21,7 @@ import httpx
 
 from . import events as _events
 from ._bulk import Job, Order, Pipeline, SendOutcome, ajobs, jobs, split_outcomes
+from ._inputs import new_key as _new_key
 from ._text import sms_segments
 from .errors import (
     ConfigurationError,
@@ -268,7 +268,9 @@ class _BaseClient:
         call = _Call(
             self.provider,
             idempotency_key=key,
-            key_from_caller=message.idempotency_key is not None,
+            # A send_many batch of keyed messages carries its members' ids: a "duplicate" answer to
+            # its first attempt means a run with the same keys sent it before, as for a caller's key.
+            key_from_caller=message.idempotency_key is not None or message._recipient_ids is not None,
             timeout=self.timeout if timeout is _DEFAULT else _as_timeout(timeout),
             on_event=self.on_event,
         )
@@ -350,14 +352,6 @@ class _BaseClient:
 
 def _since(call: _Call) -> float:
     return time.perf_counter() - call.started
-
-
-def _new_key() -> str:
-    """A random UUID4 as 32 hex digits, like ``uuid.uuid4().hex`` without building the UUID object."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    return raw.hex()
 
 
 def _with_metadata(flow: Flow[SendResult], metadata: Mapping[str, str]) -> Flow[SendResult]:
@@ -469,8 +463,12 @@ class Client(_BaseClient):
         at most ``concurrency`` sends run at once, on threads, and at most ``2 * concurrency`` are
         taken ahead of the consumer (the others finished, waiting for an earlier one or for you). ``order="input"`` yields outcomes in
         input order; ``"completion"`` as they finish. ``batch`` merges consecutive messages with
-        identical content into vendor-native multi-recipient requests (messages with their own
-        ``idempotency_key`` are sent alone). Each send keeps its own key and retry policy.
+        identical content into vendor-native multi-recipient requests. Where the vendor takes an id
+        per recipient (SMSAPI ``idx``) every message keeps its own key — yours, or one generated
+        for it — and is batched whether or not it has one; each outcome (and its errors) carries
+        that key, and re-sending the message with it is de-duplicated by the vendor. Elsewhere
+        messages with their own ``idempotency_key`` are sent alone. Each request keeps its own
+        retry policy.
 
         If reading ``messages`` raises (or an item is not a ``Message``: ``TypeError``), nothing
         more is read; the outcomes of the sends already made are yielded, then that error is raised.
@@ -487,7 +485,9 @@ class Client(_BaseClient):
         retry: RetryPolicy | None,
         timeout: httpx.Timeout | float | None,
     ) -> Iterator[SendOutcome]:
-        source = jobs(messages, max_recipients=self.provider.max_recipients, batch=batch)
+        source = jobs(
+            messages, max_recipients=self.provider.max_recipients, batch=batch, keyed=self.provider.keyed_recipients
+        )
 
         def run(job: Job) -> list[SendOutcome]:
             try:
@@ -671,9 +671,13 @@ class AsyncClient(_BaseClient):
         import asyncio
 
         # A plain iterable is read directly: no async-generator hop per message.
-        size = self.provider.max_recipients
-        sync_source = None if isinstance(messages, AsyncIterable) else jobs(messages, max_recipients=size, batch=batch)
-        async_source = ajobs(messages, max_recipients=size, batch=batch) if sync_source is None else None
+        size, keyed = self.provider.max_recipients, self.provider.keyed_recipients
+        sync_source = (
+            None
+            if isinstance(messages, AsyncIterable)
+            else jobs(messages, max_recipients=size, batch=batch, keyed=keyed)
+        )
+        async_source = ajobs(messages, max_recipients=size, batch=batch, keyed=keyed) if sync_source is None else None
         reading = asyncio.Lock()  # an async generator is advanced by one worker at a time
         pipeline = Pipeline(window=2 * concurrency, order=order)
         loop = asyncio.get_running_loop()

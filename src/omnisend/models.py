@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from . import errors
+from . import _inputs, errors
 from ._text import normalize_e164
 from .errors import OmnisendError, PartialFailure, ValidationError
 
@@ -112,6 +112,13 @@ class Template(_Input):
     language: str | None = None
     """Template language code, where the vendor asks for it (``"en"``)."""
 
+    @model_validator(mode="after")
+    def _check_text(self) -> Template:
+        params = [*self.params, *self.params.values()] if isinstance(self.params, dict) else self.params
+        for value in (self.name, self.language, *params):
+            _sendable(value, "the template")
+        return self
+
 
 class Media(_Input):
     """An attachment: an image, video, audio or document reachable at a public URL."""
@@ -128,7 +135,14 @@ class Media(_Input):
     def _url(cls, value: str) -> str:
         if not value.startswith(("https://", "http://")):
             raise ValueError("media url must be an http(s) URL")
+        if not value.isprintable() or value != value.strip():
+            raise ValueError("media url contains whitespace or a control character")
         return value
+
+    @field_validator("caption")
+    @classmethod
+    def _caption(cls, value: str | None) -> str | None:
+        return _sendable(value, "caption")
 
 
 class Message(_Input):
@@ -160,7 +174,13 @@ class Message(_Input):
     metadata: dict[str, str] = Field(default_factory=dict)
     """Your own key/value data, kept on the result (not sent)."""
     options: dict[str, Any] = Field(default_factory=dict)
-    """Vendor-only request fields, merged into the request untouched (escape hatch)."""
+    """Vendor-only request fields, merged into the request (escape hatch). Values must be JSON
+    values; timezone-aware datetimes and dates are turned into ISO 8601 text. Fields omnisend sets
+    itself (the vendor's idempotency and recipient fields, credentials) are refused by the provider."""
+
+    _recipient_ids: tuple[str, ...] | None = PrivateAttr(default=None)
+    # Internal: the vendor id of each recipient, set on the merged message of a ``send_many`` batch
+    # and on each chunk of a split send (see ``Provider.recipient_ids``); never set by callers.
 
     @field_validator("to")
     @classmethod
@@ -179,13 +199,36 @@ class Message(_Input):
     def _text(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
             raise ValueError("text is empty")
-        return value
+        return _sendable(value, "text")
 
     @field_validator("sender")
     @classmethod
     def _sender(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
             raise ValueError("sender is empty; leave it out to use the account default")
+        if value is not None and not value.isprintable():
+            raise ValueError("sender contains a control or unprintable character")
+        return value
+
+    @field_validator("idempotency_key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        problem = None if value is None else _inputs.key_problem(value)
+        if problem is not None:
+            raise ValueError(f"idempotency_key {problem}")
+        return value
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _inputs.json_options(value) if value else value
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, item in value.items():
+            _sendable(key, "a metadata key")
+            _sendable(item, f"metadata[{key!r}]")
         return value
 
     @field_validator("scheduled_at")
@@ -212,6 +255,20 @@ class Message(_Input):
     def recipients(self) -> tuple[str, ...]:
         """The recipients as a tuple, whether ``to`` was one number or a list."""
         return (self.to,) if isinstance(self.to, str) else tuple(self.to)
+
+    def _part(self, to: list[str], ids: tuple[str, ...] | None, **update: Any) -> Message:
+        """A copy to the numbers ``to`` (a chunk, a batch), each keeping the vendor id in ``ids``."""
+        part = self.model_copy(update={"to": to, **update})
+        part._recipient_ids = ids
+        return part
+
+
+def _sendable(value: str | None, what: str = "the value") -> str | None:
+    """``value``, or ``ValueError`` when it holds what no vendor can be sent (NUL, a lone surrogate)."""
+    problem = None if value is None else _inputs.text_problem(value)
+    if problem is not None:
+        raise ValueError(f"{what} {problem}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 
-from .errors import WebhookAuthError
+from .errors import ConfigurationError, WebhookAuthError
 from .models import DeliveryReport
 
 __all__ = ["ReplayGuard", "WebhookAuthError", "hmac_hex", "verify_shared_secret"]
@@ -58,7 +58,12 @@ def verify_shared_secret(
 
     Raises:
         WebhookAuthError: neither place holds the secret.
+        ConfigurationError: ``secret`` is empty or blank (that would check nothing).
     """
+    if not isinstance(secret, str) or not secret.strip():
+        raise ConfigurationError(
+            "the webhook shared secret is empty: refusing to check callbacks with it", provider=provider
+        )
     expected = secret.encode()
     candidates = [(query or {}).get(param), _basic_password(headers)]
     matched = False

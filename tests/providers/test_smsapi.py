@@ -196,7 +196,7 @@ def test_bulk_send_gets_one_idx_per_recipient(smsapi: Smsapi) -> None:
     request = smsapi.build_request(Message(to=["+48500100200", "+48500100201"], text="hi"), idempotency_key="k")
     form = form_of(request)
     assert form["to"] == "48500100200,48500100201"
-    assert form["idx"] == "k-1|k-2"
+    assert form["idx"] == "k--1|k--2"
 
 
 def test_schedule_expiry_template_test_mode_and_options() -> None:
@@ -644,7 +644,7 @@ def test_more_than_1000_recipients_are_split_with_distinct_idx_per_chunk(policy:
     sends = [r for r in emu.requests if r.method == "POST"]
     sizes = [len(r.form["to"].split(",")) for r in sends]
     assert sizes == [1000, 1000, 1000, 1000, 500]  # chunk 1 retried after 201, chunk 2 after the drop
-    assert sends[0].form["idx"].split("|")[0] == "camp-7.1-1" and sends[4].form["idx"].split("|")[-1] == "camp-7.3-500"
+    assert sends[0].form["idx"].split("|")[0] == "camp-7--1" and sends[4].form["idx"].split("|")[-1] == "camp-7--2500"
     assert len(result.recipients) == 2500 and result.failed == () and result.idempotency_key == "camp-7"
     assert emu.accepted_count == 2500 and emu.duplicates() == 0
 

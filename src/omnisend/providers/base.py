@@ -21,6 +21,8 @@ quoting the key) in the error or the result's ``raw``.
 from __future__ import annotations
 
 import abc
+import contextlib
+import contextvars
 import dataclasses
 import functools
 import inspect
@@ -35,6 +37,7 @@ from urllib.parse import quote_plus, urlsplit
 import httpx
 
 from .. import _redact
+from .._inputs import derive_id, owned_option, recipient_ids
 from .._version import __version__
 from ..errors import (
     AuthError,
@@ -358,6 +361,29 @@ class WebhookHeaders(Mapping[str, str]):
         return f"WebhookHeaders({dict(self)!r})"
 
 
+_STRICT: Final = contextvars.ContextVar("omnisend_strict_adapters", default=False)
+
+
+def strict() -> bool:
+    """Whether adapter bugs re-raise (tests) instead of becoming typed errors (users).
+
+    On inside :func:`omnisend.testing.strict_adapters` or with ``OMNISEND_STRICT_ADAPTERS=1``.
+    """
+    return _STRICT.get() or os.environ.get("OMNISEND_STRICT_ADAPTERS", "") not in ("", "0")
+
+
+@contextlib.contextmanager
+def strict_adapters() -> Iterator[None]:
+    """Within this block (in this thread or task), an unexpected exception inside an adapter's
+    ``parse_*`` methods or flows is raised as is, so a test fails on it, instead of becoming the
+    typed error users get. Set ``OMNISEND_STRICT_ADAPTERS=1`` for the same everywhere."""
+    token = _STRICT.set(True)
+    try:
+        yield
+    finally:
+        _STRICT.reset(token)
+
+
 def _guard(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def guarded(self: Provider, *args: Any, **kwargs: Any) -> Any:
@@ -366,14 +392,16 @@ def _guard(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
             kwargs["headers"] = WebhookHeaders(kwargs.get("headers") or {})
         try:
             value = method(self, *args, **kwargs)
-            secrets = self._secrets()
+            secrets = self._masks()
             if args and isinstance(args[0], httpx.Response) and _free_of_secrets(args[0], secrets):
                 return value  # nothing read from this answer can hold a secret: no walk needed
             return _scrub_value(value, secrets)
         except OmnisendError as exc:
-            _scrub_error(exc, self._secrets())
+            _scrub_error(exc, self._masks())
             raise
         except Exception as exc:
+            if strict():
+                raise
             response = args[0] if args and isinstance(args[0], httpx.Response) else kwargs.get("response")
             if name == "parse_webhook":
                 raise ValidationError(
@@ -383,7 +411,7 @@ def _guard(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
                 ) from exc
             status = response.status_code if isinstance(response, httpx.Response) else None
             raise TransportError(
-                f"unexpected answer shape ({type(exc).__name__}: {_redact.scrub(str(exc), self._secrets())})",
+                f"unexpected answer shape ({type(exc).__name__}: {_redact.scrub(str(exc), self._masks())})",
                 provider=self.name,
                 http_status=status,
                 accepted=None if status is not None and 200 <= status < 300 else False,
@@ -394,16 +422,59 @@ def _guard(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _guard_flow(method: Callable[..., Flow[R]]) -> Callable[..., Flow[R]]:
-    """A vendor flow whose final value and escaping error are masked like a parse method's."""
+    """A vendor flow whose final value and escaping error are masked like a parse method's.
+
+    A send flow first checks its message (:meth:`Provider.check_message`). An unexpected exception
+    inside the flow (an adapter bug) becomes a :class:`TransportError` — ``accepted=False`` when no
+    step was handed out yet, ``None`` after — unless :func:`strict` is on.
+    """
 
     @functools.wraps(method)
     def guarded(self: Provider, *args: Any, **kwargs: Any) -> Flow[R]:
+        stepped = False
         try:
-            value = yield from method(self, *args, **kwargs)
+            if method.__name__ == "send_flow":
+                self.check_message(args[0] if args else kwargs.get("message"), kwargs.get("idempotency_key"))
+            inner = method(self, *args, **kwargs)
+            step = next(inner)
+            while True:
+                stepped = True
+                try:
+                    sent = yield step
+                except GeneratorExit:
+                    inner.close()
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - the driver throws a step's error in: the flow decides
+                    step = inner.throw(exc)
+                else:
+                    step = inner.send(sent)
+        except StopIteration as stop:
+            return _scrub_value(stop.value, self._masks())  # type: ignore[no-any-return]
         except OmnisendError as exc:
-            _scrub_error(exc, self._secrets())
+            _scrub_error(exc, self._masks())
             raise
-        return _scrub_value(value, self._secrets())
+        except Exception as exc:
+            if strict():
+                raise
+            raise TransportError(
+                f"internal error in the {self.name} adapter ({type(exc).__name__}: "
+                f"{_redact.scrub(str(exc), self._masks())})"
+                + ("; an earlier request of this send may have reached the vendor" if stepped else ""),
+                provider=self.name,
+                accepted=None if stepped else False,
+                retryable=False,
+            ) from exc
+
+    return guarded
+
+
+def _guard_build(method: Callable[..., httpx.Request]) -> Callable[..., httpx.Request]:
+    """``build_request`` after :meth:`Provider.check_message`: bad input is refused the same way by every vendor."""
+
+    @functools.wraps(method)
+    def guarded(self: Provider, message: Message, *, idempotency_key: str) -> httpx.Request:
+        self.check_message(message, idempotency_key)
+        return method(self, message, idempotency_key=idempotency_key)
 
     return guarded
 
@@ -500,6 +571,14 @@ class Provider(abc.ABC):
     """Whether the vendor offers a status lookup (``Client.get_status``)."""
     webhook_auth: ClassVar[str] = "none"
     """How the vendor's delivery callbacks are authenticated (shown in the docs' feature matrix)."""
+    owned_options: ClassVar[frozenset[str]] = frozenset()
+    """Request fields omnisend sets itself — idempotency and de-duplication, recipients,
+    authentication, the answer's format — as dotted paths (``"params.name"``). ``Message.options``
+    may not set or replace them: :meth:`check_message` refuses such a message before any request."""
+    keyed_recipients: ClassVar[bool] = False
+    """Whether the vendor takes an id per recipient in one request (SMSAPI ``idx``): ``send_many``
+    then batches messages that carry their own keys, each recipient keeping the id it would get
+    if its message were sent alone (:meth:`recipient_ids`)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -510,6 +589,8 @@ class Provider(abc.ABC):
                 continue
             if name in _GUARDED or name.startswith(("_parse_", "parse_")):
                 wrapped = _guard(name, method)
+            elif name == "build_request":
+                wrapped = _guard_build(method)
             elif name.endswith("_flow") and inspect.isgeneratorfunction(method):
                 wrapped = _guard_flow(method)
             else:
@@ -523,26 +604,116 @@ class Provider(abc.ABC):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigurationError(f"{self.name}: base_url must be an http(s) URL, got {url!r}")
         self.base_url = url
-        _redact.register(*self._secrets())
+        self._masked = _redact.spellings(self._secrets(), self._basic_pairs())
+        _redact.register(self, self._masked)
 
     # -- credentials -------------------------------------------------------------------------
 
     @classmethod
     def _credential(cls, value: str | None, *, argument: str) -> str:
-        """The credential from the argument or the environment; ``ConfigurationError`` if empty."""
+        """The credential from the argument or the environment; ``ConfigurationError`` if empty.
+
+        A credential travels in a header or a URL, so it must be printable ASCII: anything else
+        (a pasted non-breaking space, a newline inside, a wrong decoding) is refused here, once,
+        rather than failing every send.
+        """
         if value is None:
             value = os.environ.get(cls.credential_env) if cls.credential_env else None
-        if not value or not value.strip():
-            hint = f" or set {cls.credential_env}" if cls.credential_env else ""
+        hint = f" or set {cls.credential_env}" if cls.credential_env else ""
+        if not isinstance(value, str) or not value.strip():
             raise ConfigurationError(
                 f"{cls.name}: no {argument}. Pass {cls.__name__}({argument}=...){hint}.",
                 provider=cls.name,
             )
-        return value.strip()
+        value = value.strip()
+        if not (value.isascii() and value.isprintable()):
+            raise ConfigurationError(
+                f"{cls.name}: {argument} contains a non-ASCII or control character; "
+                "copy it again from the vendor's panel",
+                provider=cls.name,
+            )
+        return value
+
+    @classmethod
+    def _callback_secret(cls, value: str | None, *, argument: str = "webhook_secret") -> str | None:
+        """A webhook secret or key: ``None`` (callbacks not authenticated) or a non-blank string.
+
+        An empty or blank secret is a ``ConfigurationError``: treating it as "no secret" would
+        accept forged callbacks from a configuration that meant to refuse them.
+        """
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigurationError(
+                f"{cls.name}: {argument} is empty; pass the secret, or leave it out (None) to accept "
+                "unauthenticated callbacks",
+                provider=cls.name,
+            )
+        return value
 
     def _secrets(self) -> tuple[str, ...]:
         """Credential values to keep out of errors, reprs and logs."""
         return ()
+
+    def _basic_pairs(self) -> tuple[tuple[str, str], ...]:
+        """``(user, password)`` pairs this adapter sends as HTTP Basic (their base64 is masked too)."""
+        return ()
+
+    def _masks(self) -> tuple[str, ...]:
+        """Every spelling of this provider's credentials (see :func:`omnisend._redact.spellings`)."""
+        masked: tuple[str, ...] | None = getattr(self, "_masked", None)
+        if masked is None:
+            masked = self._masked = _redact.spellings(self._secrets(), self._basic_pairs())
+        return masked
+
+    # -- checking input ----------------------------------------------------------------------
+
+    def check_message(self, message: object, idempotency_key: object = None) -> None:
+        """Refuse, before any request, what no request may carry.
+
+        ``Message`` itself refuses NUL characters, lone surrogates and values JSON cannot carry.
+        Here: a key that is not printable text, and options that set a field omnisend owns
+        (:attr:`owned_options`).
+        """
+        if not isinstance(message, Message):
+            raise ValidationError(f"expected an omnisend.Message, got {type(message).__name__}", provider=self.name)
+        if idempotency_key is not None and (
+            not isinstance(idempotency_key, str) or not idempotency_key or not idempotency_key.isprintable()
+        ):
+            self.invalid("idempotency_key must be non-empty printable text", field="idempotency_key")
+        if message.options and self.owned_options:
+            owned = owned_option(message.options, self.owned_options)
+            if owned is not None:
+                self.invalid(
+                    f"options may not set {owned!r}: {self.display_name} reads it from what omnisend "
+                    "owns (the idempotency key, the recipients, the credentials, the answer format)",
+                    field=f"options.{owned}",
+                )
+
+    def form_options(self, options: Mapping[str, Any]) -> dict[str, str]:
+        """``Message.options`` as flat form fields: text as is, numbers as written, booleans as
+        ``1``/``0``, ``None`` left out; a list or mapping is refused (a flat form cannot carry it)."""
+        fields: dict[str, str] = {}
+        for key, value in options.items():
+            if isinstance(value, (dict, list)):
+                self.invalid(
+                    f"options[{key!r}] is a {type(value).__name__}; {self.display_name} takes flat form fields",
+                    field=f"options.{key}",
+                )
+            if value is not None:
+                fields[key] = ("1" if value else "0") if isinstance(value, bool) else str(value)
+        return fields
+
+    def recipient_ids(self, message: Message, idempotency_key: str) -> tuple[str, ...]:
+        """The id the vendor keeps for each recipient of ``message`` (``<key>--<n>`` for several).
+
+        A ``send_many`` batch or a chunk of a split send carries the ids of its recipients as they
+        would be if each message were sent alone.
+        """
+        given = message._recipient_ids
+        if given is not None and len(given) == len(message.recipients):
+            return given
+        return recipient_ids(idempotency_key, len(message.recipients))
 
     #: For vendors that do not sign callbacks: the shared secret ``parse_webhook`` requires
     #: (``?token=`` in the callback URL, or the Basic-auth password); ``None`` checks nothing.
@@ -550,8 +721,8 @@ class Provider(abc.ABC):
     webhook_secret_param: ClassVar[str] = "token"
 
     def check_webhook_secret(self, headers: Mapping[str, str] | None, query: Mapping[str, str] | None) -> None:
-        """Refuse a callback without the configured shared secret (constant-time; no-op when unset)."""
-        if self.webhook_secret:
+        """Refuse a callback without the configured shared secret (constant-time; no-op when ``None``)."""
+        if self.webhook_secret is not None:
             from ..webhooks import verify_shared_secret
 
             verify_shared_secret(
@@ -636,19 +807,22 @@ class Provider(abc.ABC):
         """The steps of one logical send: one request, or one per ``max_recipients`` recipients.
 
         Every chunk is built (and so validated) before the first request goes out. Each chunk is
-        retried on its own; where the vendor de-duplicates, chunk ``n`` carries the key
-        ``<key>.<n>`` so no two chunks share a vendor id. The first chunk's error is raised (it
-        would hit every chunk: auth, balance), unless it only rejects recipients; a later chunk's
-        error becomes the error of each of its recipients (``UNKNOWN`` status when the vendor may
-        have taken them), and the send goes on. When no recipient at all was accepted, the first
-        error is raised.
+        retried on its own; where the vendor de-duplicates, chunk ``n`` (starting at recipient
+        ``i``) carries the key ``<key>--<i>``, and each recipient keeps the id it has in the whole
+        send (:meth:`recipient_ids`), so no two chunks share a vendor id and none equals a key a
+        caller can choose. The first chunk's error is raised (it would hit every chunk: auth,
+        balance), unless it only rejects recipients; a later chunk's error becomes the error of
+        each of its recipients (``UNKNOWN`` status when the vendor may have taken them), and the
+        send goes on. When no recipient at all was accepted, the first error is raised.
         """
         numbers, size = message.recipients, self.max_recipients
         if len(numbers) <= size:
             result: SendResult = yield self.send_step(message, idempotency_key=idempotency_key)
             return result
-        chunks = [message.model_copy(update={"to": list(numbers[i : i + size])}) for i in range(0, len(numbers), size)]
-        keys = [f"{idempotency_key}.{n}" if self.deduplicates else idempotency_key for n in range(1, len(chunks) + 1)]
+        ids = self.recipient_ids(message, idempotency_key)
+        starts = range(0, len(numbers), size)
+        chunks = [message._part(list(numbers[i : i + size]), ids[i : i + size]) for i in starts]
+        keys = [derive_id(idempotency_key, i + 1) if self.deduplicates else idempotency_key for i in starts]
         steps = [self.send_step(chunk, idempotency_key=key) for chunk, key in zip(chunks, keys, strict=True)]
         recipients: list[RecipientResult] = []
         raws: list[object] = []

@@ -245,6 +245,7 @@ class Clickatell(Provider):
     status_lookup = True
     credential_env = "OMNISEND_CLICKATELL_API_KEY"
     max_recipients: ClassVar[int] = 100
+    owned_options = frozenset({"to", "clientMessageId"})
 
     def __init__(
         self,
@@ -256,7 +257,7 @@ class Clickatell(Provider):
     ) -> None:
         self._api_key = self._credential(api_key, argument="api_key")
         self.integration_id = integration_id
-        self.webhook_secret = webhook_secret
+        self.webhook_secret = self._callback_secret(webhook_secret)
         super().__init__(base_url=base_url)
 
     def _secrets(self) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ Quirks:
 * Unconfirmed: edna documents no SMS length limit. SMS texts needing more than 10 parts (1530 GSM-7
   or 670 UCS-2 characters) are refused before sending, a ceiling most routes share.
 * One recipient per request: a message to several numbers is one request per number, with the ids
-  ``<key>-1``, ``<key>-2``, ... A number edna refuses is a failed recipient (``result.failed``); any
+  ``<key>--1``, ``<key>--2``, ... A number edna refuses is a failed recipient (``result.failed``); any
   other error is raised while no number was accepted, and is the error of its number after that
   (status ``unknown`` when edna may have taken it). Numbers go out as digits without ``+``.
 * Pulse sends from the cascade's channel: pass ``cascade_id=`` (one id, or one per channel, e.g.
@@ -237,6 +237,7 @@ class Edna(Provider):
     status_lookup = True
     credential_env = "OMNISEND_EDNA_API_KEY"
     max_recipients: ClassVar[int] = 1
+    owned_options = frozenset({"requestId", "id", "subscriberFilter", "address"})
 
     def __init__(
         self,
@@ -259,8 +260,7 @@ class Edna(Provider):
             )
         if priority is not None and priority not in PRIORITIES:
             raise ConfigurationError(f"edna: priority must be one of {', '.join(PRIORITIES)}, got {priority!r}")
-        if webhook_key is not None and not webhook_key.strip():
-            raise ConfigurationError("edna: webhook_key is empty; leave it out to accept unauthenticated callbacks")
+        webhook_key = self._callback_secret(webhook_key, argument="webhook_key")
         self.api: Api = api
         self.cascades = _cascades(cascade_id)
         self.subject, self.priority = subject, priority
@@ -284,7 +284,7 @@ class Edna(Provider):
         """One request per recipient. A refused number is recorded and the others go on; any other
         error is raised while nothing was accepted, and recorded for its recipient after that."""
         numbers = message.recipients
-        ids = [idempotency_key] if len(numbers) == 1 else [f"{idempotency_key}-{n}" for n in range(1, len(numbers) + 1)]
+        ids = self.recipient_ids(message, idempotency_key)
         singles = [message.model_copy(update={"to": to}) for to in numbers]
         # Every request is built (and checked) before the first one goes out.
         requests = [self.build_request(m, idempotency_key=i) for m, i in zip(singles, ids, strict=True)]

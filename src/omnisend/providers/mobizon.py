@@ -247,6 +247,7 @@ class Mobizon(Provider):
     status_lookup = True
     credential_env = "OMNISEND_MOBIZON_API_KEY"
     max_recipients = CHUNK
+    owned_options = frozenset({"recipient", "recipients", "params.name", "data.name", "apiKey", "api", "output"})
 
     def __init__(
         self,
@@ -258,7 +259,7 @@ class Mobizon(Provider):
         follow_domain_redirect: bool = True,
     ) -> None:
         self._key = self._credential(api_key, argument="api_key")
-        self._webhook_secret = webhook_secret or None
+        self._webhook_secret = self._callback_secret(webhook_secret)
         self.account_timezone = account_timezone
         self.follow_domain_redirect = follow_domain_redirect
         url = base_url or os.environ.get("OMNISEND_MOBIZON_BASE_URL") or None

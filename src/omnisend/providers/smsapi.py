@@ -12,8 +12,9 @@ Quirks:
 * The code table covers the whole legacy API (sender names, subusers, contacts) because the
   same numbers come back from every ``sms.do`` call; only codes the vendor says "repeat your
   request" or "too many requests" for are retried.
-* De-duplication: every send carries ``idx`` (our idempotency key; ``key-N`` per recipient in
-  a bulk send) and ``check_idx=1``. A repeated ``idx`` answers **53**, which on a retry means
+* De-duplication: every send carries ``idx`` (our idempotency key; ``key--N`` per recipient in
+  a bulk send, the same ids whether a message goes alone or in a ``send_many`` batch) and
+  ``check_idx=1``; keys holding ``|`` or ``,`` (idx and callback separators) are refused. A repeated ``idx`` answers **53**, which on a retry means
   the first attempt landed, so ambiguous failures (timeouts, 5xx without a body) are retried
   safely. The uniqueness window of ``idx`` is unconfirmed; within one ``send()`` it holds.
 * Codes 8, 201 and 999 ("internal error") may follow a message the vendor already took; they
@@ -298,6 +299,10 @@ class Smsapi(Provider):
     status_lookup = True
     credential_env = "OMNISEND_SMSAPI_TOKEN"
     max_recipients: ClassVar[int] = 1000
+    keyed_recipients = True
+    owned_options = frozenset(
+        {"to", "group", "idx", "check_idx", "format", "details", "encoding", "access_token", "username", "password"}
+    )
 
     def __init__(
         self,
@@ -309,7 +314,7 @@ class Smsapi(Provider):
         webhook_secret: str | None = None,
     ) -> None:
         self._token = self._credential(token, argument="token")
-        self.webhook_secret = webhook_secret
+        self.webhook_secret = self._callback_secret(webhook_secret)
         if region not in HOSTS:
             from ..errors import ConfigurationError
 
@@ -334,17 +339,27 @@ class Smsapi(Provider):
         recipients = message.recipients
         if len(recipients) > self.max_recipients:
             self.invalid(f"at most {self.max_recipients} recipients per request", field="to")
-        idx = _idx(idempotency_key, len(recipients))
+        ids = self.recipient_ids(message, idempotency_key)
         form: dict[str, str] = {
             "to": ",".join([n[1:] if n[0] == "+" else n for n in recipients]),
             "format": "json",
             "encoding": "utf-8",
             "details": "1",
-            "idx": idx,
+            "idx": "|".join(ids),
             "check_idx": "1",
         }
-        if len(idx if len(recipients) == 1 else idx.rsplit("|", 1)[-1]) > MAX_IDX:
-            self.invalid(f"idempotency_key too long: SMSAPI idx allows {MAX_IDX} characters", field="idempotency_key")
+        longest = max(ids, key=len)
+        if len(longest) > MAX_IDX:
+            self.invalid(
+                f"idempotency_key too long: SMSAPI idx allows {MAX_IDX} characters, and {longest[:20]!r}… has "
+                f"{len(longest)} (a send to several numbers adds '--<n>' to the key for each)",
+                field="idempotency_key",
+            )
+        if "," in form["idx"] or form["idx"].count("|") != len(ids) - 1:
+            self.invalid(
+                "idempotency_key may not contain '|' or ',': SMSAPI separates idx values with them",
+                field="idempotency_key",
+            )
         if message.text is not None:
             check_sms_length(message.text, max_parts=MAX_PARTS, provider=self.name)
             form["message"] = message.text
@@ -368,7 +383,7 @@ class Smsapi(Provider):
         if self.test:
             form["test"] = "1"
         if message.options:
-            form.update({k: str(v) for k, v in message.options.items()})
+            form.update(self.form_options(message.options))
         return self.request("POST", "/sms.do", headers=self._auth(), data=form)
 
     def _add_times(self, form: dict[str, str], message: Message) -> None:
@@ -523,11 +538,6 @@ class Smsapi(Provider):
             )
             for i, msg_id in enumerate(ids)
         ]
-
-
-def _idx(key: str, count: int) -> str:
-    """``idx`` for ``count`` recipients: the key itself, or ``key-1|key-2|…`` for a bulk send."""
-    return key if count == 1 else "|".join(f"{key}-{n}" for n in range(1, count + 1))
 
 
 def _str(value: object) -> str | None:

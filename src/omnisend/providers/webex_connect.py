@@ -339,6 +339,7 @@ class WebexConnect(Provider):
     webhook_auth = "`x-hub-signature`: HMAC SHA-256 or SHA-512 of the body"
     credential_env = "OMNISEND_WEBEX_CONNECT_SERVICE_KEY"
     max_recipients: ClassVar[int] = MAX_DESTINATIONS
+    owned_options = frozenset({"correlationid", "destination"})
 
     def __init__(
         self,
@@ -359,8 +360,7 @@ class WebexConnect(Provider):
             self._token, self._key = None, self._credential(service_key, argument="service_key")
         if region not in REGIONS:
             raise ConfigurationError(f"webex_connect: region must be one of {sorted(REGIONS)}, got {region!r}")
-        if webhook_secret is not None and not webhook_secret:
-            raise ConfigurationError("webex_connect: webhook_secret is empty; leave it out to skip signature checks")
+        webhook_secret = self._callback_secret(webhook_secret)
         if notify_url is not None and not notify_url.startswith("https://"):
             raise ConfigurationError(
                 "webex_connect: notify_url must be an https:// URL (the vendor posts only to HTTPS)"
@@ -407,12 +407,12 @@ class WebexConnect(Provider):
         if self.notify_url is not None:
             body["notifyurl"] = self.notify_url
         body.update(message.options)
-        size = len(str(body.get("correlationid", "")).encode("utf-8"))
+        size = len(idempotency_key.encode("utf-8"))
         if size > MAX_CORRELATION_BYTES:
-            field = "options.correlationid" if "correlationid" in message.options else "idempotency_key"
             self.invalid(
-                f"{field} is {size} bytes; Webex Connect correlationid allows at most {MAX_CORRELATION_BYTES} bytes",
-                field=field,
+                f"idempotency_key is {size} bytes; Webex Connect correlationid allows at most "
+                f"{MAX_CORRELATION_BYTES} bytes",
+                field="idempotency_key",
             )
         if len(str(body.get("callbackData", ""))) > MAX_CALLBACK_DATA:
             self.invalid(f"callbackData allows at most {MAX_CALLBACK_DATA} characters", field="options.callbackData")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any, Final
 
+from ..providers.base import strict_adapters
 from ._emulator import Emulator, EmulatorServer, EmulatorTransport, Fault, Record, Reply, Request
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ __all__ = [
     "SmsapiEmulator",
     "WebexConnectEmulator",
     "get_emulator",
+    "strict_adapters",
 ]
 
 #: provider id → "module:Class" of its emulator.
