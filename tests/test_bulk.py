@@ -226,7 +226,12 @@ async def test_async_cancellation_of_the_consumer(policy: RetryPolicy) -> None:
                 seen.append(outcome.index)
 
         task = asyncio.create_task(consume())
-        await asyncio.sleep(0.2)
+
+        async def in_flight(count: int) -> None:
+            while len(emu.requests) < count:
+                await asyncio.sleep(0.005)
+
+        await asyncio.wait_for(in_flight(5), 10)  # every worker has its (slow) send in flight
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
