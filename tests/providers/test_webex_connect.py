@@ -664,6 +664,28 @@ def test_whatsapp_without_an_app_id_is_refused() -> None:
     assert info.value.field == "appid"
 
 
+# "Up to 1000 destinations ... subject to your TPS limits: if your TPS is 10 you can send up to 10
+# destinations at once" (developers.webexconnect.io, getting started with the Messaging API).
+def test_max_destinations_caps_each_request_at_the_tenants_tps(policy) -> None:
+    emulator = WebexConnectEmulator()
+    with inprocess_client(emulator, policy, max_destinations=10) as client:
+        result = client.send(Message(to=numbers(25), text="hi", idempotency_key="tps"))
+        outcomes = list(client.send_many(Message(to=n, text="sale") for n in numbers(25)))
+    sizes = [len(body_of_emulated(emulator, i)["destination"]) for i in range(len(emulator.requests))]
+    assert sizes[:3] == [10, 10, 5] and all(size <= 10 for size in sizes) and len(sizes) == 6
+    assert [r.to for r in result.recipients] == numbers(25) and not result.failed
+    assert all(outcome.ok for outcome in outcomes) and len(outcomes) == 25
+    with pytest.raises(ValidationError, match=r"11 recipients: at most 10 destinations per request"):
+        provider(max_destinations=10).build_request(Message(to=numbers(11), text="hi"), idempotency_key="k")
+    assert provider().max_recipients == 1000 and WebexConnect.max_recipients == 1000
+
+
+@pytest.mark.parametrize("value", [0, 1001, -5, True, 10.0, "10"])
+def test_max_destinations_out_of_range_is_a_configuration_error(value) -> None:
+    with pytest.raises(ConfigurationError, match="max_destinations"):
+        provider(max_destinations=value)
+
+
 def test_more_than_1000_destinations_without_splitting(policy) -> None:
     with pytest.raises(ValidationError, match=r"1001 recipients: at most 1000 destinations per request"):
         provider().build_request(Message(to=numbers(1001), text="hi"), idempotency_key="k")
@@ -723,8 +745,12 @@ def test_several_notifications_in_one_body() -> None:
         "sha256=" + sign(receipt("Delivered")),
         sign(receipt("Delivered"), algorithm="sha512"),
         "sha512=" + sign(receipt("Delivered"), algorithm="sha512"),
+        # "SHA-1 ... will work as is for the existing configurations" (help.webexconnect.io
+        # outbound-webhooks: webhooks configured before April 2022 still sign with HMAC SHA-1).
+        sign(receipt("Delivered"), algorithm="sha1"),
+        "sha1=" + sign(receipt("Delivered"), algorithm="sha1"),
     ],
-    ids=["sha256", "sha256-upper", "sha256-prefixed", "sha512", "sha512-prefixed"],
+    ids=["sha256", "sha256-upper", "sha256-prefixed", "sha512", "sha512-prefixed", "sha1", "sha1-prefixed"],
 )
 def test_signed_receipts_are_accepted(header) -> None:
     reports = provider(webhook_secret=SECRET).parse_webhook(
@@ -741,13 +767,14 @@ def test_signed_receipts_are_accepted(header) -> None:
         ({"x-hub-signature": sign(receipt("Delivered"), secret="other")}, "does not match"),
         ({"x-hub-signature": sign(receipt("Failed"))}, "does not match"),
         (
-            {"x-hub-signature": "sha1=" + hmac.new(SECRET.encode(), receipt("Delivered"), "sha1").hexdigest()},
+            {"x-hub-signature": "sha1=" + hmac.new(b"other", receipt("Delivered"), "sha1").hexdigest()},
             "does not match",
         ),
+        ({"x-hub-signature": "sha1=" + sign(receipt("Delivered"))}, "does not match"),
         ({"x-hub-signature": "deadbeef"}, "does not match"),
         ({"x-hub-signature": "sha256=ü" * 3}, "does not match"),
     ],
-    ids=["missing", "empty", "wrong-secret", "other-body", "sha1", "short", "garbage"],
+    ids=["missing", "empty", "wrong-secret", "other-body", "sha1-wrong-secret", "sha1-prefix-sha256-digest", "short", "garbage"],
 )
 def test_forged_or_missing_signatures_are_auth_errors(headers, pattern) -> None:
     with pytest.raises(AuthError, match=rf"webex_connect: .*{pattern}") as info:

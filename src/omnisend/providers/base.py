@@ -565,8 +565,8 @@ class Provider(abc.ABC):
     """Whether the vendor recognises a repeated send by our idempotency key."""
     credential_env: ClassVar[str] = ""
     """Environment variable read when the credential argument is not given."""
-    max_recipients: ClassVar[int] = 1
-    """The most recipients one request may carry."""
+    max_recipients: int = 1
+    """The most recipients one request may carry (a class default; an instance may set its own)."""
     status_lookup: ClassVar[bool] = False
     """Whether the vendor offers a status lookup (``Client.get_status``)."""
     webhook_auth: ClassVar[str] = "none"

@@ -52,7 +52,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar, Final
+from typing import Any, Final
 from urllib.parse import quote
 
 import httpx
@@ -244,7 +244,7 @@ class Clickatell(Provider):
     webhook_auth = "shared secret (URL token or Basic auth); Clickatell does not sign"
     status_lookup = True
     credential_env = "OMNISEND_CLICKATELL_API_KEY"
-    max_recipients: ClassVar[int] = 100
+    max_recipients = 100
     owned_options = frozenset({"to", "clientMessageId"})
 
     def __init__(

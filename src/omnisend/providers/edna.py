@@ -66,7 +66,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, ClassVar, Final, Literal
+from typing import Any, Final, Literal
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -236,7 +236,7 @@ class Edna(Provider):
     webhook_auth = "webhook key in a header (`X-API-KEY`)"
     status_lookup = True
     credential_env = "OMNISEND_EDNA_API_KEY"
-    max_recipients: ClassVar[int] = 1
+    max_recipients = 1
     owned_options = frozenset({"requestId", "id", "subscriberFilter", "address"})
 
     def __init__(

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any, ClassVar, Final
+from typing import Any, Final
 from urllib.parse import parse_qs
 
 import httpx
@@ -298,7 +298,7 @@ class Smsapi(Provider):
     webhook_auth = "shared secret (URL token or Basic auth); SMSAPI does not sign"
     status_lookup = True
     credential_env = "OMNISEND_SMSAPI_TOKEN"
-    max_recipients: ClassVar[int] = 1000
+    max_recipients = 1000
     keyed_recipients = True
     owned_options = frozenset(
         {"to", "group", "idx", "check_idx", "format", "details", "encoding", "access_token", "username", "password"}

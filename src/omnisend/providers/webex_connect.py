@@ -27,8 +27,11 @@ Quirks:
   Internal-error codes (7006, 7011, 7518) and delivery-status codes answered instead of a result
   (7200, 7303, 7500-7502) are marked ambiguous for the same reason. 7020 and 7302 (rate limits)
   and connection failures are retried.
-* One request carries at most 1000 destinations (7009). ``send()`` splits a longer list into
-  requests of 1000 and merges the per-recipient results; if the first request fails, its error is
+* One request carries at most 1000 destinations (7009), "subject to your TPS limits: if your TPS is
+  10 you can send up to 10 destinations at once" (getting started with the Messaging API). So
+  ``max_destinations=`` (default 1000, the documented ceiling; set it to the tenant's TPS) caps
+  each request, and ``send()`` splits a longer list into requests of that size and merges the
+  per-recipient results; if the first request fails, its error is
   raised, and a later request's failure becomes the error of each of its recipients
   (``result.failed``; ``DeliveryUnknown`` for those whose outcome is unknown). ``split_batches=False``
   refuses such a list instead. Each destination is its own object, so results map by position.
@@ -49,11 +52,14 @@ Quirks:
   idempotency key). A failed receipt keeps its ``code`` and ``Description`` as the reason; expiry
   and rejection codes refine the status (table below). With ``webhook_secret=`` the
   ``x-hub-signature`` header (hex HMAC SHA-256 or SHA-512 of the body, optionally ``sha256=``
-  prefixed) is checked in constant time; a missing or wrong signature raises ``WebhookAuthError`` (an ``AuthError``).
+  prefixed; SHA-1 too, which the vendor still sends for outbound webhooks configured before April
+  2022) is checked in constant time; a missing or wrong signature raises ``WebhookAuthError`` (an
+  ``AuthError``). The secret key is what proves the sender: without it no HMAC, SHA-1 included,
+  can be forged, so the algorithm is read from the prefix or the digest length.
 * Unconfirmed (safe choices): whether an answer array can mix accepted and refused destinations
   (each entry is read on its own); ``1002`` in a send answer (accepted, as the Event API means it);
-  the ``type`` values (legacy docs); ``waid`` without ``+``; ``Clicked`` receipts (read);
-  SHA-1 hub signatures of old configurations are not accepted.
+  the ``type`` values (legacy docs); ``waid`` without ``+``; ``Clicked`` receipts (read); the code
+  the vendor answers when a request carries more destinations than the tenant's TPS.
 """
 
 from __future__ import annotations
@@ -64,7 +70,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Final
+from typing import Any, Final
 
 import httpx
 
@@ -310,8 +316,10 @@ SENDER_PATTERN: Final = r"[A-Za-z0-9 .\-_]{1,11}|\+?[0-9]{3,15}"
 MAX_CORRELATION_BYTES: Final = 50
 MAX_SMS_CHARS: Final = 1024
 MAX_CALLBACK_DATA: Final = 2000
-HUB_ALGORITHMS: Final = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
-_HEX_LENGTHS: Final = {64: "sha256", 128: "sha512"}
+#: HMAC algorithms of ``x-hub-signature``: SHA-256 and SHA-512, and SHA-1 for outbound webhooks
+#: configured before April 2022 (help.webexconnect.io outbound-webhooks).
+HUB_ALGORITHMS: Final = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
+_HEX_LENGTHS: Final = {40: "sha1", 64: "sha256", 128: "sha512"}
 _FAILURES: Final = frozenset({_S.UNDELIVERED, _S.FAILED, _S.EXPIRED, _S.REJECTED})
 
 
@@ -326,7 +334,11 @@ class WebexConnect(Provider):
         whatsapp_app_id: the WhatsApp app id (``appid``); ``options={"appid": ...}`` overrides it.
         webhook_secret: the outbound webhook's hub secret; receipts must then be signed.
         notify_url: an HTTPS URL for this client's receipts (``notifyurl``), instead of the service's.
-        split_batches: split more than 1000 recipients into several requests (default) or refuse them.
+        split_batches: split more than ``max_destinations`` recipients into several requests
+            (default) or refuse them.
+        max_destinations: destinations per request, 1 to 1000 (default 1000). The vendor caps a
+            request at the tenant's TPS ("if your TPS is 10 you can send up to 10 destinations at
+            once"): set it to yours.
     """
 
     name = "webex_connect"
@@ -336,9 +348,9 @@ class WebexConnect(Provider):
     errors = ERRORS
     statuses = STATUSES
     deduplicates = False
-    webhook_auth = "`x-hub-signature`: HMAC SHA-256 or SHA-512 of the body"
+    webhook_auth = "`x-hub-signature`: HMAC SHA-256, SHA-512 (or legacy SHA-1) of the body"
     credential_env = "OMNISEND_WEBEX_CONNECT_SERVICE_KEY"
-    max_recipients: ClassVar[int] = MAX_DESTINATIONS
+    max_recipients = MAX_DESTINATIONS
     owned_options = frozenset({"correlationid", "destination"})
 
     def __init__(
@@ -352,6 +364,7 @@ class WebexConnect(Provider):
         webhook_secret: str | None = None,
         notify_url: str | None = None,
         split_batches: bool = True,
+        max_destinations: int = MAX_DESTINATIONS,
     ) -> None:
         if bearer_token is not None:
             self._token: str | None = self._credential(bearer_token, argument="bearer_token")
@@ -370,6 +383,13 @@ class WebexConnect(Provider):
         self._webhook_secret = webhook_secret
         self.notify_url = notify_url
         self.split_batches = split_batches
+        if isinstance(max_destinations, bool) or not isinstance(max_destinations, int):
+            raise ConfigurationError(f"webex_connect: max_destinations must be an int, got {max_destinations!r}")
+        if not 1 <= max_destinations <= MAX_DESTINATIONS:
+            raise ConfigurationError(
+                f"webex_connect: max_destinations must be 1 to {MAX_DESTINATIONS} (your TPS), got {max_destinations}"
+            )
+        self.max_recipients = max_destinations
         super().__init__(base_url=base_url or f"https://api.{region}.webexconnect.io")
 
     def _secrets(self) -> tuple[str, ...]:
@@ -383,10 +403,10 @@ class WebexConnect(Provider):
     def build_request(self, message: Message, *, idempotency_key: str) -> httpx.Request:
         self.check_channel(message)
         numbers = message.recipients
-        if len(numbers) > MAX_DESTINATIONS:
+        if len(numbers) > self.max_recipients:
             self.invalid(
-                f"{len(numbers)} recipients: at most {MAX_DESTINATIONS} destinations per request "
-                "(send through Client with split_batches=True to split them)",
+                f"{len(numbers)} recipients: at most {self.max_recipients} destinations per request "
+                "(max_destinations; send through Client with split_batches=True to split them)",
                 field="to",
             )
         if message.media is not None:
@@ -445,7 +465,7 @@ class WebexConnect(Provider):
         return {"appid": appid, "message": _template(message.template)}
 
     def send_flow(self, message: Message, *, idempotency_key: str) -> Flow[SendResult]:
-        """Split above 1000 destinations (the base flow), unless ``split_batches=False``."""
+        """Split above ``max_destinations`` (the base flow), unless ``split_batches=False``."""
         if not self.split_batches:
             result: SendResult = yield self.send_step(message, idempotency_key=idempotency_key)
             return result
@@ -556,7 +576,7 @@ class WebexConnect(Provider):
         return replace(report, status=refined.status) if refined is not None else report
 
     def _verify(self, body: bytes, headers: Mapping[str, str]) -> None:
-        """Check ``x-hub-signature`` (hex HMAC of the body, SHA-256 or SHA-512) in constant time."""
+        """Check ``x-hub-signature`` (hex HMAC of the body: SHA-256, SHA-512, legacy SHA-1) in constant time."""
         if self._webhook_secret is None:
             return
         given = headers.get("x-hub-signature", "").strip()
