@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import pickle
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -826,7 +827,14 @@ def test_status_requests(pulse: Edna, im: Edna) -> None:
     assert request.headers["x-api-key"] == KEY
     request = pulse.build_status_request("order-1")
     assert (request.method, str(request.url)) == ("POST", f"{BASE}/api/messages/history")
-    assert body_of(request) == {"requestId": "order-1", "direction": "OUT", "offset": 0, "limit": 10}
+    # Only the filters docs-pulse.edna.io/docs/api/messages/history documents: requestId is not one.
+    documented = {"subscriberFilter", "offset", "limit", "channelTypes", "messageId", "direction", "dateFrom", "dateTo", "sort", "trafficTypes", "subjectId"}
+    query = body_of(request)
+    assert set(query) <= documented and "requestId" not in query
+    assert (query["direction"], query["offset"], query["limit"]) == ("OUT", 0, 1000)
+    assert query["sort"] == [{"property": "messageId", "direction": "DESC"}]
+    window = datetime.fromisoformat(query["dateTo"].replace("Z", "+00:00")) - datetime.fromisoformat(query["dateFrom"].replace("Z", "+00:00"))
+    assert timedelta(days=7) <= window <= timedelta(days=7, minutes=2)
 
 
 def test_im_status_answer(im: Edna) -> None:
@@ -847,6 +855,58 @@ def test_pulse_history_picks_the_matching_item(pulse: Edna) -> None:
         assert (report.message_id, report.status, report.event_id) == ("order-1", DeliveryStatus.DELIVERED, "8681748:DELIVERED:2025-01-30T11:07:55Z")
     with pytest.raises(NotFound, match="code error-not-found"):
         pulse.parse_status(httpx.Response(200, json=items), message_id="missing")
+
+
+@respx.mock
+def test_pulse_lookup_pages_through_the_history_until_the_request_id(sleeps) -> None:
+    others = [{"requestId": f"x-{i}", "messageId": 10_000 - i, "status": "DELIVERED"} for i in range(1000)]
+    mine = {"requestId": "order-1", "messageId": 42, "status": "READ", "statusAt": "2025-01-30T11:07:55Z"}
+    route = respx.post(f"{BASE}/api/messages/history").mock(
+        side_effect=[httpx.Response(200, json=others), httpx.Response(200, json=[mine]), httpx.Response(200, json=[])]
+    )
+    with Client(Edna(api_key=KEY, cascade_id=1, base_url=BASE), retry=RetryPolicy(sleep=sleeps)) as client:
+        report = client.get_status("order-1")
+    assert report.status is DeliveryStatus.READ and report.message_id == "order-1"
+    assert [body_of(c.request)["offset"] for c in route.calls] == [0, 1000]  # the short page ends it
+
+
+@respx.mock
+def test_pulse_lookup_is_bounded_and_says_how_far_it_looked(sleeps) -> None:
+    page = [{"requestId": f"x-{i}", "messageId": i, "status": "SENT"} for i in range(1000)]
+    route = respx.post(f"{BASE}/api/messages/history").mock(return_value=httpx.Response(200, json=page))
+    with Client(Edna(api_key=KEY, cascade_id=1, base_url=BASE), retry=RetryPolicy(sleep=sleeps)) as client:
+        with pytest.raises(NotFound, match=r"newest 10000 outbound messages of the last 7 days"):
+            client.get_status("order-1")
+    assert route.call_count == 10
+
+
+# edna Pulse: "You cannot send a duplicate message within 20 minutes. Duplicate messages will be
+# canceled." (docs-pulse.edna.io/docs/api/messages/sending). A retry with the same requestId of a
+# message that landed therefore leaves a CANCELLED copy beside the delivered one.
+def test_a_cancelled_copy_never_hides_the_status_of_the_copy_that_landed(pulse: Edna) -> None:
+    items = [
+        {"requestId": "order-1", "messageId": 9, "status": "CANCELLED", "statusAt": "2025-01-30T11:08:00Z"},
+        {"requestId": "order-1", "messageId": 8, "status": "DELIVERED", "statusAt": "2025-01-30T11:07:55Z"},
+    ]
+    report = pulse.parse_status(httpx.Response(200, json=items), message_id="order-1")
+    assert (report.status, report.vendor_status, report.raw["messageId"]) == (DeliveryStatus.DELIVERED, "DELIVERED", 8)
+    alone = pulse.parse_status(httpx.Response(200, json=items[:1]), message_id="order-1")
+    assert alone.status is DeliveryStatus.CANCELLED and alone.status.is_final  # every copy cancelled
+    (event,) = pulse.parse_webhook(body=json.dumps(PULSE_CALLBACK | {"status": "CANCELLED"}))
+    assert event.status is DeliveryStatus.UNKNOWN and not event.status.is_final and event.vendor_status == "CANCELLED"
+
+
+def test_emulator_retry_that_edna_cancels_keeps_the_delivered_status(policy: RetryPolicy) -> None:
+    emu = EdnaEmulator(repeated_request_id="cancel")
+    with inprocess_client(emu, policy) as client:
+        first = client.send(Message(to=TO, text="Your code is 1234", idempotency_key="otp-1"))
+        emu.deliver("otp-1")
+        again = client.send(Message(to=TO, text="Your code is 1234", idempotency_key="otp-1"))  # the re-send
+        assert again.message_id == first.message_id == "otp-1"
+        # Both copies are in the history under otp-1: the delivered one and the cancelled repeat.
+        assert [(r.id, r.status) for r in emu.pulse_log] == [("otp-1", "delivered"), ("otp-1", "cancelled")]
+        report = client.get_status("otp-1")
+    assert report.status is DeliveryStatus.DELIVERED and report.vendor_status == "DELIVERED"
 
 
 @pytest.mark.parametrize("api", ["pulse", "im"])
@@ -1066,3 +1126,17 @@ async def test_async_tcp_timeout_after_accept(serve, policy: RetryPolicy) -> Non
     async with AsyncClient(emu.make_provider(server.base_url), retry=policy, timeout=1.0) as client:
         result = await client.send(Message(to=TO, text="hi"))
     assert result.deduplicated and emu.accepted_count == 1
+
+
+# The Pulse status callback fields the docs mark "Required" (docs-pulse.edna.io/docs/api/callback/get-status:
+# requestId, messageId, cascadeId, cascadeStageUUID, subject, subjectId, status, statusAt).
+def test_emulator_pulse_callbacks_carry_every_required_field(policy: RetryPolicy) -> None:
+    emu = EdnaEmulator()
+    with inprocess_client(emu, policy) as client:
+        result = client.send(Message(to=TO, text="hello"))
+    event = json.loads(emu.deliver(str(result.message_id))["body"])
+    required = {"requestId", "messageId", "cascadeId", "cascadeStageUUID", "subject", "subjectId", "status", "statusAt"}
+    assert required <= set(event) and all(event[name] not in (None, "") for name in required)
+    assert isinstance(event["subjectId"], int) and str(uuid.UUID(event["cascadeStageUUID"])) == event["cascadeStageUUID"]
+    (report,) = client.provider.parse_webhook(body=json.dumps(event))
+    assert report.status is DeliveryStatus.DELIVERED

@@ -37,7 +37,14 @@ Quirks:
   identical message to the same address within 20 minutes. So ambiguous failures (timeouts, 5xx
   without a code, ``error-system``) are retried with the same id, and ``error-id-not-unique`` on a
   retry means the first attempt landed. Re-sending a failed multi-recipient send with the same
-  ``idempotency_key`` is safe for the same reason.
+  ``idempotency_key`` is safe for the same reason. The CANCELLED-duplicate rule: a retry that edna
+  takes and cancels as a duplicate leaves a ``CANCELLED`` status under the same ``requestId`` as the
+  copy that landed, so on Pulse a ``CANCELLED`` callback reads as ``unknown`` (not final; the vendor
+  status is kept), and a status lookup reads every history item of the request id: ``cancelled``
+  only when every copy was cancelled, else the latest status of the others.
+* Pulse status lookups page through ``messages/history`` (``direction=OUT``, ``dateFrom``/``dateTo``
+  over ``status_window``, ``offset``/``limit`` 1000, newest first; at most 10 pages) and match the
+  request id in the items: ``requestId`` is not a documented filter.
 * Statuses: the seed's words, matched case-insensitively (Pulse sends them upper-case). A failure
   report carries edna's error code (``not-whatsapp-user``, ...) typed through the code table.
 * Webhooks: ``parse_webhook`` reads the Pulse status callback (``requestId``, ``messageId``, ``status``,
@@ -48,9 +55,9 @@ Quirks:
 
 Unconfirmed, and the safe choice made: whether Pulse refuses a repeated ``requestId`` (handled
 either way: a duplicate answer on a retry is success, an accepted repeat is cancelled by edna);
-the webhook key's header name (configurable); the field list of ``messages/history`` (status
-lookups filter on ``requestId`` and pick the item whose ``requestId``/``messageId`` matches, else
-``NotFound``); the Pulse shapes of media captions (``caption``) and locations (``location``);
+the webhook key's header name (configurable); the answer shape of ``messages/history`` (a list,
+or ``messages``/``content``; items matched by ``requestId`` or edna's ``messageId``, else
+``NotFound``) and whether ``offset`` counts items (as read here) or pages; the Pulse shapes of media captions (``caption``) and locations (``location``);
 whether edna accepts ``+`` in numbers (never sent); Pulse's upper-case spelling of
 ``no-match-template`` (``NO_MATCH_TEMPLATE`` accepted too). edna publishes no rate limit: HTTP 429
 is handled by the base (``RateLimited``, ``Retry-After``).
@@ -64,7 +71,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final, Literal
 from urllib.parse import quote, urlsplit
@@ -172,7 +179,24 @@ STATUSES: Final = StatusTable(
     case_insensitive=True,
 )
 
-DOC_TABLES: Final = [("Pulse problem titles", PULSE_ERRORS)]
+#: Pulse events read differently from ``STATUSES``: edna cancels an identical message to the same
+#: address within 20 minutes, so a CANCELLED event may be the fate of a retry whose first copy
+#: landed (same ``requestId``). Alone it is not final; a status lookup settles it (``status_flow``).
+PULSE_EVENT_STATUSES: Final = StatusTable(
+    {
+        "cancelled": StatusEntry(
+            _S.UNKNOWN,
+            "Cancelled; on Pulse possibly a repeat of a message that landed (20-minute duplicate rule): "
+            "not final, never hides another copy's status; a lookup reports cancelled when every copy was",
+        )
+    },
+    case_insensitive=True,
+)
+
+DOC_TABLES: Final = [
+    ("Pulse problem titles", PULSE_ERRORS),
+    ("Pulse callback statuses read differently", PULSE_EVENT_STATUSES),
+]
 
 Api = Literal["pulse", "im"]
 HOSTS: Final = {
@@ -192,6 +216,12 @@ PRIORITIES: Final = ("realtime", "high", "normal", "low")
 TEMPLATE_PARTS: Final = ("header", "footer", "keyboard")
 CONSUMED_OPTIONS: Final = frozenset({*TEMPLATE_PARTS, "location"})
 MAX_IM_ID: Final = 36
+#: Pulse status lookups: history items per page (the documented example's ``limit``), pages read
+#: at most, and the default window of ``dateFrom``.
+HISTORY_PAGE: Final = 1000
+HISTORY_PAGES: Final = 10
+STATUS_WINDOW: Final = timedelta(days=7)
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: edna documents no SMS length limit; 10 parts (1530 GSM-7 / 670 UCS-2 characters) is a safe
 #: ceiling shared by most SMS routes, refused before sending rather than cut by an operator.
 MAX_SMS_PARTS: Final = 10
@@ -224,6 +254,7 @@ class Edna(Provider):
         templates: WhatsApp template name → approved text with ``{{1}}`` placeholders.
         webhook_key: the webhook key; callbacks without it are refused.
         webhook_key_header: the header carrying the webhook key.
+        status_window: how far back a Pulse status lookup searches the history (default 7 days).
     """
 
     name = "edna"
@@ -252,6 +283,7 @@ class Edna(Provider):
         templates: Mapping[str, str] | None = None,
         webhook_key: str | None = None,
         webhook_key_header: str = "X-API-KEY",
+        status_window: timedelta = STATUS_WINDOW,
     ) -> None:
         self._api_key = self._credential(api_key, argument="api_key")
         if (api, region) not in HOSTS:
@@ -267,6 +299,9 @@ class Edna(Provider):
         self.templates = dict(templates or {})
         self._webhook_key = webhook_key.strip() if webhook_key else None
         self.webhook_key_header = webhook_key_header
+        if not isinstance(status_window, timedelta) or status_window <= timedelta(0):
+            raise ConfigurationError(f"edna: status_window must be a positive timedelta, got {status_window!r}")
+        self.status_window = status_window
         super().__init__(base_url=base_url or HOSTS[api, region])
 
     def _secrets(self) -> tuple[str, ...]:
@@ -498,19 +533,88 @@ class Edna(Provider):
     # -- status -----------------------------------------------------------------------------
 
     def build_status_request(self, message_id: str) -> httpx.Request:
+        """IM: ``GET imOutMessage/{id}``. Pulse: the first ``messages/history`` page (see :meth:`status_flow`)."""
         if self.api == "im":
             return self.request("GET", f"/api/imOutMessage/{quote(message_id, safe='')}", headers=self._auth())
-        query = {"requestId": message_id, "direction": "OUT", "offset": 0, "limit": 10}
+        return self._history_request(0, datetime.now(timezone.utc))
+
+    def _history_request(self, page: int, now: datetime) -> httpx.Request:
+        """One page of the account's outbound history within ``status_window``, newest first.
+
+        Only documented filters (docs-pulse.edna.io messages/history): ``direction``, ``dateFrom``/
+        ``dateTo`` and ``offset``/``limit`` paging, sorted by ``messageId``. ``subscriberFilter``
+        needs the recipient, which a lookup by id does not have; the request id is matched in the items.
+        """
+        query = {
+            "direction": "OUT",
+            "dateFrom": _iso(now - self.status_window),
+            "dateTo": _iso(now + timedelta(minutes=1)),
+            "offset": page * HISTORY_PAGE,
+            "limit": HISTORY_PAGE,
+            "sort": [{"property": "messageId", "direction": "DESC"}],
+        }
         return self.request("POST", "/api/messages/history", headers=self._auth(), json=query)
 
+    def status_flow(self, message_id: str) -> Flow[DeliveryReport]:
+        """IM: one lookup. Pulse: ``messages/history`` pages (newest first) until the request id is found.
+
+        Every item carrying the request id is read: Pulse cancels an identical message to the same
+        address within 20 minutes, so a retry of a message that landed can leave a ``CANCELLED`` item
+        with the same request id beside the delivered one. The rule: a cancelled item never hides
+        another item's status; the report is ``cancelled`` only when every copy was cancelled. The
+        search stops at the first page after the matches, at the end of the history, or after
+        ``HISTORY_PAGES`` pages (``NotFound`` then).
+        """
+        if self.api == "im":
+            return (yield from super().status_flow(message_id))
+        if not isinstance(message_id, str) or not message_id.strip():
+            self.invalid("message_id is empty", field="message_id")
+        now = datetime.now(timezone.utc)
+        found: list[dict[str, Any]] = []
+        for page in range(HISTORY_PAGES):
+            items, full = yield Step(
+                self._history_request(page, now),
+                functools.partial(self._parse_history, message_id=message_id),
+                idempotent=True,
+                read_only=True,
+            )
+            found += items
+            if (found and not items) or not full:
+                break
+        if not found:
+            raise NotFound(
+                f"no message with request id {message_id!r} among the account's newest "
+                f"{HISTORY_PAGES * HISTORY_PAGE} outbound messages of the last {self.status_window}",
+                provider=self.name,
+                code="error-not-found",
+            )
+        return self._settled(found)
+
+    def _parse_history(self, response: httpx.Response, *, message_id: str) -> tuple[list[dict[str, Any]], bool]:
+        """The items of one history page carrying ``message_id``, and whether the page was full."""
+        body = self._checked(response)
+        items = body if isinstance(body, list) else body.get("messages") or body.get("content") or []
+        items = [item for item in items if isinstance(item, dict)]
+        mine = [i for i in items if message_id in (_str(i.get("requestId")), _str(i.get("messageId")))]
+        return mine, len(items) >= HISTORY_PAGE
+
+    def _settled(self, items: list[dict[str, Any]]) -> DeliveryReport:
+        """The report of a request id from all its history items (the CANCELLED-duplicate rule)."""
+        reports = [self._event(item) for item in items]
+        kept = [r for r in reports if str(r.vendor_status).lower() != "cancelled"] or reports
+        latest = max(kept, key=lambda r: (r.timestamp or _EPOCH, _number(r.raw, "messageId")))
+        if str(latest.vendor_status).lower() == "cancelled":
+            return replace(latest, status=_S.CANCELLED)  # every copy was cancelled: final
+        return latest
+
     def parse_status(self, response: httpx.Response, *, message_id: str | None = None) -> DeliveryReport:
+        """One status answer: IM ``imOutMessage/{id}``, or one Pulse history page (first match)."""
         body = self._checked(response)
         if isinstance(body, dict) and "imOutMessageId" in body:
             return self._event(body)
-        items = body if isinstance(body, list) else body.get("messages") or body.get("content") or []
-        for item in items:
-            if message_id in (_str(item.get("requestId")), _str(item.get("messageId"))):
-                return self._event(item)
+        items, _ = self._parse_history(response, message_id=message_id or "")
+        if items:
+            return self._settled(items)
         raise self.vendor_error(
             "error-not-found", response=response, vendor_message="no such message in the history", raw=body
         )
@@ -550,7 +654,8 @@ class Edna(Provider):
 
     def _event(self, event: dict[str, Any]) -> DeliveryReport:
         """One status event: an IM callback/status answer, or a Pulse callback/history item."""
-        if "imOutMessageId" in event:
+        pulse = "imOutMessageId" not in event
+        if not pulse:
             ours, edna_id, status, at, error = (
                 event.get(k) for k in ("imOutMessageId", "imOutMessageId", "dlvStatus", "dlvStatusAt", "dlvError")
             )
@@ -562,7 +667,7 @@ class Edna(Provider):
             raise ValidationError(
                 "edna status event without requestId or imOutMessageId", provider=self.name, field="requestId"
             )
-        return self.report(
+        report = self.report(
             message_id=ours if ours not in (None, "") else edna_id,
             vendor_status=status,
             idempotency_key=ours,
@@ -572,6 +677,8 @@ class Edna(Provider):
             event_id=f"{edna_id}:{status}:{at}",
             raw=event,
         )
+        pulse_row = PULSE_EVENT_STATUSES.lookup(status) if pulse else None
+        return replace(report, status=pulse_row.status) if pulse_row is not None else report
 
 
 def _cascades(value: int | Mapping[str, int] | None) -> dict[str, int]:
@@ -646,3 +753,12 @@ def _float(value: object) -> float:
 
 def _str(value: object) -> str | None:
     return None if value in (None, "") else str(value)
+
+
+def _number(raw: object, key: str) -> float:
+    """``raw[key]`` as a number for ordering (0 when absent or not a number)."""
+    value = raw.get(key) if isinstance(raw, dict) else None
+    try:
+        return float(value) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else 0.0
+    except ValueError:
+        return 0.0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import uuid
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Final, Literal
 
@@ -29,6 +30,8 @@ __all__ = ["EdnaEmulator"]
 #: Emulated cascades, one channel each: channel → cascade id.
 CASCADE_OF: Final = {"sms": 1001, "whatsapp": 1002, "viber": 1003}
 CHANNEL_OF: Final = {cascade: channel for channel, cascade in CASCADE_OF.items()}
+#: The emulated channels' subject ids (``subjectId`` in Pulse callbacks).
+SUBJECT_ID_OF: Final = {"sms": 5001, "whatsapp": 5002, "viber": 5003}
 #: HTTP statuses of Pulse problem answers (the IM API answers its codes with HTTP 200).
 PULSE_HTTP: Final = {
     "error-unauthorized": 401,
@@ -56,6 +59,10 @@ class EdnaEmulator(Emulator):
         sessions: numbers with an open WhatsApp session (free text allowed on Pulse).
         not_on_whatsapp, not_on_viber, blocked: numbers refused (``not-whatsapp-user``, ...).
         webhook_key: sent as ``X-API-KEY`` on callbacks, and given to :meth:`make_provider`.
+        repeated_request_id: what Pulse does with a ``requestId`` it has seen: ``"refuse"``
+            (``error-id-not-unique``, default) or ``"cancel"`` (accepted, then cancelled as a
+            20-minute duplicate: a second history item with the same ``requestId``). edna documents
+            the duplicate cancel but not the refusal, so test both.
     """
 
     provider = "edna"
@@ -73,9 +80,14 @@ class EdnaEmulator(Emulator):
         not_on_viber: tuple[str, ...] = (),
         blocked: tuple[str, ...] = (),
         webhook_key: str | None = None,
+        repeated_request_id: Literal["refuse", "cancel"] = "refuse",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if repeated_request_id not in ("refuse", "cancel"):
+            raise ValueError(f"repeated_request_id must be 'refuse' or 'cancel', got {repeated_request_id!r}")
+        self.repeated_request_id = repeated_request_id
+        self.pulse_log: list[Record] = []  # every Pulse message, copies under a repeated requestId too
         self.subjects = subjects
         self.templates = [_pattern(t) for t in templates]
         self.sessions, self.blocked = _digits(sessions), _digits(blocked)
@@ -164,8 +176,11 @@ class EdnaEmulator(Emulator):
         if problem:
             return self.error_reply(problem)
         with self.lock:
-            if rid in self.used_ids:
+            if rid in self.used_ids and self.repeated_request_id == "refuse":
                 return self.error_reply("error-id-not-unique")
+            if rid in self.used_ids:  # the retry of a message that landed: cancelled as a duplicate
+                self._log(rid, address, fields["text"], channel, "cancelled", cascade)
+                return Reply.json({"requestId": rid})
             if self.rate_limited(address):
                 return self.error_reply(RATE_LIMITED)
             if self.balance < self.price:
@@ -187,20 +202,47 @@ class EdnaEmulator(Emulator):
         return Reply.json({"requestId": rid})
 
     def _history(self, data: dict[str, Any]) -> Reply:
-        wanted = {str(data[k]) for k in ("requestId", "messageId") if data.get(k) is not None}
+        """``messages/history`` with its documented filters only (docs-pulse.edna.io): ``subscriberFilter``,
+        ``messageId`` (edna's id), ``direction``, ``channelTypes``, ``dateFrom``/``dateTo``, ``sort`` by
+        ``messageId``, ``offset``/``limit``. Anything else (``requestId``) is ignored, as edna would."""
+        start, end = _parse_time(data.get("dateFrom")), _parse_time(data.get("dateTo"))
+        if start is False or end is False:
+            return self.error_reply("error-syntax")
+        given = data.get("subscriberFilter")
+        target: dict[str, Any] = given if isinstance(given, dict) else {}
+        channels = {str(c).lower() for c in data.get("channelTypes") or []}
+        sort = (data.get("sort") or [{}])[0]
+        offset, limit = data.get("offset") or 0, data.get("limit") or 0
+        if not isinstance(offset, int) or not isinstance(limit, int) or offset < 0 or limit < 0:
+            return self.error_reply("error-syntax")
         with self.lock:
-            found = [r for r in self.messages.values() if r.extra["api"] == "pulse"]
-            items = [self._pulse_event(r) for r in found if not wanted or wanted & {r.id, str(r.extra["edna_id"])}]
-        return Reply.json(items[: int(data.get("limit") or 1000)])
+            found = [
+                r
+                for r in self.pulse_log
+                if data.get("direction", "OUT") == "OUT"
+                and (not target.get("address") or r.to == f"+{target['address']}")
+                and (data.get("messageId") is None or str(data["messageId"]) == str(r.extra["edna_id"]))
+                and (not channels or r.extra["channel"] in channels)
+                and (not start or r.extra["sent_at"] >= start)
+                and (not end or r.extra["sent_at"] <= end)
+            ]
+            found.sort(key=lambda r: int(r.extra["edna_id"]), reverse=str(sort.get("direction")).upper() == "DESC")
+            items = [self._pulse_event(r) for r in found[offset : offset + (limit or 1000)]]
+        return Reply.json(items)
 
     def _pulse_event(self, record: Record) -> dict[str, Any]:
+        """A Pulse status event, with every field the callback docs mark required (requestId,
+        messageId, cascadeId, cascadeStageUUID, subject, subjectId, status, statusAt)."""
+        channel = record.extra["channel"]
         return {
             "requestId": record.id,
             "messageId": record.extra["edna_id"],
             "cascadeId": record.extra.get("cascade"),
-            "channelType": record.extra["channel"].upper(),
+            "cascadeStageUUID": str(uuid.uuid5(uuid.NAMESPACE_URL, f"edna-emulator/{record.extra.get('cascade')}/1")),
+            "channelType": channel.upper(),
             "direction": "OUT",
             "subject": self.subjects[0] if self.subjects else None,
+            "subjectId": SUBJECT_ID_OF[channel],
             "status": record.status.upper().replace("-", "_"),
             "statusAt": record.extra["status_at"],
             "error": record.extra.get("error"),
@@ -287,13 +329,35 @@ class EdnaEmulator(Emulator):
             message_id, f"+{address}", text if isinstance(text, str) else None, message_id, status, self.clock()
         )
         record.extra.update(
-            api=api, channel=channel, error=error, edna_id=next(self._edna_ids), status_at=_now(), **extra
+            api=api,
+            channel=channel,
+            error=error,
+            edna_id=next(self._edna_ids),
+            status_at=_now(),
+            sent_at=datetime.now(timezone.utc),
+            **extra,
         )
         self.messages[message_id] = record
         self.used_ids.add(message_id)
+        if api == "pulse":
+            self.pulse_log.append(record)
         if status != "cancelled":
             self.balance -= self.price
         return record
+
+    def _log(self, message_id: str, address: str, text: object, channel: str, status: str, cascade: object) -> None:
+        """A Pulse copy under a request id already used (``repeated_request_id="cancel"``): history only."""
+        record = Record(message_id, f"+{address}", text if isinstance(text, str) else None, message_id, status, 0.0)
+        record.extra.update(
+            api="pulse",
+            channel=channel,
+            error=None,
+            edna_id=next(self._edna_ids),
+            status_at=_now(),
+            sent_at=datetime.now(timezone.utc),
+            cascade=cascade,
+        )
+        self.pulse_log.append(record)
 
     def deliver(self, message_id: str, *, delivered: bool = True) -> dict[str, Any]:
         with self.lock:
