@@ -218,10 +218,31 @@ def test_schedule_expiry_template_test_mode_and_options() -> None:
 
 
 def test_region_selects_the_host() -> None:
+    # The official client's platforms (smsapi-python-client smsapi/client.py: SmsApiPlClient,
+    # SmsApiComClient, SmsApiBgClient, SmsApiSwedenClient).
     assert Smsapi(token=TOKEN).base_url == "https://api.smsapi.pl"
     assert Smsapi(token=TOKEN, region="com").base_url == "https://api.smsapi.com"
+    assert Smsapi(token=TOKEN, region="se").base_url == "https://api.smsapi.se"
+    assert Smsapi(token=TOKEN, region="bg").base_url == "https://api.smsapi.bg"
     with pytest.raises(ConfigurationError, match="region must be one of"):
         Smsapi(token=TOKEN, region="de")
+
+
+def test_code_101_says_a_token_of_another_platform_answers_it() -> None:
+    # smsapi-python-client#30 and smsapi-php-client#71: a token made on another platform gets
+    # "Authorization failed", code 101, in a 2xx body.
+    body = {"error": 101, "message": "Authorization failed"}
+    with pytest.raises(AuthError, match=r"Authorization failed; a token of another SMSAPI platform answers 101") as info:
+        Smsapi(token=TOKEN, region="com").parse_response(httpx.Response(200, json=body))
+    assert "region=" in str(info.value) and info.value.vendor_message == "Authorization failed" and info.value.code == 101
+
+
+# The SMSAPI Tech FAQ (smsapi.com/blog/tech) allows "& @ + _ ! %" in sender names besides letters,
+# digits, space, "." and "-"; names of up to 11 characters.
+@pytest.mark.parametrize("sender", ["A&B", "Shop_1", "Pizza!", "Info@", "50%off", "Shop+Co", "Shop.pl", "My-Shop 1"])
+def test_sender_names_the_vendor_allows_are_sent(sender: str) -> None:
+    request = Smsapi(token=TOKEN).build_request(Message(to="+48500100200", text="hi", sender=sender), idempotency_key="k")
+    assert parse_qs(request.content.decode())["from"] == [sender]
 
 
 # -- bad input: refused before any request --------------------------------------------------------
@@ -233,7 +254,7 @@ NOW = datetime.now(timezone.utc)
     ("message", "match"),
     [
         (dict(to="+48500100200", text="hi", sender="ThisNameIsTooLong"), r"sender .* up to 11 characters"),
-        (dict(to="+48500100200", text="hi", sender="Shop!"), r"sender 'Shop!' is not allowed"),
+        (dict(to="+48500100200", text="hi", sender="Shop#1"), r"sender 'Shop#1' is not allowed"),
         (dict(to="+48500100200", text="x" * 1531), r"needs 11 SMS parts .* at most 10"),
         (dict(to="+48500100200", text="hi", scheduled_at=NOW + timedelta(days=120)), r"too far ahead"),
         (dict(to="+48500100200", text="hi", scheduled_at=NOW - timedelta(hours=1)), r"in the past"),

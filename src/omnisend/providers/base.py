@@ -92,6 +92,8 @@ class ErrorCode:
     """The vendor may have taken the message although it answered with this code."""
     retry_after: float | None = None
     """A wait the vendor documents for this code (seconds), used by ``RateLimited``."""
+    hint: str | None = None
+    """What to check when the fix is known; added to the error's message after the vendor's words."""
 
     @property
     def is_retryable(self) -> bool:
@@ -195,6 +197,8 @@ class ErrorTable(Mapping[Code, ErrorCode]):
             kwargs["vendor_message"] = row.meaning
         if row.retry_after is not None:
             kwargs.setdefault("retry_after", row.retry_after)
+        if row.hint and not kwargs.get("message"):
+            kwargs["message"] = f"{str(kwargs['vendor_message']).rstrip('. ')}; {row.hint}"
         return row.exc(code=kept, **kwargs)
 
 

@@ -2,8 +2,9 @@
 
 * Docs: https://www.smsapi.pl/docs and https://www.smsapi.com/docs ("sms.do", "Error codes").
 * Auth: OAuth token as ``Authorization: Bearer <token>``; legacy user/password is not supported.
-* Hosts: ``https://api.smsapi.pl`` (default, ``region="pl"``) or ``https://api.smsapi.com``
-  (``region="com"``); an account belongs to one of them.
+* Hosts: ``https://api.smsapi.pl`` (default, ``region="pl"``), ``https://api.smsapi.com``
+  (``"com"``), ``https://api.smsapi.se`` (``"se"``) or ``https://api.smsapi.bg`` (``"bg"``); an
+  account belongs to one of them, and a token of another platform answers 101 (the error says so).
 
 Quirks:
 
@@ -114,7 +115,10 @@ ERRORS: Final = ErrorTable(
         75: ErrorCode(NotFound, "No planned messages to delete."),
         76: ErrorCode(ValidationError, "Invalid encoding used in request. UTF-8 is required."),
         101: ErrorCode(
-            AuthError, "Invalid authorization info. ATTENTION! API password may be different than web panel password."
+            AuthError,
+            "Invalid authorization info. ATTENTION! API password may be different than web panel password.",
+            hint="a token of another SMSAPI platform answers 101 too: check that Smsapi(region=...) "
+            "('pl', 'com', 'se', 'bg') is the platform where the token was made",
         ),
         102: ErrorCode(AuthError, "Invalid username or password."),
         103: ErrorCode(InsufficientBalance, "Insufficient credits on Your account."),
@@ -268,8 +272,17 @@ STATUSES: Final = StatusTable(
     case_insensitive=True,
 )
 
-HOSTS: Final = {"pl": "https://api.smsapi.pl", "com": "https://api.smsapi.com"}
-SENDER_PATTERN: Final = r"[A-Za-z0-9 .\-]{1,11}"
+#: The platforms (smsapi-python-client ``smsapi/client.py``: SmsApiPlClient, SmsApiComClient,
+#: SmsApiBgClient, SmsApiSwedenClient); an account and its tokens belong to one of them.
+HOSTS: Final = {
+    "pl": "https://api.smsapi.pl",
+    "com": "https://api.smsapi.com",
+    "se": "https://api.smsapi.se",
+    "bg": "https://api.smsapi.bg",
+}
+#: Sender names: up to 11 of letters, digits, space and ``. - & @ + _ ! %`` (the SMSAPI Tech FAQ,
+#: smsapi.com/blog/tech; the older 2112 text lists fewer). Anything else the vendor refuses (14).
+SENDER_PATTERN: Final = r"[A-Za-z0-9 .\-&@+_!%]{1,11}"
 MAX_PARTS: Final = 10
 MAX_SCHEDULE_AHEAD: Final = timedelta(days=90)
 VALIDITY_RANGE: Final = (timedelta(hours=1), timedelta(hours=72))
@@ -281,7 +294,8 @@ class Smsapi(Provider):
 
     Args:
         token: OAuth token from the SMSAPI panel (or ``OMNISEND_SMSAPI_TOKEN``).
-        region: ``"pl"`` (api.smsapi.pl, default) or ``"com"`` (api.smsapi.com).
+        region: the account's platform: ``"pl"`` (api.smsapi.pl, default), ``"com"``
+            (api.smsapi.com), ``"se"`` (api.smsapi.se) or ``"bg"`` (api.smsapi.bg).
         base_url: overrides the host (tests, emulator, proxies).
         test: send with ``test=1`` — validated and answered by SMSAPI, never delivered or charged.
         webhook_secret: require this shared secret on callbacks (``?token=`` in the callback URL you
@@ -374,7 +388,7 @@ class Smsapi(Provider):
             check_sender(
                 message.sender,
                 pattern=SENDER_PATTERN,
-                rule="up to 11 characters: letters, digits, space, '.', '-'",
+                rule="up to 11 characters: letters, digits, space and . - & @ + _ ! %",
                 provider=self.name,
             )
             form["from"] = message.sender
