@@ -1,7 +1,8 @@
 """Delivery-report webhooks: authenticating them and dropping replays.
 
 Vendors that sign their callbacks are checked by their own ``parse_webhook`` (Webex Connect
-``x-hub-signature``, Mobizon ``sign``, edna's webhook key). For vendors that do not sign (SMSAPI,
+``x-hub-signature``, Mobizon ``sign``, edna's webhook key, Twilio ``X-Twilio-Signature`` over the
+callback URL and its form fields, see :func:`url_signature`). For vendors that do not sign (SMSAPI,
 Clickatell) configure a shared secret: put it in the callback URL you register
 (``https://you.example/dlr?token=<secret>``) or in the URL's user info (Basic auth), and pass the
 same ``webhook_secret=`` to the provider; a callback without it raises :class:`WebhookAuthError`.
@@ -21,11 +22,19 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from urllib.parse import urlsplit
 
 from .errors import ConfigurationError, WebhookAuthError
 from .models import DeliveryReport
 
-__all__ = ["ReplayGuard", "WebhookAuthError", "hmac_hex", "verify_shared_secret"]
+__all__ = [
+    "ReplayGuard",
+    "WebhookAuthError",
+    "hmac_hex",
+    "url_signature",
+    "verify_shared_secret",
+    "verify_url_signature",
+]
 
 
 def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
@@ -84,6 +93,51 @@ def hmac_hex(secret: str | bytes, body: bytes, algorithm: str = "sha256") -> str
     """Hex HMAC of ``body`` with ``secret`` (for vendors that sign, and for your tests)."""
     key = secret.encode() if isinstance(secret, str) else secret
     return hmac.new(key, body, getattr(hashlib, algorithm)).hexdigest()
+
+
+def url_signature(secret: str, url: str, fields: Iterable[tuple[str, str]], algorithm: str = "sha1") -> str:
+    """Base64 HMAC of ``url`` followed by each form field's name and value, sorted by name then value.
+
+    The "signed URL and fields" scheme of Twilio's ``X-Twilio-Signature`` (key: the Auth Token): a
+    name given several times contributes each distinct value, in sorted order.
+    """
+    grouped: dict[str, set[str]] = {}
+    for name, value in fields:
+        grouped.setdefault(name, set()).add(value)
+    text = url + "".join(name + value for name in sorted(grouped) for value in sorted(grouped[name]))
+    digest = hmac.new(secret.encode(), text.encode(), getattr(hashlib, algorithm)).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def verify_url_signature(
+    secret: str,
+    url: str,
+    fields: Iterable[tuple[str, str]],
+    signature: str | None,
+    *,
+    header: str = "signature",
+    provider: str | None = None,
+) -> None:
+    """Check ``signature`` is :func:`url_signature` of ``url`` and ``fields``, constant-time.
+
+    The URL is tried as given, without its port and with the scheme's default port (vendors sign
+    the URL as they addressed it, and proxies add or drop the port).
+
+    Raises:
+        WebhookAuthError: the signature is missing or matches none of those URLs.
+    """
+    pairs = list(fields)
+    given = (signature or "").encode()
+    parts = urlsplit(url)
+    bare = parts.netloc.rsplit(":", 1)[0] if parts.port else parts.netloc
+    ported = f"{bare}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    matched = False
+    for candidate in dict.fromkeys([url, parts._replace(netloc=bare).geturl(), parts._replace(netloc=ported).geturl()]):
+        matched |= hmac.compare_digest(url_signature(secret, candidate, pairs).encode(), given)
+    if not matched:
+        shown = parts._replace(query="", fragment="").geturl()
+        problem = "does not match" if signature else "is missing"
+        raise WebhookAuthError(f"{header} {problem} (checked against {shown})", provider=provider)
 
 
 def _default_key(report: DeliveryReport) -> str:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .edna import Edna
     from .mobizon import Mobizon
     from .smsapi import Smsapi
+    from .twilio import Twilio
     from .webex_connect import WebexConnect
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "StatusEntry",
     "StatusTable",
     "Step",
+    "Twilio",
     "WebexConnect",
     "get_provider",
 ]
@@ -41,6 +43,7 @@ PROVIDERS: Final = {
     "edna": "edna:Edna",
     "mobizon": "mobizon:Mobizon",
     "webex_connect": "webex_connect:WebexConnect",
+    "twilio": "twilio:Twilio",
 }
 _BY_CLASS: Final = {spec.split(":")[1]: spec for spec in PROVIDERS.values()}
 

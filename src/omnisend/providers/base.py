@@ -917,6 +917,27 @@ class Provider(abc.ABC):
                 retryable=False,
             ) from exc
 
+    def read_object(
+        self, response: httpx.Response, *, code: str = "code", message: tuple[str, ...] = ("message",)
+    ) -> dict[str, Any]:
+        """The JSON object of a 2xx answer; an error answer raised as its class.
+
+        For vendors whose errors are a JSON object with a code field (``body[code]``) and a text
+        (the first of ``message`` present): the code picks the class from the error table; a
+        non-2xx answer without one falls back to its HTTP status.
+        """
+        body = self.read_json(response)
+        if response.is_success and isinstance(body, dict):
+            return body
+        if not isinstance(body, dict):
+            if not response.is_success:
+                raise self.http_error(response, raw=body)
+            raise TypeError(f"expected a JSON object, got {type(body).__name__}")
+        text = next((str(body[k]) for k in message if body.get(k) not in (None, "")), None)
+        if body.get(code) is None:
+            raise self.http_error(response, raw=body, message=text)
+        raise self.vendor_error(body[code], response=response, vendor_message=text, raw=body)
+
     def http_error(
         self, response: httpx.Response, *, raw: object | None = None, message: str | None = None
     ) -> OmnisendError:

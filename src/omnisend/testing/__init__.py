@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .edna import EdnaEmulator
     from .mobizon import MobizonEmulator
     from .smsapi import SmsapiEmulator
+    from .twilio import TwilioEmulator
     from .webex_connect import WebexConnectEmulator
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "Reply",
     "Request",
     "SmsapiEmulator",
+    "TwilioEmulator",
     "WebexConnectEmulator",
     "get_emulator",
     "strict_adapters",
@@ -49,6 +51,7 @@ EMULATORS: Final = {
     "edna": "edna:EdnaEmulator",
     "mobizon": "mobizon:MobizonEmulator",
     "webex_connect": "webex_connect:WebexConnectEmulator",
+    "twilio": "twilio:TwilioEmulator",
 }
 _BY_CLASS: Final = {spec.split(":")[1]: spec for spec in EMULATORS.values()}
 
