@@ -409,8 +409,6 @@ class Twilio(Provider):
             params = message.template.params
             variables = params if isinstance(params, dict) else {str(i): v for i, v in enumerate(params, 1)}
             fields.update(ContentSid=message.template.name, ContentVariables=json.dumps(variables))
-        elif message.text is None and message.media is None:
-            self.invalid("text is required (or media)", field="text")
         if message.media is not None:
             fields["MediaUrl"] = message.media.url
         return fields
