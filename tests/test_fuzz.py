@@ -29,7 +29,7 @@ import pickle
 import re
 import string
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -81,6 +81,10 @@ def _env(name: str, value: str) -> Iterator[None]:
             os.environ[name] = old
 
 
+#: Settings that are not secrets but that a provider needs besides its credential (Twilio's account SID).
+IDENTITY_ENV: dict[str, dict[str, str]] = {"twilio": {"OMNISEND_TWILIO_ACCOUNT_SID": "AC" + "0" * 31 + "1"}}
+
+
 @dataclass(frozen=True)
 class Subject:
     """What the fuzzer needs about one adapter: ways to build it, its secrets, its vocabulary."""
@@ -92,7 +96,9 @@ class Subject:
 
     def plain(self) -> Provider:
         """Built from the credential variable only: no webhook secrets, so webhook bodies get parsed."""
-        with _env(self.cls.credential_env, PLAIN_SECRET):
+        with _env(self.cls.credential_env, PLAIN_SECRET), ExitStack() as stack:
+            for name, value in IDENTITY_ENV.get(self.cls.name, {}).items():
+                stack.enter_context(_env(name, value))
             return self.cls(base_url=BASE)
 
     def emulated(self) -> Provider:

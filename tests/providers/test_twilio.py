@@ -269,17 +269,18 @@ def test_what_twilio_cannot_do_is_refused_before_any_request(message: Message) -
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),
     [
-        ({"account_sid": "AC123", "auth_token": TOKEN}, r"an AC SID is 'AC' followed by 32 hex digits|'AC' followed by 32 hex"),
+        ({"auth_token": TOKEN}, r"^twilio: no account_sid\. Pass Twilio\(account_sid=\.\.\.\) or set OMNISEND_TWILIO_ACCOUNT_SID"),
+        ({"account_sid": "AC123", "auth_token": TOKEN}, r"^twilio: account_sid must be 'AC' followed by 32 hex digits"),
         ({"account_sid": SID}, r"no auth_token\. Pass Twilio\(auth_token=\.\.\. or set OMNISEND_TWILIO_AUTH_TOKEN"),
         ({"account_sid": SID, "api_key_sid": KEY_SID}, r"no api_key_secret\. Pass Twilio\(api_key_secret=\)"),
         ({"account_sid": SID, "api_key_sid": "SK1", "api_key_secret": KEY_SECRET}, r"'SK' followed by 32 hex"),
         ({"account_sid": SID, "auth_token": TOKEN, "messaging_service_sid": "MGx"}, r"'MG' followed by 32 hex"),
         ({"account_sid": SID, "auth_token": TOKEN, "webhook_url": "ftp://x"}, r"webhook_url must be an http\(s\) URL"),
     ],
-    ids=["bad-account-sid", "no-token", "key-without-secret", "bad-key-sid", "bad-service", "bad-webhook-url"],
+    ids=["no-account-sid", "bad-account-sid", "no-token", "key-without-secret", "bad-key-sid", "bad-service", "bad-webhook-url"],
 )
 def test_bad_configuration_is_a_configuration_error(kwargs: dict[str, Any], pattern: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AUTH_TOKEN", "API_KEY_SID", "API_KEY_SECRET", "MESSAGING_SERVICE_SID"):
+    for name in ("ACCOUNT_SID", "AUTH_TOKEN", "API_KEY_SID", "API_KEY_SECRET", "MESSAGING_SERVICE_SID"):
         monkeypatch.delenv(f"OMNISEND_TWILIO_{name}", raising=False)
     with pytest.raises(ConfigurationError, match=pattern) as info:
         Twilio(**kwargs)

@@ -295,7 +295,6 @@ SENDER_RULES: Final = {
 MAX_VALIDITY: Final = 36000
 SIGNATURE_HEADER: Final = "X-Twilio-Signature"
 KEY_PARAM: Final = "omnisend_key"
-_SID: Final = {prefix: re.compile(rf"{prefix}[0-9a-fA-F]{{32}}") for prefix in ("AC", "MG", "SK")}
 #: What a report reads from a status callback's form, named as in the Message resource.
 CALLBACK_FIELDS: Final = {
     "sid": ("MessageSid", "SmsSid"),
@@ -328,7 +327,7 @@ class Twilio(Provider):
     statuses = STATUSES
     deduplicates = False
     status_lookup = True
-    credential_env = "OMNISEND_TWILIO_ACCOUNT_SID"
+    credential_env = "OMNISEND_TWILIO_AUTH_TOKEN"
     max_recipients: ClassVar[int] = 1
     webhook_auth = "`X-Twilio-Signature`: HMAC-SHA1 of the callback URL and the sorted form fields"
 
@@ -343,18 +342,17 @@ class Twilio(Provider):
         base_url: str | None = None,
         webhook_url: str | None = None,
     ) -> None:
-        self.account_sid = _sid("AC", self._credential(account_sid, argument="account_sid"))
+        self.account_sid = str(_env(account_sid, "ACCOUNT_SID", "AC", required=True))
         self._auth_token = _env(auth_token, "AUTH_TOKEN")
-        key, self._api_key_secret = _env(api_key_sid, "API_KEY_SID"), _env(api_key_secret, "API_KEY_SECRET")
-        user, password = (_sid("SK", key), self._api_key_secret) if key else (self.account_sid, self._auth_token)
+        key, self._api_key_secret = _env(api_key_sid, "API_KEY_SID", "SK"), _env(api_key_secret, "API_KEY_SECRET")
+        user, password = (key, self._api_key_secret) if key else (self.account_sid, self._auth_token)
         if not password:
             hint = "api_key_secret=" if key else "auth_token=... or set OMNISEND_TWILIO_AUTH_TOKEN (or an API key)"
-            raise ConfigurationError(f"twilio: no {hint.split('=')[0]}. Pass Twilio({hint})", provider=self.name)
+            raise ConfigurationError(f"no {hint.split('=')[0]}. Pass Twilio({hint})", provider=self.name)
         self._authorization = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        service = _env(messaging_service_sid, "MESSAGING_SERVICE_SID")
-        self.messaging_service_sid = service and _sid("MG", service)
+        self.messaging_service_sid = _env(messaging_service_sid, "MESSAGING_SERVICE_SID", "MG")
         if webhook_url is not None and urlsplit(webhook_url).scheme not in ("http", "https"):
-            raise ConfigurationError(f"twilio: webhook_url must be an http(s) URL, got {webhook_url!r}")
+            raise ConfigurationError(f"webhook_url must be an http(s) URL, got {webhook_url!r}", provider=self.name)
         self.webhook_url = webhook_url
         super().__init__(base_url=base_url)
 
@@ -462,7 +460,7 @@ class Twilio(Provider):
             need = (
                 "auth_token= (API keys do not sign)" if target else "parse_webhook(url=...) or Twilio(webhook_url=...)"
             )
-            raise ConfigurationError(f"twilio: checking {SIGNATURE_HEADER} needs {need}", provider=self.name)
+            raise ConfigurationError(f"checking {SIGNATURE_HEADER} needs {need}", provider=self.name)
         target += f"?{urlencode(query)}" if query and not urlsplit(target).query else ""
         signature = (headers or {}).get(SIGNATURE_HEADER)
         verify_url_signature(self._auth_token, target, pairs, signature, header=SIGNATURE_HEADER, provider=self.name)
@@ -495,16 +493,16 @@ class Twilio(Provider):
         )
 
 
-def _env(value: str | None, suffix: str) -> str | None:
-    """``value``, else ``OMNISEND_TWILIO_<suffix>``; blank counts as absent."""
-    if value is None:
-        value = os.environ.get(f"OMNISEND_TWILIO_{suffix}")
-    return value.strip() if value and value.strip() else None
-
-
-def _sid(prefix: str, value: str) -> str:
-    if not _SID[prefix].fullmatch(value):
-        raise ConfigurationError(f"twilio: a {prefix} SID is '{prefix}' followed by 32 hex digits", provider="twilio")
+def _env(value: str | None, suffix: str, prefix: str = "", *, required: bool = False) -> str | None:
+    """``value``, else ``OMNISEND_TWILIO_<suffix>`` (blank counts as absent), checked as a ``<prefix>…`` SID."""
+    value = os.environ.get(f"OMNISEND_TWILIO_{suffix}") if value is None else value
+    value, argument = (value.strip() if value and value.strip() else None), suffix.lower()
+    if value is None and required:
+        raise ConfigurationError(
+            f"no {argument}. Pass Twilio({argument}=...) or set OMNISEND_TWILIO_{suffix}.", provider="twilio"
+        )
+    if value is not None and prefix and not re.fullmatch(rf"{prefix}[0-9a-fA-F]{{32}}", value):
+        raise ConfigurationError(f"{argument} must be '{prefix}' followed by 32 hex digits", provider="twilio")
     return value
 
 
