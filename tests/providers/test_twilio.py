@@ -123,10 +123,11 @@ def test_an_error_answer_raises_its_class_with_twilios_words(row: dict[str, Any]
     assert error.accepted is (None if code == 20500 else PINNED[code].default_accepted)
 
 
-def test_a_code_twilio_adds_later_is_still_a_typed_provider_error() -> None:
-    with pytest.raises(ProviderError, match=r"new words \(code 21999, HTTP 400\)") as info:
-        provider().parse_response(error_answer(21999, "new words"))
-    assert type(info.value) is ProviderError and info.value.code == 21999
+@pytest.mark.parametrize(("status", "cls"), [(400, ValidationError), (503, ServiceUnavailable), (418, ProviderError)])
+def test_a_code_twilio_adds_later_is_typed_from_its_http_status(status: int, cls: type) -> None:
+    with pytest.raises(cls, match=rf"new words \(code 21999, HTTP {status}\)") as info:
+        provider().parse_response(error_answer(21999, "new words", status))
+    assert type(info.value) is cls and info.value.code == 21999 and info.value.vendor_message == "new words"
 
 
 @pytest.mark.parametrize(
@@ -301,9 +302,9 @@ def test_credentials_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_a_created_message_is_the_result() -> None:
-    body = {"sid": "SM" + "c" * 32, "status": "queued", "to": TO, "num_segments": "2", "error_code": None}
+    body = {"sid": "SM" + "c" * 32, "status": "queued", "to": TO, "num_segments": "1", "error_code": None}
     result = provider().parse_response(httpx.Response(201, json=body), message=Message(to=TO, text="hi", sender="Shop"), idempotency_key="k")
-    assert (result.message_id, result.status, result.segments, result.idempotency_key) == ("SM" + "c" * 32, DeliveryStatus.QUEUED, 2, "k")
+    assert (result.message_id, result.status, result.idempotency_key, result.raw) == ("SM" + "c" * 32, DeliveryStatus.QUEUED, "k", body)
     assert [(r.to, r.message_id, r.status) for r in result.recipients] == [(TO, "SM" + "c" * 32, DeliveryStatus.QUEUED)]
 
 

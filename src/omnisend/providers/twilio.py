@@ -418,10 +418,7 @@ class Twilio(Provider):
         # A 2xx answer without "sid" becomes the base guard's TransportError (accepted=None).
         sid, status = str(body["sid"]), self.statuses.normalize(body.get("status"))
         to = _number(body.get("to")) or (message.recipients[0] if message is not None else "")
-        parts = str(body.get("num_segments"))
-        segments = int(parts) if parts.isdigit() and (message is None or message.channel == "sms") else None
-        recipient = RecipientResult(to, sid, status)
-        return SendResult(self.name, sid, status, (recipient,), idempotency_key, raw=body, segments=segments)
+        return SendResult(self.name, sid, status, (RecipientResult(to, sid, status),), idempotency_key, raw=body)
 
     # -- status lookups and callbacks -----------------------------------------------------
 

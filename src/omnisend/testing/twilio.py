@@ -158,7 +158,7 @@ class TwilioEmulator(Emulator):
             return self.error_reply(code)
         to, sender = form["To"], form.get("From")
         body = form.get("Body")
-        parts = sms_segments(body).count if body and not to.startswith("whatsapp:") else 1
+        parts = sms_segments(body).parts if body and not to.startswith("whatsapp:") else 1
         callback = form.get("StatusCallback")
         key = dict(parse_qsl(urlsplit(callback).query)).get(KEY_PARAM) if callback else None
         with self.lock:
