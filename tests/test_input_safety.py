@@ -240,7 +240,9 @@ def test_datetimes_in_options_are_sent_as_iso_8601_by_every_vendor(policy: Retry
     assert "2030-01-02T03%3A04%3A05%2B00%3A00" in body or "2030-01-02T03:04:05+00:00" in body
 
 
-CREDENTIAL = {"smsapi": "token", "clickatell": "api_key", "edna": "api_key", "mobizon": "api_key"}
+CREDENTIAL = {"smsapi": "token", "clickatell": "api_key", "edna": "api_key", "mobizon": "api_key", "twilio": "auth_token"}
+#: What a provider needs besides its credential (not a secret).
+IDENTITY: dict[str, dict[str, str]] = {"twilio": {"account_sid": "AC" + "0" * 31 + "1"}}
 BAD_CREDENTIALS = ["tok\u00e9n-value", "tok\nen-value", "token\x00value", "token\u00a0value", "tok\u200ben"]
 
 
@@ -251,13 +253,13 @@ def test_a_credential_with_non_ascii_or_control_characters_is_refused_when_built
 ) -> None:
     argument = CREDENTIAL.get(cls.name, "service_key")
     with pytest.raises(ConfigurationError, match="non-ASCII or control") as info:
-        cls(**{argument: credential})
+        cls(**{argument: credential}, **IDENTITY.get(cls.name, {}))
     assert credential not in str(info.value)
 
 
 # -- 10. webhook secrets fail closed ---------------------------------------------------------------------
 
-SECRET_ARGUMENT = {"edna": "webhook_key"}
+SECRET_ARGUMENT = {"edna": "webhook_key", "twilio": "auth_token"}  # Twilio signs callbacks with the Auth Token
 
 
 @pytest.mark.parametrize("cls", PROVIDERS, ids=IDS)
@@ -307,7 +309,8 @@ def test_a_key_with_url_special_characters_is_masked_in_httpx_log_lines(
 @pytest.mark.parametrize("cls", PROVIDERS, ids=IDS)
 def test_every_spelling_of_a_credential_echoed_by_the_vendor_is_masked(cls: type[Provider]) -> None:
     secret = "Sec+ret/with=odd&chars"
-    provider = cls(**{CREDENTIAL.get(cls.name, "service_key"): secret, "base_url": "http://vendor.test"})
+    argument = CREDENTIAL.get(cls.name, "service_key")
+    provider = cls(**{argument: secret, "base_url": "http://vendor.test"}, **IDENTITY.get(cls.name, {}))
     echoed = {"message": " ".join(spellings_of(secret)), "error": 999, "code": 999, "list": [], "response": {}}
     answer = httpx.Response(500, json=echoed, request=httpx.Request("POST", "http://vendor.test"))
     with pytest.raises(OmnisendError) as info:

@@ -68,6 +68,7 @@ from ..errors import (
     RateLimited,
     ServiceUnavailable,
     TemplateError,
+    TransportError,
     ValidationError,
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, SendResult
@@ -295,6 +296,7 @@ SENDER_RULES: Final = {
 MAX_VALIDITY: Final = 36000
 SIGNATURE_HEADER: Final = "X-Twilio-Signature"
 KEY_PARAM: Final = "omnisend_key"
+_ID: Final = "twilio"
 #: What a report reads from a status callback's form, named as in the Message resource.
 CALLBACK_FIELDS: Final = {
     "sid": ("MessageSid", "SmsSid"),
@@ -330,6 +332,7 @@ class Twilio(Provider):
     credential_env = "OMNISEND_TWILIO_AUTH_TOKEN"
     max_recipients: ClassVar[int] = 1
     webhook_auth = "`X-Twilio-Signature`: HMAC-SHA1 of the callback URL and the sorted form fields"
+    owned_options = frozenset({"To", "StatusCallback"})
 
     def __init__(
         self,
@@ -349,6 +352,7 @@ class Twilio(Provider):
         if not password:
             hint = "api_key_secret=" if key else "auth_token=... or set OMNISEND_TWILIO_AUTH_TOKEN (or an API key)"
             raise ConfigurationError(f"no {hint.split('=')[0]}. Pass Twilio({hint})", provider=self.name)
+        self._basic = (str(user), password)
         self._authorization = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
         self.messaging_service_sid = _env(messaging_service_sid, "MESSAGING_SERVICE_SID", "MG")
         if webhook_url is not None and urlsplit(webhook_url).scheme not in ("http", "https"):
@@ -358,6 +362,9 @@ class Twilio(Provider):
 
     def _secrets(self) -> tuple[str, ...]:
         return tuple(s for s in (self._auth_token, self._api_key_secret) if s)
+
+    def _basic_pairs(self) -> tuple[tuple[str, str], ...]:
+        return (self._basic,)
 
     def _request(self, method: str, tail: str, **kwargs: Any) -> httpx.Request:
         path = f"/2010-04-01/Accounts/{self.account_sid}/{tail}"
@@ -385,13 +392,13 @@ class Twilio(Provider):
         if message.scheduled_at is not None:
             if self.messaging_service_sid is None:
                 self.unsupported("scheduled_at without a Messaging Service (Twilio(messaging_service_sid=...))")
-            fields.update(
-                SendAt=f"{message.scheduled_at.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}", ScheduleType="fixed"
-            )
+            fields["SendAt"] = f"{message.scheduled_at.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
+            fields["ScheduleType"] = "fixed"
         if self.webhook_url is not None:
             joiner = "&" if urlsplit(self.webhook_url).query else "?"
             fields["StatusCallback"] = f"{self.webhook_url}{joiner}{urlencode({KEY_PARAM: idempotency_key})}"
-        return self._request("POST", "Messages.json", data={**fields, **message.options})
+        options = {k: str(v).lower() if isinstance(v, bool) else v for k, v in message.options.items() if v is not None}
+        return self._request("POST", "Messages.json", data={**fields, **options})
 
     def _content(self, message: Message) -> dict[str, Any]:
         """``Body`` / ``MediaUrl`` / ``ContentSid`` + ``ContentVariables``; ``ValidationError`` before sending."""
@@ -415,8 +422,9 @@ class Twilio(Provider):
         self, response: httpx.Response, *, message: Message | None = None, idempotency_key: str | None = None
     ) -> SendResult:
         body = self.read_object(response, message=("message", "detail", "title"))
-        # A 2xx answer without "sid" becomes the base guard's TransportError (accepted=None).
-        sid, status = str(body["sid"]), self.statuses.normalize(body.get("status"))
+        sid, status = body.get("sid"), self.statuses.normalize(body.get("status"))
+        if not isinstance(sid, str) or not sid:
+            raise TransportError("the answer names no message sid", provider=self.name, raw=body, accepted=None)
         to = _number(body.get("to")) or (message.recipients[0] if message is not None else "")
         return SendResult(self.name, sid, status, (RecipientResult(to, sid, status),), idempotency_key, raw=body)
 
@@ -427,8 +435,7 @@ class Twilio(Provider):
 
     def parse_status(self, response: httpx.Response, *, message_id: str | None = None) -> DeliveryReport:
         body = self.read_object(response, message=("message", "detail", "title"))
-        updated = body.get("date_updated")
-        return self._report(body, timestamp=parsedate_to_datetime(updated) if updated else None, raw=body)
+        return self._report(body, timestamp=_time(body.get("date_updated")), raw=body)
 
     def parse_webhook(
         self,
@@ -461,14 +468,12 @@ class Twilio(Provider):
         target += f"?{urlencode(query)}" if query and not urlsplit(target).query else ""
         signature = (headers or {}).get(SIGNATURE_HEADER)
         verify_url_signature(self._auth_token, target, pairs, signature, header=SIGNATURE_HEADER, provider=self.name)
-        form = dict(pairs)
-        if form.get("AccountSid", self.account_sid) != self.account_sid:
-            raise ValidationError("callback for another Twilio account", provider=self.name, field="AccountSid")
+        form = dict(pairs)  # signed with this account's Auth Token: no other account's callback passes
         fields = {key: next((form[n] for n in names if form.get(n)), None) for key, names in CALLBACK_FIELDS.items()}
         if not fields["sid"] or not fields["status"]:
             raise ValidationError("not a message status callback: no MessageSid/MessageStatus", provider=self.name)
         key = dict(parse_qsl(urlsplit(target).query)).get(KEY_PARAM)
-        return [self._report(fields, timestamp=_dlr_time(form.get("RawDlrDoneDate")), raw=form, key=key)]
+        return [self._report(fields, timestamp=_time(form.get("RawDlrDoneDate")), raw=form, key=key)]
 
     def _report(
         self, fields: Mapping[str, Any], *, timestamp: datetime | None, raw: object, key: str | None = None
@@ -491,16 +496,15 @@ class Twilio(Provider):
 
 
 def _env(value: str | None, suffix: str, prefix: str = "", *, required: bool = False) -> str | None:
-    """``value``, else ``OMNISEND_TWILIO_<suffix>`` (blank counts as absent), checked as a ``<prefix>…`` SID."""
-    value = os.environ.get(f"OMNISEND_TWILIO_{suffix}") if value is None else value
-    value, argument = (value.strip() if value and value.strip() else None), suffix.lower()
+    """``value``, else ``OMNISEND_TWILIO_<suffix>``: printable ASCII, and a ``<prefix>…`` SID when ``prefix``."""
+    value, name = (os.environ.get(f"OMNISEND_TWILIO_{suffix}") if value is None else value), suffix.lower()
+    if value is not None and not (value.strip() and value.isascii() and value.strip().isprintable()):
+        raise ConfigurationError(f"{name} is empty or contains a non-ASCII or control character", provider=_ID)
     if value is None and required:
-        raise ConfigurationError(
-            f"no {argument}. Pass Twilio({argument}=...) or set OMNISEND_TWILIO_{suffix}.", provider="twilio"
-        )
-    if value is not None and prefix and not re.fullmatch(rf"{prefix}[0-9a-fA-F]{{32}}", value):
-        raise ConfigurationError(f"{argument} must be '{prefix}' followed by 32 hex digits", provider="twilio")
-    return value
+        raise ConfigurationError(f"no {name}. Pass Twilio({name}=...) or set OMNISEND_TWILIO_{suffix}.", provider=_ID)
+    if value is not None and prefix and not re.fullmatch(rf"{prefix}[0-9a-fA-F]{{32}}", value.strip()):
+        raise ConfigurationError(f"{name} must be '{prefix}' followed by 32 hex digits", provider=_ID)
+    return None if value is None else value.strip()
 
 
 def _number(value: object) -> str | None:
@@ -508,9 +512,12 @@ def _number(value: object) -> str | None:
     return None if value in (None, "") else str(value).rpartition(":")[2]
 
 
-def _dlr_time(value: object) -> datetime | None:
-    """``RawDlrDoneDate`` (``YYMMDDhhmm``, UTC) as a datetime; ``None`` when absent or unreadable."""
+def _time(value: object) -> datetime | None:
+    """``date_updated`` (RFC 2822) or ``RawDlrDoneDate`` (``YYMMDDhhmm``, UTC); ``None`` when unreadable."""
+    text = str(value)
     try:
-        return datetime.strptime(str(value), "%y%m%d%H%M").replace(tzinfo=timezone.utc)
-    except ValueError:
+        if text.isdigit():
+            return datetime.strptime(text, "%y%m%d%H%M").replace(tzinfo=timezone.utc)
+        return parsedate_to_datetime(text)
+    except (TypeError, ValueError):
         return None

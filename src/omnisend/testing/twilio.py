@@ -96,7 +96,8 @@ class TwilioEmulator(Emulator):
     def make_provider(self, base_url: str, **options: Any) -> Twilio:
         """A :class:`Twilio` for this account, its callbacks addressed to ``callback_url``."""
         options.setdefault("webhook_url", self.callback_url)
-        return Twilio(account_sid=self.account_sid, auth_token=self.credentials[0], base_url=base_url, **options)
+        options.setdefault("auth_token", self.credentials[0])
+        return Twilio(account_sid=self.account_sid, base_url=base_url, **options)
 
     # -- answers --------------------------------------------------------------------------------
 
