@@ -51,7 +51,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar, Final
+from typing import Any, Final
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import httpx
@@ -330,7 +330,7 @@ class Twilio(Provider):
     deduplicates = False
     status_lookup = True
     credential_env = "OMNISEND_TWILIO_AUTH_TOKEN"
-    max_recipients: ClassVar[int] = 1
+    max_recipients = 1
     webhook_auth = "`X-Twilio-Signature`: HMAC-SHA1 of the callback URL and the sorted form fields"
     owned_options = frozenset({"To", "StatusCallback"})
 
