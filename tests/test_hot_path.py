@@ -37,7 +37,59 @@ def test_a_form_request_is_the_one_httpx_builds(form: dict[str, str], method: st
         assert ours.content == theirs.content and ours.read() == theirs.read()
         assert again.headers.raw == theirs.headers.raw and again.content == theirs.content
         again.headers["X-Changed"] = "1"  # a request's headers are its own, not the cached frame
-        assert _form_request(method, base + "/sms.do", dict(headers), _encode_form(form)).headers.raw == theirs.headers.raw
+        assert (
+            _form_request(method, base + "/sms.do", dict(headers), _encode_form(form)).headers.raw == theirs.headers.raw
+        )
+
+
+QUERY_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=20)
+
+
+@given(
+    st.dictionaries(QUERY_TEXT, QUERY_TEXT, min_size=1, max_size=4), st.dictionaries(TEXT, TEXT, min_size=1, max_size=4)
+)
+def test_a_request_with_a_repeating_query_is_the_one_httpx_builds(query: dict[str, str], form: dict[str, str]) -> None:
+    """The cached-URL path (Mobizon's key in the query): the URL and body httpx's general path gives."""
+    from omnisend.providers import Mobizon
+
+    provider = Mobizon(api_key="k+y/=%2F", base_url="http://127.0.0.1:8080")
+    for _ in range(2):  # built, then from the cache
+        ours = provider.request("POST", "/service/message/sendSmsMessage", params=query, data=form)
+        theirs = httpx.Request(
+            "POST",
+            "http://127.0.0.1:8080/service/message/sendSmsMessage",
+            params=query,
+            headers={"User-Agent": ours.headers["user-agent"], "Accept": "application/json"},
+            data=form,
+        )
+        assert ours.url == theirs.url and ours.url.raw_path == theirs.url.raw_path and str(ours.url) == str(theirs.url)
+        assert dict(ours.headers) == dict(theirs.headers) and ours.content == theirs.content
+
+
+def test_mobizon_calls_take_the_cached_url_path_and_send_what_they_sent_before() -> None:
+    from omnisend.providers import Mobizon
+    from omnisend.providers.mobizon import _flatten
+
+    key = "kz+key/with=odd%chars"
+    provider = Mobizon(api_key=key, base_url="http://127.0.0.1:8080")
+    fields = {"recipient": "77001234567", "text": "Zaproszenie: 50% taniej & więcej", "params": {"name": "k-1"}}
+    ours = provider.call("message", "sendSmsMessage", fields)
+    before = httpx.Request(  # what Mobizon.call built before the cached-URL path
+        "POST",
+        "http://127.0.0.1:8080/service/message/sendSmsMessage",
+        params={"output": "json", "api": "v1", "apiKey": key},
+        headers={
+            "User-Agent": ours.headers["user-agent"],
+            "Accept": "application/json",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+        content=urlencode(list(_flatten(fields))).encode(),
+    )
+    assert ours.url.raw_path == before.url.raw_path and ours.content == before.content
+    assert dict(ours.headers) == dict(before.headers)
+    from omnisend.providers import base
+
+    assert str(ours.url) in base._QUERY_URLS.values() and str(ours.url) in base._URLS  # built and parsed once
 
 
 def test_generated_keys_are_uuid4_hex() -> None:
@@ -214,7 +266,14 @@ def test_a_one_request_send_ends_as_the_flow_would_end_it(scenario: str) -> None
             except OmnisendError as exc:
                 cause = type(exc.__cause__).__name__ if exc.__cause__ else None
                 return ("error", type(exc).__name__, exc.code, exc.attempts, exc.idempotency_key, exc.accepted, cause)
-            return ("sent", result.status, result.attempts, result.deduplicated, result.idempotency_key, emu.accepted_count)
+            return (
+                "sent",
+                result.status,
+                result.attempts,
+                result.deduplicated,
+                result.idempotency_key,
+                emu.accepted_count,
+            )
 
     assert run({}) == run({"order": "1"})
 

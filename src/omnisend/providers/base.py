@@ -752,11 +752,16 @@ class Provider(abc.ABC):
             merged.update(headers)
         data = kwargs.get("data")
         if data and isinstance(data, dict) and kwargs.keys() <= _FORM_ARGS and _plain_form(data, merged):
-            # The request httpx would build for ``data=``, built here in one pass: its general
-            # path (form encoding, then normalising the headers twice) costs more than the rest
-            # of a send.
-            if "params" not in kwargs:
+            # The request httpx would build for ``data=`` (and ``params=``), built here in one
+            # pass: its general path (form encoding, merging the query into the URL, normalising
+            # the headers twice) costs more than the rest of a send.
+            params = kwargs.get("params")
+            if params is None:
                 return _form_request(method, self.base_url + path, merged, _encode_form(data))
+            if isinstance(params, dict) and {*map(type, params), *map(type, params.values())} <= _STR_ONLY:
+                # A query that repeats on every call (Mobizon's key and format): the URL text is
+                # built once per (URL, query) and parsed once (``_url``), not merged per request.
+                return _form_request(method, _query_url(self.base_url + path, params), merged, _encode_form(data))
             merged["Content-Type"] = _FORM
             kwargs["content"] = _encode_form(kwargs.pop("data"))
         return httpx.Request(method, _url(self.base_url + path), headers=merged, **kwargs)
@@ -1070,6 +1075,20 @@ def _url(text: str) -> httpx.URL:
         if len(_URLS) < _URLS_MAX:  # bounded: URLs that carry ids are parsed each time
             _URLS[text] = url
     return url
+
+
+def _query_url(url: str, params: dict[str, str]) -> str:
+    """``str(httpx.URL(url, params=params))`` for a URL without a query: what httpx sends for ``params=``."""
+    key = (url, *params.items())
+    text = _QUERY_URLS.get(key)
+    if text is None:
+        text = str(httpx.URL(url, params=params))
+        if len(_QUERY_URLS) < _URLS_MAX:
+            _QUERY_URLS[key] = text
+    return text
+
+
+_QUERY_URLS: dict[tuple[str, ...], str] = {}
 
 
 _FORM: Final = "application/x-www-form-urlencoded"

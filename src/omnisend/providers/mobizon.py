@@ -67,7 +67,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from functools import partial
 from typing import Any, Final, TypeVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -270,12 +270,17 @@ class Mobizon(Provider):
 
     def call(self, module: str, method: str, fields: Mapping[str, object] | None = None) -> httpx.Request:
         """``POST /service/<module>/<method>`` with the key in the query and ``fields`` form-encoded."""
+        form = dict(_flatten(fields or {}))  # PHP-style names are unique: nothing is lost
+        query = {"output": "json", "api": "v1", "apiKey": self._key}
+        if form:
+            # The cached-URL path (``Provider.request``): the query with the key is built once.
+            return self.request("POST", f"/service/{module}/{method}", params=query, data=form)
         return self.request(
             "POST",
             f"/service/{module}/{method}",
-            params={"output": "json", "api": "v1", "apiKey": self._key},
+            params=query,
             headers={"Content-Type": "application/x-www-form-urlencoded"},
-            content=urlencode(list(_flatten(fields or {}))).encode(),
+            content=b"",
         )
 
     # -- send -------------------------------------------------------------------------------
