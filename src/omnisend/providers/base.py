@@ -1088,7 +1088,7 @@ def _query_url(url: str, params: dict[str, str]) -> str:
     return text
 
 
-_QUERY_URLS: dict[tuple[str, ...], str] = {}
+_QUERY_URLS: dict[tuple[object, ...], str] = {}
 
 
 _FORM: Final = "application/x-www-form-urlencoded"
