@@ -50,10 +50,14 @@ if _typing.TYPE_CHECKING:
         Template,
     )
     from .retry import RetryPolicy
+    from .routing import Breaker, BreakerStore, ByCountry, Failover, RoundRobin, Route
 
 __all__ = [
     "AsyncClient",
     "AuthError",
+    "Breaker",
+    "BreakerStore",
+    "ByCountry",
     "Client",
     "ConfigurationError",
     "DeliveryFailed",
@@ -61,6 +65,7 @@ __all__ = [
     "DeliveryStatus",
     "DeliveryUnknown",
     "DuplicateMessage",
+    "Failover",
     "InsufficientBalance",
     "InvalidRecipient",
     "Media",
@@ -74,6 +79,8 @@ __all__ = [
     "RecipientResult",
     "ReportError",
     "RetryPolicy",
+    "RoundRobin",
+    "Route",
     "Segments",
     "SendOutcome",
     "SendResult",
@@ -104,6 +111,12 @@ _LAZY: _typing.Final = {
     "SendOutcome": "._bulk",
     "Segments": "._text",
     "sms_segments": "._text",
+    "Breaker": ".routing",
+    "BreakerStore": ".routing",
+    "ByCountry": ".routing",
+    "Failover": ".routing",
+    "RoundRobin": ".routing",
+    "Route": ".routing",
 }
 
 

@@ -76,6 +76,7 @@ class _Call:
         self.on_event = on_event
         self.started = 0.0
         self.attempt_started = 0.0
+        self.step_provider = provider.name  # who makes the current step's requests (a router's route)
         self.pending: _events.AttemptFinished | None = None  # a failed attempt, until its retry wait is known
         self.segments: int | None = None  # SMS parts per recipient, stamped on the result
 
@@ -96,7 +97,7 @@ class _Call:
             return
         self.flush(None)
         event = _events.AttemptFinished(
-            provider=self.provider.name,
+            provider=self.step_provider,
             idempotency_key=self.idempotency_key,
             attempt=self.attempts,
             duration=time.perf_counter() - self.attempt_started,
@@ -123,6 +124,7 @@ class _Call:
         self.step_attempts = 0
         self.step_unsure = False
         self.step_idempotent = step.idempotent
+        self.step_provider = step.provider or self.provider.name
         if self.timeout is not None:
             step.request.extensions["timeout"] = dict(self.timeout)  # each request its own copy
         return step.request
@@ -135,7 +137,7 @@ class _Call:
 
     def transport_failed(self, step: Step[Any], exc: httpx.HTTPError) -> OmnisendError:
         """The typed error for an ``httpx`` exception during ``step``."""
-        name = self.provider.name
+        name = step.provider or self.provider.name
         if isinstance(exc, _NOT_SENT):
             error: OmnisendError = TransportError(
                 f"could not connect ({type(exc).__name__})", provider=name, retryable=True, accepted=False
@@ -207,7 +209,7 @@ class _Call:
             return error
         return DeliveryUnknown.from_error(
             error,
-            f"{error.message}; not retried because {self.provider.name} cannot de-duplicate, "
+            f"{error.message}; not retried because {step.provider or self.provider.name} cannot de-duplicate, "
             "re-send with the same idempotency_key only after checking it did not arrive",
             retryable=False,
         )
@@ -328,16 +330,17 @@ class _BaseClient:
         return error
 
     def _status_call(
-        self, message_id: str, timeout: httpx.Timeout | float | None
+        self, message_id: str, timeout: httpx.Timeout | float | None, provider: str | None
     ) -> tuple[_Call, Flow[DeliveryReport]]:
+        target = self.provider if provider is None else self.provider.resolve(provider)
         call = _Call(
-            self.provider,
+            target,
             idempotency_key=None,
             key_from_caller=False,
             timeout=self.timeout if timeout is _DEFAULT else _as_timeout(timeout),
             on_event=self.on_event,
         )
-        return call, self.provider.status_flow(message_id)
+        return call, target.status_flow(message_id)
 
     def _policy(self, retry: RetryPolicy | None) -> RetryPolicy:
         return self.retry if retry is _DEFAULT else (retry or NO_RETRY)
@@ -440,10 +443,18 @@ class Client(_BaseClient):
         return self._send_done(call, result)
 
     def get_status(
-        self, message_id: str, *, retry: RetryPolicy | None = _DEFAULT, timeout: httpx.Timeout | float | None = _DEFAULT
+        self,
+        message_id: str,
+        *,
+        provider: str | None = None,
+        retry: RetryPolicy | None = _DEFAULT,
+        timeout: httpx.Timeout | float | None = _DEFAULT,
     ) -> DeliveryReport:
-        """Look up the current delivery status of ``message_id``."""
-        call, flow = self._status_call(message_id, timeout)
+        """Look up the current delivery status of ``message_id``.
+
+        Through a router, ``provider`` names the route that took the message (``result.provider``).
+        """
+        call, flow = self._status_call(message_id, timeout, provider)
         report: DeliveryReport = self._drive(flow, call, self._policy(retry))
         return report
 
@@ -569,7 +580,7 @@ class Client(_BaseClient):
             if not policy.explain(exc, 1).retry:
                 raise
             first = exc
-        for attempt in policy.retrying(label=self.provider.name, before_sleep=call.retry_hook()):
+        for attempt in policy.retrying(label=step.provider or self.provider.name, before_sleep=call.retry_hook()):
             with attempt:
                 if first is not None:
                     error, first = first, None
@@ -633,10 +644,15 @@ class AsyncClient(_BaseClient):
         return self._send_done(call, result)
 
     async def get_status(
-        self, message_id: str, *, retry: RetryPolicy | None = _DEFAULT, timeout: httpx.Timeout | float | None = _DEFAULT
+        self,
+        message_id: str,
+        *,
+        provider: str | None = None,
+        retry: RetryPolicy | None = _DEFAULT,
+        timeout: httpx.Timeout | float | None = _DEFAULT,
     ) -> DeliveryReport:
-        """Look up the current delivery status of ``message_id``."""
-        call, flow = self._status_call(message_id, timeout)
+        """Look up the current delivery status of ``message_id``; see :meth:`Client.get_status`."""
+        call, flow = self._status_call(message_id, timeout, provider)
         return await self._drive(flow, call, self._policy(retry))  # type: ignore[no-any-return]
 
     def send_many(
@@ -795,7 +811,9 @@ class AsyncClient(_BaseClient):
             if not policy.explain(exc, 1).retry:
                 raise
             first = exc
-        async for attempt in policy.async_retrying(label=self.provider.name, before_sleep=call.retry_hook()):
+        async for attempt in policy.async_retrying(
+            label=step.provider or self.provider.name, before_sleep=call.retry_hook()
+        ):
             with attempt:
                 if first is not None:
                     error, first = first, None

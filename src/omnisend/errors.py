@@ -104,6 +104,8 @@ class OmnisendError(Exception):
     """How many HTTP attempts were made before this error was raised."""
     request_id: str | None
     """The vendor's request or trace id, when it sends one."""
+    route_errors: tuple[OmnisendError, ...] = ()
+    """Through a router: the errors of the routes tried before the one that raised this (oldest first)."""
 
     def __init__(
         self,

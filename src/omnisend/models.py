@@ -281,6 +281,9 @@ class RecipientResult:
     error: OmnisendError | None = None
     """The typed error when the vendor rejected this recipient (``DeliveryUnknown`` when the outcome
     for it is unknown, e.g. a later request of a split send timed out)."""
+    provider: str | None = None
+    """The route that took (or last refused) this recipient, when a router spread one send over
+    several routes; ``None`` otherwise (``SendResult.provider`` says it for every recipient)."""
 
     @property
     def ok(self) -> bool:

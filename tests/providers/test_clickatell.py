@@ -334,7 +334,7 @@ BAD_INPUT = [
     ("viber", lambda: sms(channel="viber"), "'viber' channel", None),
     ("scheduled", lambda: sms(scheduled_at=datetime.now(timezone.utc) + timedelta(hours=1)), "scheduled_at", None),
     ("validity", lambda: sms(validity=timedelta(hours=1)), "validity", None),
-    ("alphanumeric-sender", lambda: sms(sender="MyShop"), "sender 'MyShop' is not allowed", "sender"),
+    ("alphanumeric-sender", lambda: sms(sender="MyShop"), "does not support alphanumeric sender ids", "sender"),
 ]  # fmt: skip
 
 

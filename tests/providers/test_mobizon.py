@@ -357,10 +357,10 @@ def test_no_balance_guess_without_the_words_or_outside_the_codes(code: int, cls:
 @pytest.mark.parametrize(
     ("changes", "match", "field"),
     [
-        ({"validity": timedelta(minutes=59)}, "validity must be between 60 and 1440 minutes", "validity"),
-        ({"validity": timedelta(minutes=1441)}, "validity must be between 60 and 1440 minutes", "validity"),
-        ({"scheduled_at": timedelta(minutes=30)}, "1 hour to 14 days ahead", "scheduled_at"),
-        ({"scheduled_at": timedelta(days=14, minutes=5)}, "1 hour to 14 days ahead", "scheduled_at"),
+        ({"validity": timedelta(minutes=59)}, "a validity outside 60 to 1440 minutes", "validity"),
+        ({"validity": timedelta(minutes=1441)}, "a validity outside 60 to 1440 minutes", "validity"),
+        ({"scheduled_at": timedelta(minutes=30)}, "less than 1 hour or more than 14 days ahead", "scheduled_at"),
+        ({"scheduled_at": timedelta(days=14, minutes=5)}, "less than 1 hour or more than 14 days ahead", "scheduled_at"),
         ({"sender": "ThisIsTooLong"}, "sender 'ThisIsTooLong' is not allowed", "sender"),
         ({"media": {"url": "https://x.test/a.png"}}, "Mobizon does not support media or templates", None),
         ({"channel": "whatsapp"}, "Mobizon does not support the 'whatsapp' channel", None),

@@ -463,7 +463,7 @@ def test_get_status_is_refused_clearly(policy) -> None:
     with inprocess_client(emulator, policy) as client:
         with pytest.raises(
             ValidationError,
-            match=r"^webex_connect: status lookups are not available: .+no lookup by transid; use delivery receipts",
+            match=r"^webex_connect: Webex Connect does not support status lookups \(Messaging API v1 documents no lookup by transid; use delivery receipts",
         ):
             client.get_status("6a1f4c1e")
     assert emulator.requests == []
@@ -619,7 +619,7 @@ def test_the_flow_by_hand_sends_a_step_per_chunk() -> None:
             "idempotency_key",
         ),
         (Message(to="+48500100200", text="hi", idempotency_key="é" * 26), r"52 bytes", "idempotency_key"),
-        (Message(to="+48500100200", channel="whatsapp", text="hi"), r"needs a template", "template"),
+        (Message(to="+48500100200", channel="whatsapp", text="hi"), r"free-form WhatsApp text", "template"),
         (Message(to="+48500100200", text="hi", template=Template(name="t")), r"either text or a template", "template"),
         (
             Message(to="+48500100200", text="hi", options={"callbackData": "c" * 2001}),

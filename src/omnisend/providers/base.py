@@ -53,6 +53,7 @@ from ..errors import (
     RateLimited,
     ServiceUnavailable,
     TransportError,
+    Unsupported,
     ValidationError,
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, ReportError, SendResult
@@ -331,6 +332,9 @@ class Step(Generic[R]):
     delay: float = 0.0
     """Seconds the client waits before sending this step (vendor pacing such as "poll at most
     once a second"); it uses the retry policy's ``sleep``, so tests do not really wait."""
+    provider: str | None = None
+    """The provider that makes this request, when it is not the client's own (a router's route):
+    errors the client builds for it (a refused connection, a timeout) name that provider."""
 
 
 #: A flow yields steps, receives each step's parsed value (or the step's error, thrown in),
@@ -766,9 +770,23 @@ class Provider(abc.ABC):
             kwargs["content"] = _encode_form(kwargs.pop("data"))
         return httpx.Request(method, _url(self.base_url + path), headers=merged, **kwargs)
 
-    def unsupported(self, feature: str) -> NoReturn:
-        """Refuse a feature the vendor cannot do, before any request."""
-        raise ValidationError(f"{self.display_name} does not support {feature}", provider=self.name)
+    def unsupported(self, feature: str, *, field: str | None = None) -> NoReturn:
+        """Refuse a feature the vendor cannot do, before any request: :class:`Unsupported`.
+
+        For what is about the provider's capabilities, not the message (a router tries its next
+        route on it); a message that no provider could send is refused with :meth:`invalid`.
+        """
+        raise Unsupported(f"{self.display_name} does not support {feature}", provider=self.name, field=field)
+
+    def resolve(self, name: str) -> Provider:
+        """The provider called ``name`` behind this one: itself, or (for a router) one of its routes.
+
+        ``Client.get_status(..., provider=NAME)`` uses it; a name that is not here is a
+        :class:`ConfigurationError`.
+        """
+        if name == self.name:
+            return self
+        raise ConfigurationError(f"no provider {name!r} here: this client sends through {self.name!r}", provider=name)
 
     def invalid(self, message: str, *, field: str | None = None) -> NoReturn:
         """Refuse a bad value before any request."""

@@ -289,7 +289,11 @@ class Clickatell(Provider):
         if message.validity is not None:
             self.unsupported("validity (the One API has no validity field)")
         if message.sender is not None:
-            rule = "a number linked to the integration, 3 to 15 digits (no alphanumeric sender ids)"
+            if not message.sender.lstrip("+").isdigit():
+                self.unsupported(
+                    "alphanumeric sender ids (the sender is a number linked to the integration)", field="sender"
+                )
+            rule = "a number linked to the integration, 3 to 15 digits"
             check_sender(message.sender, pattern=SENDER_PATTERN, rule=rule, provider=self.name)
         if message.template is not None:
             if message.channel != "whatsapp":

@@ -440,7 +440,10 @@ class Edna(Provider):
 
     def _pulse_body(self, message: Message, message_id: str, c: _Content) -> tuple[str, dict[str, Any]]:
         if message.sender is not None:
-            self.invalid("Pulse sends from the cascade's channel: leave sender out (or use api='im')", field="sender")
+            self.unsupported(
+                "a sender on Pulse (it sends from the cascade's channel: leave sender out, or use api='im')",
+                field="sender",
+            )
         if message.validity is not None:
             self.unsupported("a per-message validity on Pulse (set the stage TTL on the cascade)")
         cascade = message.options.get("cascadeId", self.cascades.get(message.channel))

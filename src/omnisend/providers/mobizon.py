@@ -302,12 +302,12 @@ class Mobizon(Provider):
             fields["from"] = message.sender
         if message.validity is not None:
             if not VALIDITY[0] <= message.validity <= VALIDITY[1]:
-                self.invalid("validity must be between 60 and 1440 minutes for Mobizon", field="validity")
+                self.unsupported("a validity outside 60 to 1440 minutes", field="validity")
             fields["validity"] = int(message.validity.total_seconds() // 60)
         if message.scheduled_at is not None:
             ahead = message.scheduled_at - datetime.now(timezone.utc)
             if not SCHEDULE[0] <= ahead <= SCHEDULE[1]:
-                self.invalid("scheduled_at must be 1 hour to 14 days ahead for Mobizon", field="scheduled_at")
+                self.unsupported("scheduled_at less than 1 hour or more than 14 days ahead", field="scheduled_at")
             fields["deferredToTs"] = message.scheduled_at.astimezone(self.account_timezone).strftime(TIME_FORMAT)
         return fields
 

@@ -381,7 +381,7 @@ class Smsapi(Provider):
             params = message.template.params
             values = list(params.values()) if isinstance(params, dict) else list(params)
             if len(values) > 4:
-                self.invalid("SMSAPI templates take at most 4 parameters (param1..param4)", field="template")
+                self.unsupported("more than 4 template parameters (param1..param4)", field="template")
             form["template"] = message.template.name
             form.update({f"param{i}": v for i, v in enumerate(values, 1)})
         if message.sender is not None:
@@ -409,14 +409,12 @@ class Smsapi(Provider):
             if send_at < now - timedelta(minutes=5):
                 self.invalid("scheduled_at is in the past", field="scheduled_at")
             if send_at > now + MAX_SCHEDULE_AHEAD:
-                self.invalid(
-                    "scheduled_at is too far ahead: SMSAPI schedules up to 3 months (90 days)", field="scheduled_at"
-                )
+                self.unsupported("scheduled_at more than 3 months (90 days) ahead", field="scheduled_at")
             form["date"] = str(int(send_at.timestamp()))
         if message.validity is not None:
             low, high = VALIDITY_RANGE
             if not low <= message.validity <= high:
-                self.invalid("validity must be between 1 and 72 hours for SMSAPI", field="validity")
+                self.unsupported("a validity outside 1 to 72 hours", field="validity")
             form["expiration_date"] = str(int((send_at + message.validity).timestamp()))
 
     def parse_response(

@@ -456,7 +456,7 @@ class WebexConnect(Provider):
 
     def _whatsapp(self, message: Message) -> dict[str, Any]:
         if message.template is None:
-            self.invalid("WhatsApp through Webex Connect needs a template (Message.template)", field="template")
+            self.unsupported("free-form WhatsApp text (send a template: Message.template)", field="template")
         appid = message.options.get("appid") or self.whatsapp_app_id
         if not appid:
             self.invalid(
@@ -518,9 +518,9 @@ class WebexConnect(Provider):
     # -- status -----------------------------------------------------------------------------
 
     def build_status_request(self, message_id: str) -> httpx.Request:
-        self.invalid(
-            "status lookups are not available: Messaging API v1 documents no lookup by transid; "
-            "use delivery receipts (WebexConnect.parse_webhook) instead"
+        self.unsupported(
+            "status lookups (Messaging API v1 documents no lookup by transid; "
+            "use delivery receipts, WebexConnect.parse_webhook, instead)"
         )
 
     # -- webhook ----------------------------------------------------------------------------
