@@ -719,3 +719,27 @@ def test_configuration_errors() -> None:
     router: Router = Failover(Route(one, sender="15551234567", options={"a": 1}), Route(two, name="b", weight=2))
     assert "Route(Clickatell" in repr(router) and "name='b'" in repr(router)
     assert isinstance(router, Provider) and router.max_recipients == Clickatell.max_recipients
+
+
+# -- events -----------------------------------------------------------------------------------------
+
+
+def test_route_skipped_events_and_attempts_name_the_route(harness: Harness) -> None:
+    from omnisend.events import AttemptFinished, RouteSkipped
+
+    clock = Clock()
+    seen: list[object] = []
+    first, second = ClickatellEmulator(), SmsapiEmulator()
+    first.balance = 0
+    router = Failover(harness.provider(first), harness.provider(second), breaker=Breaker(clock=clock))
+    harness.connect(router, on_event=seen.append)
+    harness.send(sms())
+    skipped = [e for e in seen if isinstance(e, RouteSkipped)]
+    assert skipped == [RouteSkipped("clickatell", "failed over after InsufficientBalance")]
+    assert [e.provider for e in seen if isinstance(e, AttemptFinished)] == ["clickatell", "smsapi"]
+    seen.clear()
+    harness.send(sms("+48500100201"))
+    assert [e for e in seen if isinstance(e, RouteSkipped)] == [
+        RouteSkipped("clickatell", "circuit open after InsufficientBalance")
+    ]
+    assert [e.provider for e in seen if isinstance(e, AttemptFinished)] == ["smsapi"]
