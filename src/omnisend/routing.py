@@ -72,20 +72,6 @@ __all__ = [
     "fails_over",
 ]
 
-#: The error classes a router fails over on (when ``accepted is False``): the provider's faults.
-FAILOVER_SAFE: Final[tuple[type[OmnisendError], ...]] = (
-    AuthError,
-    PermissionDenied,
-    InsufficientBalance,
-    RateLimited,
-    ServiceUnavailable,
-    TransportError,
-    Unsupported,
-)
-
-#: Errors that open a route's breaker at once: retrying that account is pointless until someone acts.
-TRIPS_AT_ONCE: Final[tuple[type[OmnisendError], ...]] = (AuthError, PermissionDenied, InsufficientBalance)
-
 #: Errors that say the provider (not the message) is failing: they count towards opening the breaker.
 PROVIDER_FAULTS: Final[tuple[type[OmnisendError], ...]] = (
     AuthError,
@@ -95,6 +81,13 @@ PROVIDER_FAULTS: Final[tuple[type[OmnisendError], ...]] = (
     ServiceUnavailable,
     TransportError,
 )
+
+#: The error classes a router fails over on (when ``accepted is False``): the provider's faults,
+#: and ``Unsupported`` (this provider cannot do what the message asks; another may).
+FAILOVER_SAFE: Final[tuple[type[OmnisendError], ...]] = (*PROVIDER_FAULTS, Unsupported)
+
+#: Errors that open a route's breaker at once: retrying that account is pointless until someone acts.
+TRIPS_AT_ONCE: Final[tuple[type[OmnisendError], ...]] = (AuthError, PermissionDenied, InsufficientBalance)
 
 
 def fails_over(error: OmnisendError) -> bool:
