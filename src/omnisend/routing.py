@@ -386,7 +386,7 @@ class Router(Provider):
         providers = [route.provider for route in self.routes]
         # What the client and send_many read, as the routes allow it.
         self.channels = frozenset().union(*(p.channels for p in providers))  # type: ignore[misc]
-        self.max_recipients = max(p.max_recipients for p in providers)  # type: ignore[misc]
+        self.max_recipients = max(p.max_recipients for p in providers)
         self.deduplicates = all(p.deduplicates for p in providers)  # type: ignore[misc]
         self.status_lookup = any(p.status_lookup for p in providers)  # type: ignore[misc]
 
