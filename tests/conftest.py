@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -80,3 +82,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.name in SLOW_MODULES or getattr(item, "originalname", item.name) in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
+
+
+# -- a real redis-server (the Redis and Celery tests) ------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_server_url() -> Iterator[str]:
+    """A redis-server on a free port of 127.0.0.1 for the session; skipped without one (a failure under CI=true)."""
+    from benchmarks.queue_run import MISSING, redis_server
+
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(MISSING)
+        pytest.skip(MISSING)
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str) -> str:
+    """Database 1 of the session's redis-server, emptied for this test (workers use database 0)."""
+    from omnisend.stores import connect
+
+    url = redis_server_url.rsplit("/", 1)[0] + "/1"
+    client = connect(url)
+    client.flushdb()
+    client.close()
+    return url

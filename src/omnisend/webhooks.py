@@ -9,7 +9,9 @@ same ``webhook_secret=`` to the provider; a callback without it raises :class:`W
 Every comparison is constant-time.
 
 Vendors retry callbacks until they get a 2xx, so the same event can arrive twice:
-:class:`ReplayGuard` drops events already seen within a time window.
+:class:`ReplayGuard` drops events already seen within a time window. It remembers them in a
+:class:`ReplayStore`: in memory by default (:class:`MemoryReplayStore`), or in Redis
+(``omnisend.stores.RedisReplayStore``) when several web processes take the callbacks.
 """
 
 from __future__ import annotations
@@ -21,14 +23,17 @@ import hmac
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sized
+from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError, WebhookAuthError
 from .models import DeliveryReport
 
 __all__ = [
+    "MemoryReplayStore",
     "ReplayGuard",
+    "ReplayStore",
     "WebhookAuthError",
     "hmac_hex",
     "url_signature",
@@ -147,6 +152,50 @@ def _default_key(report: DeliveryReport) -> str:
     return f"{report.provider}:{report.message_id}:{report.recipient}:{report.vendor_status}:{stamp}"
 
 
+@runtime_checkable
+class ReplayStore(Protocol):
+    """Where a :class:`ReplayGuard` remembers the events it has seen."""
+
+    def add(self, key: str, window: float) -> bool:
+        """Remember ``key`` for ``window`` seconds; True if it was new, False if it was remembered already.
+
+        Must be atomic: of two processes adding the same key at once, exactly one gets True.
+        """
+        ...
+
+
+class MemoryReplayStore:
+    """A :class:`ReplayStore` in this process's memory (thread-safe, at most ``max_entries`` keys).
+
+    Args:
+        max_entries: the most keys kept; the oldest are forgotten first.
+        clock: time source (tests pass a fake one).
+    """
+
+    def __init__(self, *, max_entries: int = 100_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_entries = max_entries
+        self.clock = clock
+        self._seen: OrderedDict[str, float] = OrderedDict()  # key -> when it expires
+        self._lock = threading.Lock()
+
+    def add(self, key: str, window: float) -> bool:
+        now = self.clock()
+        with self._lock:
+            while self._seen:
+                oldest, expires = next(iter(self._seen.items()))
+                if now < expires and len(self._seen) < self.max_entries:
+                    break
+                self._seen.popitem(last=False)
+            if key in self._seen:
+                return False
+            self._seen[key] = now + window
+            return True
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._seen)
+
+
 class ReplayGuard:
     """Drops delivery reports seen before within ``window`` seconds (thread-safe, bounded memory).
 
@@ -154,12 +203,16 @@ class ReplayGuard:
         >>> guard = ReplayGuard(window=3600)
         >>> fresh = guard.filter(provider.parse_webhook(body=body, headers=headers))  # doctest: +SKIP
 
+    Several web processes share what they have seen through a shared store:
+    ``ReplayGuard(window=3600, store=RedisReplayStore("redis://..."))`` (``omnisend.stores``).
+
     Args:
         window: how long an event id is remembered, in seconds.
-        max_entries: the most ids kept; the oldest are forgotten first.
+        max_entries: the most ids kept in memory; the oldest are forgotten first (default store only).
         key: how to identify an event; by default the vendor's event id, else
             (provider, message id, recipient, vendor status, timestamp).
-        clock: time source (tests pass a fake one).
+        clock: time source of the default store (tests pass a fake one).
+        store: where events are remembered (a :class:`ReplayStore`); by default in this process.
     """
 
     def __init__(
@@ -169,34 +222,26 @@ class ReplayGuard:
         max_entries: int = 100_000,
         key: Callable[[DeliveryReport], str] = _default_key,
         clock: Callable[[], float] = time.monotonic,
+        store: ReplayStore | None = None,
     ) -> None:
         self.window = window
         self.max_entries = max_entries
         self.key = key
         """How an event is identified (public, so a shared store can use the same key)."""
         self.clock = clock
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
+        self.store: ReplayStore = (
+            store if store is not None else MemoryReplayStore(max_entries=max_entries, clock=clock)
+        )
 
     def seen(self, report: DeliveryReport) -> bool:
         """True if ``report`` was seen within the window; otherwise remember it and return False."""
-        key = self.key(report)
-        now = self.clock()
-        with self._lock:
-            while self._seen:
-                oldest, stamp = next(iter(self._seen.items()))
-                if now - stamp < self.window and len(self._seen) < self.max_entries:
-                    break
-                self._seen.popitem(last=False)
-            if key in self._seen:
-                return True
-            self._seen[key] = now
-            return False
+        return not self.store.add(self.key(report), self.window)
 
     def filter(self, reports: Iterable[DeliveryReport]) -> list[DeliveryReport]:
         """The reports not seen before (each is remembered)."""
         return [r for r in reports if not self.seen(r)]
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._seen)
+        if not isinstance(self.store, Sized):
+            raise TypeError(f"{type(self.store).__name__} cannot count what it holds")
+        return len(self.store)

@@ -1,0 +1,88 @@
+"""The Celery app the queue tests and benchmarks start real workers with (``celery -A benchmarks.queue_app worker``).
+
+Configured from the environment the test sets for its worker processes:
+
+* ``OMNISEND_TEST_REDIS`` — the test's redis-server (broker, claims, outcomes, limits);
+* ``OMNISEND_TEST_<PROVIDER>_URL`` — the emulator each sender's client talks to over TCP;
+* ``OMNISEND_TEST_VISIBILITY_TIMEOUT`` — the broker's visibility timeout (short: a killed worker's
+  task comes back within seconds).
+
+A worker marks itself ready in Redis (``tests:ready:<hostname>``) once it consumes, so tests wait
+for that key instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from celery import Celery
+from celery.signals import worker_ready
+
+from omnisend import Client, RetryPolicy
+from omnisend.celery import CelerySender
+from omnisend.stores import connect
+from omnisend.testing import get_emulator
+
+REDIS = os.environ.get("OMNISEND_TEST_REDIS", "redis://127.0.0.1:6379/0")
+#: The client's read timeout: the emulator's slow fault answers after it.
+READ_TIMEOUT = 0.6
+#: Queue retries come fast in tests (the client's own retries even faster).
+QUEUE_RETRIES: dict[str, Any] = {"backoff": 0.05, "max_backoff": 0.3, "max_retries": 6}
+
+
+def client_for(name: str) -> Callable[[], Client]:
+    """A factory for a Client talking to the ``name`` emulator the test serves (its URL from the environment)."""
+
+    def build() -> Client:
+        provider = get_emulator(name)().make_provider(os.environ[f"OMNISEND_TEST_{name.upper()}_URL"])
+        policy = RetryPolicy(max_attempts=2, initial_wait=0.001, max_wait=0.005, max_retry_after=0.01)
+        return Client(provider, retry=policy, timeout=httpx.Timeout(READ_TIMEOUT, connect=2.0))
+
+    return build
+
+
+def make_app(redis_url: str, *, queue: str = "omnisend-tests", visibility_timeout: float = 20.0) -> tuple[Celery, dict[str, CelerySender]]:
+    """The app and its senders: workers build them from the environment, the test process from its own values.
+
+    * ``smsapi`` — SMSAPI de-duplicates on the key;
+    * ``clickatell`` — Clickatell does not;
+    * ``limited`` — SMSAPI at 20 requests in any one second, across every worker.
+    """
+    app = Celery("omnisend_tests", broker=redis_url)
+    app.conf.update(
+        broker_transport_options={"visibility_timeout": visibility_timeout},
+        broker_connection_retry_on_startup=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        task_default_queue=queue,
+    )
+    senders = {
+        "smsapi": CelerySender(app, client=client_for("smsapi"), redis_url=redis_url, name="tests.smsapi", **QUEUE_RETRIES),
+        "clickatell": CelerySender(
+            app, client=client_for("clickatell"), redis_url=redis_url, name="tests.clickatell", **QUEUE_RETRIES
+        ),
+        "limited": CelerySender(
+            app,
+            client=client_for("smsapi"),
+            redis_url=redis_url,
+            name="tests.limited",
+            rate_limits={"smsapi": "20/second"},
+            **QUEUE_RETRIES,
+        ),
+    }
+    return app, senders
+
+
+app, senders = make_app(
+    REDIS,
+    queue=os.environ.get("OMNISEND_TEST_QUEUE", "omnisend-tests"),
+    visibility_timeout=float(os.environ.get("OMNISEND_TEST_VISIBILITY_TIMEOUT", "20")),
+)
+
+
+@worker_ready.connect
+def _ready(sender: Any = None, **_: Any) -> None:
+    connect(REDIS).set(f"tests:ready:{sender.hostname}", os.getpid(), ex=600)
