@@ -14,7 +14,7 @@ store of claims, outcomes and rate limits; the workers are ``celery worker`` pro
 * :func:`run_throughput` — messages a second with 1 and with 2 workers.
 
 ``python benchmarks/queue_run.py`` prints the figures (``--help`` for sizes); ``make bench`` runs
-it as benchmark 7, and ``tests/test_celery.py`` runs smaller versions as tests.
+it as benchmark 9, and ``tests/test_celery.py`` runs smaller versions as tests.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@
 6. peak RSS of ``send_many`` over 50,000 messages vs 10,000               target: flat
 7. CPU per ``Client.send``, Mobizon vs SMSAPI                             target ≤ 1.2×
 8. 20,000 messages, default ``AsyncClient`` vs the aiohttp transport     target ≤ 1.2× (time)
+9. Celery: 1 vs 2 workers, a shared rate across them, rate-limit hit cost reported (needs redis-server)
 
 Every comparison runs both sides in one run, in alternating rounds, against the same emulator
 served over loopback HTTP by a separate process (``benchmarks/_server.py``). Nothing leaves
@@ -37,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_async_send_many
 import bench_batching
 import bench_bulk_default
+import bench_celery
 import bench_import_time
 import bench_memory
 import bench_mobizon
@@ -55,6 +57,7 @@ FULL: dict[int, Callable[[], Figure]] = {
     6: lambda: bench_memory.run(counts=(10_000, 50_000)),
     7: lambda: bench_mobizon.run(),
     8: lambda: bench_bulk_default.run(),
+    9: lambda: bench_celery.run(),
 }
 QUICK: dict[int, Callable[[], Figure]] = {
     1: lambda: bench_sync_send.run(count=100, rounds=6),
@@ -65,6 +68,7 @@ QUICK: dict[int, Callable[[], Figure]] = {
     6: lambda: bench_memory.run(counts=(2_000, 20_000)),
     7: lambda: bench_mobizon.run(count=100, rounds=6),
     8: lambda: bench_bulk_default.run(messages=2_000, rounds=2),
+    9: lambda: bench_celery.run(messages=200, rate_messages=50),
 }
 
 

@@ -24,6 +24,7 @@ MODULES = [
     "bench_memory",
     "bench_mobizon",
     "bench_bulk_default",
+    "bench_celery",
 ]
 
 
@@ -41,9 +42,9 @@ def base_url() -> Iterator[str]:
         yield url
 
 
-def test_run_all_knows_all_eight() -> None:
+def test_run_all_knows_all_nine() -> None:
     run_all = load("run_all")
-    assert sorted(run_all.FULL) == sorted(run_all.QUICK) == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert sorted(run_all.FULL) == sorted(run_all.QUICK) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
 
 
 def test_spread_and_checks() -> None:
@@ -125,3 +126,9 @@ def test_memory(base_url: str) -> None:
     figure = load("bench_memory").run(counts=(10, 20), warmup=5, base_url=base_url)
     runs = figure.data["runs"]
     assert [r["count"] for r in runs] == [10, 20] and all(r["peak_mb"] > 0 for r in runs)
+
+
+def test_celery_rate_limit_hit_cost(redis_url: str) -> None:
+    """Benchmark 7's Redis part (its worker part is what tests/test_celery.py runs, larger)."""
+    costs = load("bench_celery").hit_costs(redis_url, hits=20, rounds=2)
+    assert costs["omnisend (Lua sliding log)"] > 0

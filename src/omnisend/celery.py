@@ -339,7 +339,7 @@ class CelerySender:
             url = str(request.url)
             for base, name in bases:
                 if url.startswith(base):
-                    slot = limiter.acquire(name, max_wait=wait)
+                    slot = limiter.acquire(name, max_wait=wait, until_answered=True)
                     if slot is not None:
                         request.extensions["omnisend.rate_slot"] = (name, slot)
                     return

@@ -182,7 +182,8 @@ def parse_rate(spec: str | Rate | tuple[int, float]) -> Rate:
 
 # A sliding log: when each request admitted recently may have reached the vendor, in a sorted set.
 # One call drops what left the window and either admits this request (returns 0) or returns how
-# many microseconds until the oldest leaves. Time is the Redis server's, so workers on machines
+# many microseconds until the oldest leaves. A request still on its way (ARGV[4] > 0) is entered
+# that far in the future, the latest it may arrive, until its answer stamps the real time. Time is the Redis server's, so workers on machines
 # whose clocks disagree still share one window. Memory: at most ``limit`` entries per name.
 _ADMIT: Final = """
 local t = redis.call('TIME')
@@ -191,7 +192,7 @@ local limit = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - period)
 if redis.call('ZCARD', KEYS[1]) < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[3])
   redis.call('PEXPIRE', KEYS[1], math.ceil(period / 1000) + 1000)
   return 0
 end
@@ -212,9 +213,10 @@ class RedisRateLimiter:
     ``"20/second"`` admits at most 20 requests in *every* one-second span (a sliding log), where a
     fixed window would let up to 40 through across a window boundary. The span is the vendor's:
     a request is admitted at one time and reaches the vendor a little later (a busy worker, the
-    network), so once it is answered (:meth:`answered`) its entry is moved to the time of the
-    answer, the latest it can have arrived. Without that, requests admitted a second apart can
-    arrive closer together and a vendor counting arrivals sees more than the limit.
+    network). Without care, requests admitted a second apart arrive closer together and a vendor
+    counting arrivals sees more than the limit. So a slot taken with ``until_answered=True``
+    counts as arriving up to one period after admission until :meth:`answered` stamps the time of
+    the answer, the latest it can have arrived.
 
     Args:
         redis: a ``redis.Redis`` client or a ``redis://`` URL.
@@ -248,21 +250,25 @@ class RedisRateLimiter:
         margin = min(0.01, rate.period * 0.01) if self.margin is None else self.margin
         return int((rate.period + margin) * 1_000_000)
 
-    def try_acquire(self, name: str) -> tuple[float, str | None]:
+    def try_acquire(self, name: str, *, until_answered: bool = False) -> tuple[float, str | None]:
         """Take a slot for ``name`` now if there is one: ``(0.0, slot)``; else ``(seconds until one frees up, None)``.
 
-        A name without a rate is always admitted (``(0.0, None)``).
+        A name without a rate is always admitted (``(0.0, None)``). With ``until_answered`` the
+        slot counts as arriving up to one period from now, until :meth:`answered` is called with it.
         """
         rate = self.rates.get(name)
         if rate is None:
             return 0.0, None
         with self._lock:
             slot = f"{self._token}:{os.getpid()}:{next(self._count)}"
-        wait_us = self._admit(keys=[f"{self.prefix}rate:{name}"], args=[rate.limit, self._window_us(rate), slot])
+        window = self._window_us(rate)
+        wait_us = self._admit(
+            keys=[f"{self.prefix}rate:{name}"], args=[rate.limit, window, slot, window if until_answered else 0]
+        )
         wait = int(wait_us) / 1_000_000
         return (wait, None) if wait > 0 else (0.0, slot)
 
-    def acquire(self, name: str, *, max_wait: float = 5.0) -> str | None:
+    def acquire(self, name: str, *, max_wait: float = 5.0, until_answered: bool = False) -> str | None:
         """Wait for a slot for ``name``; returns it (give it to :meth:`answered`), or None for a name without a rate.
 
         Raises:
@@ -271,7 +277,7 @@ class RedisRateLimiter:
         """
         waited = 0.0
         while True:
-            wait, slot = self.try_acquire(name)
+            wait, slot = self.try_acquire(name, until_answered=until_answered)
             if wait <= 0:
                 return slot
             if waited + wait > max_wait:
