@@ -21,7 +21,7 @@ import signal
 import statistics
 import time
 
-from _harness import Figure
+from _harness import Figure, emulator_server
 from queue_run import MISSING, Emulators, Workers, redis_server, run_rate, run_throughput
 
 
@@ -60,17 +60,19 @@ def run(*, messages: int = 600, rate_messages: int = 70) -> Figure:
         figure.add(MISSING)
         return figure
     rates: dict[int, list[float]] = {1: [], 2: []}
-    with redis_server() as redis_url, Emulators() as emulators:
-        with Workers(redis_url, urls=emulators.urls, count=2, concurrency=8) as workers:
-            run_throughput(redis_url, emulators, workers, messages=100)  # warm: clients built, connections open
-            rates[2].append(run_throughput(redis_url, emulators, workers, messages=messages))
-            workers.procs[1].send_signal(signal.SIGQUIT)
+    with redis_server() as redis_url, Emulators() as emulators, emulator_server("smsapi") as vendor:
+        urls = {**emulators.urls, "smsapi": vendor}
+        with Workers(redis_url, urls=urls, count=2, concurrency=8) as workers:
+            run_throughput(redis_url, workers, messages=100)  # warm: clients built, connections open
+            rates[2].append(run_throughput(redis_url, workers, messages=messages))
+            workers.procs[1].send_signal(signal.SIGQUIT)  # rounds 2, 1, 1, 2: one worker stops, then comes back
             workers.procs[1].wait(30)
-            rates[1].append(run_throughput(redis_url, emulators, workers, messages=messages))
-            rates[1].append(run_throughput(redis_url, emulators, workers, messages=messages))
+            rates[1].append(run_throughput(redis_url, workers, messages=messages))
+            rates[1].append(run_throughput(redis_url, workers, messages=messages))
             workers.restart(1)
-            run_throughput(redis_url, emulators, workers, messages=50)
-            rates[2].append(run_throughput(redis_url, emulators, workers, messages=messages))
+            run_throughput(redis_url, workers, messages=50)
+            rates[2].append(run_throughput(redis_url, workers, messages=messages))
+        with Workers(redis_url, urls=emulators.urls, count=2, concurrency=8) as workers:
             rate = run_rate(redis_url, emulators, workers, messages=rate_messages)
         costs = hit_costs(redis_url.rsplit("/", 1)[0] + "/3")
     one, two = statistics.median(rates[1]), statistics.median(rates[2])

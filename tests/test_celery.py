@@ -92,6 +92,29 @@ def test_a_message_enqueued_twice_is_sent_once(make_sender: Callable[..., Any]) 
     assert emulator.accepted_count == 1 and done(sender, "order-42").ok
 
 
+@pytest.mark.parametrize("claim_expired", [False, True], ids=["claim-kept", "claim-expired"])
+def test_a_copy_that_looked_just_before_the_first_finished_sends_nothing(
+    make_sender: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, claim_expired: bool
+) -> None:
+    """Found by the queue fault run: copy B saw no outcome, copy A finished and dropped its claim, B
+    took a fresh claim and sent again (5 duplicates in 1,000 Clickatell messages)."""
+    sender, emulator = make_sender("clickatell")
+    msg = message(emulator, "k-race")
+    sender.enqueue(msg)  # copy A sends and records its outcome
+    if claim_expired:
+        sender.store.redis.delete("omnisend:claim:k-race")
+    looks: list[str] = []
+    real = sender.store.outcome
+
+    def outcome_lands_after_the_first_look(key: str) -> dict[str, Any] | None:
+        looks.append(key)
+        return None if len(looks) == 1 else real(key)
+
+    monkeypatch.setattr(sender.store, "outcome", outcome_lands_after_the_first_look)
+    sender.enqueue(msg)  # copy B
+    assert emulator.accepted_count == 1 and len(looks) >= 1
+
+
 def test_rate_limited_is_retried_by_the_queue_after_retry_after(make_sender: Callable[..., Any]) -> None:
     sender, emulator = make_sender("clickatell")
     emulator.script(Fault.vendor_error(emulator.rate_limit_code), Fault.http_error(503))

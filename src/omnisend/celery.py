@@ -251,7 +251,10 @@ class CelerySender:
         found: dict[str, Outcome] = {}
         pending = list(dict.fromkeys(keys))
         while True:
-            for key, outcome in zip(pending, self.outcomes(pending), strict=True):
+            # Outcomes arrive roughly in queue order: each poll reads the first 1,000 still pending,
+            # so waiting on a campaign of any size costs the same per poll.
+            head = pending[:1000]
+            for key, outcome in zip(head, self.outcomes(head), strict=True):
                 if outcome is not None:
                     found[key] = outcome
             pending = [key for key in pending if key not in found]
@@ -369,13 +372,14 @@ class CelerySender:
             "runs": 1,
         }
         store = self.store
+        final = {"key": key, "run": "final already: nothing sent"}
         if store.outcome(key) is not None:
-            return {"key": key, "run": "final already: nothing sent"}
+            return final
         if not store.claim(key, claim):
             held = store.current_claim(key)
-            if held is None:  # it finished or expired between the two calls
-                if store.outcome(key) is not None or not store.claim(key, claim):
-                    return {"key": key, "run": "final already: nothing sent"}
+            if held is None:  # the claim expired between the two calls
+                if not store.claim(key, claim):
+                    return {"key": key, "run": "claimed by another task: nothing sent"}
             elif held.get("task") != request.id:
                 logger.info("omnisend: %s is being sent by task %s; this copy sends nothing", key, held.get("task"))
                 return {"key": key, "run": "claimed by another task: nothing sent"}
@@ -384,6 +388,8 @@ class CelerySender:
                 if held.get("state") == "sending":
                     return self._recover(task, key, data, held, claim)
                 store.update_claim(key, claim)  # "waiting": this task's own queue retry
+        if store.outcome(key) is not None:  # written between the first look and the claim
+            return final
         return self._send(task, key, data, claim)
 
     def _recover(

@@ -4,7 +4,7 @@ Everything omnisend keeps across processes goes through a small store here, so m
 ``omnisend.celery`` tasks, web processes taking delivery callbacks) agree on it:
 
 * :class:`RedisOutcomeStore` — per idempotency key, a claim (``SET NX`` with a TTL) taken by the
-  task run that sends, and the final outcome (first writer wins), both expiring after ``ttl``;
+  task run that sends, and the final outcome (first writer wins), both kept for ``ttl``;
 * :class:`RedisRateLimiter` — ``"50/second"`` held in *any* window of the period across every
   worker: a sliding log in one Lua script that admits or says how long to wait, on the Redis
   server's clock (workers' clocks may disagree; Redis's is one);
@@ -109,12 +109,12 @@ class RedisOutcomeStore:
         self.redis.set(self._claim_key(key), _codec.dumps(dict(claim)), xx=True, keepttl=True)
 
     def finish(self, key: str, outcome: Mapping[str, Any]) -> bool:
-        """Record the final outcome of ``key`` and drop its claim; False if an outcome was there already."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(self._outcome_key(key), _codec.dumps(dict(outcome)), nx=True, ex=self.ttl)
-        pipe.delete(self._claim_key(key))
-        written, _ = pipe.execute()
-        return bool(written)
+        """Record the final outcome of ``key`` (``SET NX``); False if an outcome was there already.
+
+        The claim stays until it expires: a late copy of the task that looked for an outcome just
+        before this one was written then finds the claim, not a free key it could send again.
+        """
+        return bool(self.redis.set(self._outcome_key(key), _codec.dumps(dict(outcome)), nx=True, ex=self.ttl))
 
     def outcome(self, key: str) -> dict[str, Any] | None:
         """The recorded outcome of ``key`` (as stored), or None."""
