@@ -50,7 +50,8 @@ from typing import TYPE_CHECKING, Any, Final
 import httpx
 
 from . import _codec
-from .client import Client, _new_key
+from ._inputs import new_key
+from .client import Client
 from .errors import ConfigurationError, DeliveryUnknown, OmnisendError, RateLimited, ValidationError
 from .models import Message, SendResult
 from .providers.base import Provider
@@ -293,7 +294,7 @@ class CelerySender:
     def _payload(message: Message) -> tuple[str, dict[str, Any]]:
         if not isinstance(message, Message):
             raise ValidationError(f"enqueue takes an omnisend.Message, got {type(message).__name__}")
-        key = message.idempotency_key or _new_key()
+        key = message.idempotency_key or new_key()
         if message.idempotency_key is None:
             message = message.model_copy(update={"idempotency_key": key})
         try:
