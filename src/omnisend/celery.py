@@ -335,7 +335,11 @@ class CelerySender:
                 f"rate_limits name {', '.join(sorted(unknown))}, which the client does not send through "
                 f"(it has: {', '.join(sorted({name for name, _ in named}))})"
             )
-        bases = [(provider.base_url, name) for name, provider in named if name in self.limiter.rates]
+        bases = [
+            (base, name)
+            for name, provider in named
+            if name in self.limiter.rates and (base := getattr(provider, "base_url", None))
+        ]
         bases.sort(key=lambda item: len(item[0]), reverse=True)  # the most specific base URL first
         limiter, wait = self.limiter, self.rate_limit_wait
 
