@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs
 
@@ -700,3 +701,64 @@ def test_the_one_recipient_shortcut_reads_an_answer_as_the_general_path_does(
     assert provider.parse_response(response, message=single, idempotency_key="k") == provider.parse_response(
         response, message=listed, idempotency_key="k"
     )
+
+
+# -- the emulator speaks the vendor's protocol ---------------------------------------------------
+
+
+def test_emulator_dates_are_unix_seconds(policy: RetryPolicy) -> None:
+    # date_sent and donedate are Unix seconds (smsapi-python-client fixtures: 1460969712; php
+    # SmsFactory reads "@" . date_sent), so reports from the emulator are dated now, not 1970.
+    emu = SmsapiEmulator()
+    with inprocess_client(emu, policy) as client:
+        result = client.send(Message(to="+48500100200", text="hi"))
+        (item,) = result.raw["list"]
+        report = client.get_status(str(result.message_id))
+    now = datetime.now(timezone.utc)
+    assert abs(item["date_sent"] - now.timestamp()) < 60
+    (callback,) = client.provider.parse_webhook(**emu.deliver(str(result.message_id)))
+    assert callback.timestamp is not None and abs(callback.timestamp - now) < timedelta(minutes=1)
+    assert abs(report.raw["date_sent"] - now.timestamp()) < 60
+
+
+def test_emulator_takes_json_bodies_as_the_js_and_go_clients_send_them(serve) -> None:
+    # smsapi-go sms.go (LegacyPost of a JSON Sms: "to", "message", "from", "idx" as a number,
+    # "check_idx"/"details"/"test" as booleans) and the JS client's JSON.stringify body.
+    emu = SmsapiEmulator()
+    server = serve(emu)
+    body = {"to": "48500100200", "message": "Hello", "idx": 77, "check_idx": True, "details": True, "test": False}
+    headers = {"Authorization": f"Bearer {emu.credentials[0]}"}
+    with httpx.Client() as http:
+        first = http.post(f"{server.base_url}/sms.do?format=json", json=body, headers=headers).json()
+        again = http.post(f"{server.base_url}/sms.do?format=json", json=body, headers=headers).json()
+        many = http.post(
+            f"{server.base_url}/sms.do", json={"to": ["48500100201", "48500100202"], "message": "Hi"}, headers=headers
+        ).json()
+    assert first["count"] == 1 and first["list"][0]["idx"] == "77" and first["list"][0]["number"] == "48500100200"
+    assert again["error"] == 53  # check_idx=true was read
+    assert [item["number"] for item in many["list"]] == ["48500100201", "48500100202"]
+
+
+def test_the_official_client_parses_every_emulator_answer(serve) -> None:
+    smsapi_client = pytest.importorskip("smsapi.client", reason="the bench extra (smsapi-client) is not installed")
+    from smsapi.exception import SendException
+
+    emu = SmsapiEmulator(balance=1.0, price=0.2)
+    server = serve(emu)
+    official = smsapi_client.Client(f"{server.base_url}/", access_token=emu.credentials[0])
+    sent = official.sms.send(to="48500100200", message="Hello", idx="k-1", check_idx=True)
+    (item,) = list(sent)
+    assert item.id and item.status == "QUEUE" and item.idx == "k-1" and abs(item.date_sent - time.time()) < 60
+    answers = []
+    for kwargs in (
+        {"to": "48500100200", "message": "Hello", "idx": "k-1", "check_idx": True},  # 53
+        {"to": "48990000000", "message": "Hello"},  # 13 with invalid_numbers
+        {"to": "48500100201", "message": "x" * 2000},  # 103: more parts than credit
+    ):
+        with pytest.raises(SendException) as info:
+            official.sms.send(**kwargs)
+        answers.append(info.value.code)
+    assert answers == [53, 13, 103]
+    with pytest.raises(SendException) as info:
+        smsapi_client.Client(f"{server.base_url}/", access_token="wrong").sms.send(to="48500100200", message="x")
+    assert info.value.code == 101

@@ -3,11 +3,16 @@
 Behaviour kept from the real API: errors with HTTP 200 and ``{"error": N}``; Bearer-token auth
 (101); credits charged per SMS part (103 when they run out); a per-number limit of sends in a
 sliding window (52); ``idx`` + ``check_idx=1`` de-duplication (53); invalid or blacklisted numbers
-(13 with ``invalid_numbers``, 57); sender names (14); ``test=1`` answers without storing.
+(13 with ``invalid_numbers``, 57); sender names (14); ``test=1`` answers without storing; the
+body as a form (the PHP and Python clients) or as JSON (the JavaScript and Go clients: smsapi-go
+``LegacyPost``, booleans and numbers as JSON values); ``date_sent`` and callback ``donedate`` in
+Unix seconds, as the vendor's fixtures have them.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
@@ -61,7 +66,11 @@ class SmsapiEmulator(Emulator):
         auth = request.header("authorization") or ""
         if auth.removeprefix("Bearer ").strip() not in self.credentials:
             return self.error_reply(101)
-        fields = {**request.query, **request.form}
+        try:
+            body = _json_fields(request) if _is_json(request) else request.form
+        except ValueError:
+            return self.error_reply(11)
+        fields = {**request.query, **body}
         if request.method == "GET" and "status" in fields:
             return self._status(fields["status"])
         return self._send(fields)
@@ -82,7 +91,7 @@ class SmsapiEmulator(Emulator):
         if sender is not None and self.senders is not None and sender not in self.senders:
             return self.error_reply(14)
         with self.lock:
-            if form.get("check_idx") == "1" and any(i in self.used_idx for i in idxs):
+            if _flag(form.get("check_idx")) and any(i in self.used_idx for i in idxs):
                 return self.error_reply(53)
             blacklisted = [n for n in numbers if n in self.blacklist]
             if blacklisted and len(blacklisted) == len(numbers):
@@ -104,14 +113,17 @@ class SmsapiEmulator(Emulator):
             parts = sms_segments(text).parts if text else 1
             if self.balance < self.price * parts * len(valid):
                 return self.error_reply(103)
-            test = form.get("test") == "1"
+            test = _flag(form.get("test"))
+            sent_at = int(time.time())  # Unix seconds, as in the vendor's answers (not the rate-limit clock)
             items = []
             for n in valid:
                 idx = idxs[numbers.index(n)] if len(idxs) == len(numbers) else (idxs[0] if idxs else None)
                 if test:
                     msg_id, status = self.new_id(), "QUEUE"
                 else:
-                    record = self.accept(to=f"+{n}", text=text, key=idx, parts=parts, status="QUEUE", sender=sender)
+                    record = self.accept(
+                        to=f"+{n}", text=text, key=idx, parts=parts, status="QUEUE", sender=sender, sent_at=sent_at
+                    )
                     msg_id, status = record.id, record.status
                 items.append(
                     {
@@ -119,7 +131,7 @@ class SmsapiEmulator(Emulator):
                         "points": round(self.price * parts, 4),
                         "number": n,
                         "submitted_number": n,
-                        "date_sent": int(self.clock()),
+                        "date_sent": sent_at,
                         "status": status,
                         "idx": idx,
                         "error": None,
@@ -155,7 +167,7 @@ class SmsapiEmulator(Emulator):
                         "number": r.to.lstrip("+"),
                         "status": r.status,
                         "idx": r.idempotency_key,
-                        "date_sent": int(r.created),
+                        "date_sent": r.extra.get("sent_at", int(time.time())),
                         "points": self.price * r.parts,
                     }
                     for r in records
@@ -166,6 +178,7 @@ class SmsapiEmulator(Emulator):
     def deliver(self, message_id: str, *, delivered: bool = True) -> dict[str, Any]:
         status = "DELIVERED" if delivered else "UNDELIVERED"
         (record,) = self.set_status(status, message_id=message_id)
+        record.extra["done_at"] = int(time.time())
         return {"query": self.callback_query([message_id])}
 
     def callback_query(self, message_ids: list[str]) -> dict[str, str]:
@@ -176,10 +189,37 @@ class SmsapiEmulator(Emulator):
             "MsgId": ",".join(r.id for r in records),
             "status": ",".join(str(STATUS_CODES.get(r.status, 408)) for r in records),
             "idx": ",".join(r.idempotency_key or "" for r in records),
-            "donedate": ",".join(str(int(r.created)) for r in records),
+            "donedate": ",".join(str(r.extra.get("done_at") or r.extra.get("sent_at", "")) for r in records),
             "to": ",".join(r.to.lstrip("+") for r in records),
             "username": "emulator",
         }
 
     def callback_url(self, receiver: str, message_ids: list[str]) -> str:
         return f"{receiver}?{urlencode(self.callback_query(message_ids))}"
+
+
+def _is_json(request: Request) -> bool:
+    return (request.header("content-type") or "").split(";")[0].strip().lower() == "application/json"
+
+
+def _json_fields(request: Request) -> dict[str, str]:
+    """A JSON ``sms.do`` body as the form fields it stands for (``true`` is ``1``, a list is comma-joined)."""
+    data = json.loads(request.body or b"{}")
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    fields: dict[str, str] = {}
+    for key, value in data.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            fields[str(key)] = "1" if value else "0"
+        elif isinstance(value, list):
+            fields[str(key)] = ("|" if key == "idx" else ",").join(str(v) for v in value)
+        else:
+            fields[str(key)] = str(value)
+    return fields
+
+
+def _flag(value: str | None) -> bool:
+    """A boolean field: ``1`` (PHP, JSON ``true``) or ``True`` (the Python client sends booleans so)."""
+    return value is not None and value.strip().lower() in ("1", "true")
