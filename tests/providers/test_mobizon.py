@@ -885,3 +885,39 @@ async def test_async_send_status_and_typed_error(policy: RetryPolicy) -> None:
         with pytest.raises(DeliveryUnknown):
             await client.send(Message(to=TO, text="x"))
     assert report.status is DeliveryStatus.QUEUED and emulator.accepted_count == 1
+
+
+# campaign/addRecipients (mobizon-api-docs addRecipients.md): "recipients" as a string, a
+# one-dimensional array, or the two-dimensional recipients[i][recipient] (with placeholders beside
+# it); each item's "number" is "the original value of the recipient number transmitted".
+@pytest.mark.parametrize(
+    "recipients",
+    [
+        "77001234567,+77001234568",
+        ["77001234567", "+77001234568"],
+        [{"recipient": "77001234567", "name": "Ann"}, {"recipient": "+77001234568", "name": "Bob"}],
+    ],
+    ids=["string", "one-dimensional", "two-dimensional"],
+)
+def test_emulator_add_recipients_takes_every_documented_form(recipients: object) -> None:
+    emulator = MobizonEmulator()
+    p = emulator.make_provider(BASE)
+    with httpx.Client(transport=emulator.transport()) as http:
+        campaign = http.send(p.call("campaign", "create", {"data": {"text": "Hi {name}", "type": 3}})).json()["data"]
+        answer = http.send(p.call("campaign", "addRecipients", {"id": campaign, "recipients": recipients})).json()
+    assert answer["code"] == 0
+    assert [(i["recipient"], i["number"], i["code"]) for i in answer["data"]] == [
+        ("77001234567", "77001234567", 0),
+        ("77001234568", "+77001234568", 0),
+    ]
+    assert all(i["messageId"] for i in answer["data"])
+
+
+def test_emulator_add_recipients_refuses_two_sources_at_once() -> None:
+    emulator = MobizonEmulator()
+    p = emulator.make_provider(BASE)
+    fields = {"recipients": ["77001234567"], "recipients[0][recipient]": "77001234568"}
+    with httpx.Client(transport=emulator.transport()) as http:
+        campaign = http.send(p.call("campaign", "create", {"data": {"text": "Hi", "type": 2}})).json()["data"]
+        answer = http.send(p.call("campaign", "addRecipients", {"id": campaign, **fields})).json()
+    assert answer["code"] == 12

@@ -30,6 +30,7 @@ __all__ = ["MobizonEmulator"]
 
 _TIME = "%Y-%m-%d %H:%M:%S"
 _INDEXED = re.compile(r"^(?P<name>\w+)\[(?P<index>\d*)\]$")
+_ROW = re.compile(r"^(?P<name>\w+)\[(?P<index>\d+)\]\[(?P<field>\w+)\]$")
 
 
 @dataclass(slots=True)
@@ -225,7 +226,17 @@ class MobizonEmulator(Emulator):
             campaign = self._campaign(form)
             if isinstance(campaign, Reply):
                 return campaign
-            numbers = lists.get("recipients") or [n for n in re.split(r"[,\n]", form.get("recipients", "")) if n]
+            # The documented forms (addRecipients.md): a comma/newline string, recipients[]=..., or
+            # the two-dimensional recipients[i][recipient]=... (placeholders beside it); one at a time.
+            sources = [
+                lists.get("recipients") or [],
+                [n for n in re.split(r"[,\n]", form.get("recipients", "")) if n],
+                _rows(form, "recipients", "recipient"),
+            ]
+            given = [source for source in sources if source]
+            if len(given) > 1:
+                return self.reply(12, message="Only one source of recipients per request.")
+            numbers = given[0] if given else []
             if not numbers:
                 return self.reply(11, {"recipients": ["Recipients are required."]}, "Required parameter missing.")
             if len(numbers) > 500:
@@ -234,13 +245,15 @@ class MobizonEmulator(Emulator):
                 task_id = len(self.tasks) + 1
                 self.tasks[task_id] = _Task(campaign, numbers)
                 return self.reply(100, str(task_id), "Started in the background.")
-            items = [self._add_one(campaign, n.strip().lstrip("+")) for n in numbers]
+            items = [self._add_one(campaign, n) for n in numbers]
         added = sum(1 for i in items if i["code"] == 0)
         code = 0 if added == len(items) else 99 if added == 0 else 98
         return self.reply(code, items)
 
-    def _add_one(self, campaign: _Campaign, number: str) -> dict[str, Any]:
-        item: dict[str, Any] = {"recipient": number, "code": 0, "messageId": None, "number": None, "contact": None}
+    def _add_one(self, campaign: _Campaign, given: str) -> dict[str, Any]:
+        """One item: ``number`` echoes the value as sent ("the original value of the recipient number")."""
+        number = given.strip().lstrip("+")
+        item: dict[str, Any] = {"recipient": number, "code": 0, "messageId": None, "number": given, "contact": None}
         if not number.isdigit():
             item["code"] = 3
         elif number in self.blacklist:
@@ -277,7 +290,7 @@ class MobizonEmulator(Emulator):
             if task.polls < self.task_polls:
                 return self.reply(0, {"progress": 50, "status": 1})
             for number in task.numbers:
-                self._add_one(task.campaign, number.strip().lstrip("+"))
+                self._add_one(task.campaign, number)
         return self.reply(0, {"progress": 100, "status": 2})
 
     # -- reads ----------------------------------------------------------------------------------
@@ -330,6 +343,16 @@ class MobizonEmulator(Emulator):
             signed = f"{event['eventId']}|{attempt}|{now}|{self.webhook_secret}"
             event["sign"] = hashlib.sha1(signed.encode()).hexdigest()
         return json.dumps(event).encode()
+
+
+def _rows(form: dict[str, str], name: str, field: str) -> list[str]:
+    """``name[0][field]=a&name[1][field]=b`` → ``["a", "b"]``, in index order."""
+    found = {}
+    for key, value in form.items():
+        match = _ROW.match(key)
+        if match and match["name"] == name and match["field"] == field:
+            found[int(match["index"])] = value
+    return [found[i] for i in sorted(found)]
 
 
 def _lists(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
