@@ -85,10 +85,16 @@ def demo_emulated(emulator: Emulator, say: _Printer) -> None:
                 )
 
             try:
-                client.send(emulator.demo_message(emulator.invalid_number, "Hello"))
-                say("  3. (unexpected) the invalid number was accepted")
+                taken = client.send(emulator.demo_message(emulator.invalid_number, "Hello"))
             except InvalidRecipient as exc:
                 say(f"  3. caught {type(exc).__name__}: {exc}  [retryable={exc.retryable}]")
+            else:  # the vendor takes it and reports the failure later (Webex Connect)
+                for failed in provider.parse_webhook(**emulator.deliver(str(taken.message_id))):
+                    error = failed.error
+                    say(
+                        f"  3. the invalid number was taken, then reported: status={failed.status} "
+                        f"error={error.error_class if error else None} (code {error.code if error else None})"
+                    )
 
             saved = emulator.balance
             emulator.balance = 0

@@ -40,6 +40,7 @@ from omnisend.providers import WebexConnect
 from omnisend.providers.webex_connect import (
     ERRORS,
     EVENT_ERRORS,
+    PATH,
     PROFILE_ERRORS,
     REASON_STATUSES,
     RESULTS,
@@ -436,7 +437,7 @@ def test_drop_after_accept_is_delivery_unknown_and_sent_once(policy) -> None:
 
 
 def test_typed_errors_from_the_emulator(policy) -> None:
-    emulator = WebexConnectEmulator(senders=("ACME",), dnd=("+48500100209",))
+    emulator = WebexConnectEmulator(senders=("ACME",), dnd=("+48500100209",), sync_refusals=True)
     with inprocess_client(emulator, policy) as client:
         with pytest.raises(PermissionDenied, match="Invalid Sender ID"):
             client.send(Message(to="+48500100200", text="hi", sender="OTHER"))
@@ -524,7 +525,7 @@ def test_get_status_is_refused_clearly(policy) -> None:
     ids=["no-key", "bad-json", "no-channel", "no-destination", "1001", "no-text", "long", "type", "appid", "channel"],
 )
 def test_emulator_refuses_raw_requests_like_the_vendor(headers, body, code, exc) -> None:
-    emulator = WebexConnectEmulator()
+    emulator = WebexConnectEmulator(sync_refusals=True)
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     with httpx.Client(transport=emulator.transport()) as http:
         response = http.post("http://emulator.test/resources/v1/messaging", content=content, headers=headers)
@@ -836,7 +837,7 @@ def tcp_client(server_url: str, emulator: WebexConnectEmulator, policy, **option
 
 @pytest.mark.tcp
 def test_tcp_success_and_typed_error(serve, policy) -> None:
-    emulator = WebexConnectEmulator()
+    emulator = WebexConnectEmulator(sync_refusals=True)
     server = serve(emulator)
     with tcp_client(server.base_url, emulator, policy) as client:
         result = client.send(Message(to=["+48500100200", emulator.invalid_number], text="hi"))
@@ -937,3 +938,38 @@ def test_delivery_failure_codes_are_delivery_failed_in_receipts(code: str) -> No
         with pytest.raises(DeliveryFailed, match=re.escape(words)) as info:
             provider().parse_response(error_answer(code, words), message=SMS, idempotency_key="k")
         assert info.value.accepted is True and not info.value.retryable
+
+
+# "Invalid sender", "Invalid address" and "Message length exceeded" come back as a later receipt with
+# deliveryStatus "Failed" and the code (developers.webexconnect.io/reference/sms-1, the SMS receipt
+# examples for 7101, 7102 and 7107), not as a refusal of the send: the emulator does the same.
+@pytest.mark.parametrize(
+    ("message", "code", "cls"),
+    [
+        (Message(to="+48500100200", text="hi", sender="OTHER"), "7101", PermissionDenied),
+        (Message(to="+10000000000", text="hi", sender="ACME"), "7102", InvalidRecipient),
+        (Message(to="+48500100200", text="x" * 1025, sender="ACME"), "7107", ValidationError),
+    ],
+    ids=["sender", "number", "length"],
+)
+def test_emulator_answers_invalid_input_with_a_later_failed_receipt(policy, message, code, cls) -> None:
+    emulator = WebexConnectEmulator(senders=("ACME",))
+    balance = emulator.balance
+    provider = emulator.make_provider("http://emulator.test")
+    if code == "7107":  # the adapter's own pre-flight refuses a text over 1024 characters: post it raw
+        body = {
+            "deliverychannel": "sms",
+            "destination": [{"msisdn": [message.recipients[0]]}],
+            "channels": {"sms": {"senderid": "ACME", "text": message.text, "type": "1"}},
+        }
+        with httpx.Client(transport=emulator.transport()) as http:
+            response = http.post(f"http://emulator.test{PATH}", json=body, headers={"key": emulator.credentials[0]})
+        result = provider.parse_response(response, message=message)
+    else:
+        with inprocess_client(emulator, policy) as client:
+            result = client.send(message)
+    assert result.status is DeliveryStatus.QUEUED and not result.failed and result.message_id
+    (report,) = provider.parse_webhook(**emulator.deliver(str(result.message_id)))
+    assert report.status is DeliveryStatus.FAILED and report.vendor_status == "Failed"
+    assert report.error is not None and (report.error.code, report.error.exception_class) == (code, cls)
+    assert emulator.balance == balance  # a message that fails is not charged

@@ -297,6 +297,9 @@ class Emulator(abc.ABC):
 
     #: A number this emulator always rejects as an invalid recipient.
     invalid_number: ClassVar[str] = "+10000000000"
+    #: Whether ``invalid_number`` is refused in the send answer (``InvalidRecipient`` raised), or
+    #: taken and answered by a failed delivery report, as some vendors do (Webex Connect).
+    refuses_invalid_number: bool = True
     #: The vendor error code the emulator answers when it throttles (used by the demo).
     rate_limit_code: ClassVar[object] = None
 

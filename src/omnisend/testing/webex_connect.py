@@ -4,10 +4,13 @@ Behaviour kept from the real API: every answer is HTTP 200, with a ``response`` 
 per destination: ``"1001"`` Queued and a ``transid``, suffixed ``_1``, ``_2`` after the first) or a
 ``response`` object carrying the error code as a string. ``key`` header (7002 when missing, 7001
 when wrong) or ``Authorization: Bearer`` auth; invalid JSON (7000); missing parameters (7003); at
-most 1000 destinations (7009); ``correlationid`` of at most 50 bytes (7004); SMS text of at most 1024
-characters (7107); sender ids (7101), WhatsApp app ids (7104) and templates (7108) when configured;
-credits charged per SMS part (7103); a per-number send limit (7020); invalid (7102) and
-do-not-disturb (7109) numbers answered per destination. No de-duplication: a repeated
+most 1000 destinations (7009); ``correlationid`` of at most 50 bytes (7004); WhatsApp app ids
+(7104) and templates (7108) when configured; credits charged per SMS part (7103); a per-number send
+limit (7020); do-not-disturb (7109) numbers answered per destination. An invalid sender id (7101),
+number (7102) or SMS text length (7107) is taken (``1001`` Queued) and answered later by a
+``Failed`` receipt carrying the code, as the SMS receipt docs show them
+(developers.webexconnect.io/reference/sms-1); ``sync_refusals=True`` refuses them in the send
+answer instead. No de-duplication: a repeated
 ``correlationid`` is sent again, as the vendor does. Receipts are ``deliveryInfoNotification``
 bodies, signed with ``x-hub-signature`` when a ``webhook_secret`` is set.
 """
@@ -40,7 +43,9 @@ class WebexConnectEmulator(Emulator):
         dnd: numbers on the do-not-disturb list (7109).
         bearer_tokens: JWTs accepted as ``Authorization: Bearer``.
         webhook_secret: the hub secret receipts are signed with (``None``: unsigned).
-        signature_algorithm: ``"sha256"`` or ``"sha512"``.
+        signature_algorithm: ``"sha256"``, ``"sha512"`` or ``"sha1"`` (webhooks configured before April 2022).
+        sync_refusals: refuse an invalid sender, number or text length in the send answer
+            (7101/7102/7107) instead of taking the message and sending a ``Failed`` receipt.
     """
 
     provider = "webex_connect"
@@ -58,6 +63,7 @@ class WebexConnectEmulator(Emulator):
         bearer_tokens: tuple[str, ...] = (),
         webhook_secret: str | None = None,
         signature_algorithm: str = "sha256",
+        sync_refusals: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -68,6 +74,7 @@ class WebexConnectEmulator(Emulator):
         self.bearer_tokens = bearer_tokens
         self.webhook_secret = webhook_secret
         self.signature_algorithm = signature_algorithm
+        self.sync_refusals = self.refuses_invalid_number = sync_refusals
 
     def make_provider(self, base_url: str, **options: Any) -> WebexConnect:
         kwargs: dict[str, Any] = {
@@ -136,11 +143,11 @@ class WebexConnectEmulator(Emulator):
             sender = sms.get("senderid")
             if not text and not template:
                 return self._error("7003", "param 'text' missing for channel sms")
-            if text and len(text) > 1024:
+            if text and len(text) > 1024 and self.sync_refusals:
                 return self._error("7107")
             if sms.get("type", "1") not in ("1", "2", "3", "4"):
                 return self._error("7004", "invalid value of param 'type' , only [1,2,3,4] are allowed")
-            if sender is not None and self.senders is not None and sender not in self.senders:
+            if sender is not None and self.senders is not None and sender not in self.senders and self.sync_refusals:
                 return self._error("7101")
             field = "msisdn"
         elif channel == "whatsapp":
@@ -169,17 +176,22 @@ class WebexConnectEmulator(Emulator):
     ) -> Reply:
         plus = [n if n.startswith("+") else f"+{n}" for n in numbers]
         refused: dict[str, tuple[str, str]] = {}
+        failing: dict[str, tuple[str, str]] = {}  # taken now, answered by a Failed receipt
         for n in plus:
             if n == self.invalid_number or not _E164.fullmatch(n):
-                refused[n] = ("7102", "Invalid address")
+                (refused if self.sync_refusals else failing)[n] = ("7102", "Invalid address")
             elif n in self.dnd:
                 refused[n] = ("7109", "User in DnD")
-        valid = [n for n in plus if n not in refused]
+            elif text and len(text) > 1024:
+                failing[n] = ("7107", "Message length exceeded")
+            elif sender is not None and self.senders is not None and sender not in self.senders:
+                failing[n] = ("7101", "Invalid Sender ID")
+        valid = [n for n in plus if n not in refused and n not in failing]
         parts = sms_segments(text).parts if text else 1
         with self.lock:
             if any(self.rate_limited(n) for n in valid):
                 return self._error("7020")
-            if self.balance < self.price * parts * len(valid):
+            if valid and self.balance < self.price * parts * len(valid):
                 return self._error("7103")
             base, entries = str(uuid.uuid4()), []
             for index, number in enumerate(plus):
@@ -189,10 +201,14 @@ class WebexConnectEmulator(Emulator):
                     continue
                 transid = base if index == 0 else f"{base}_{index}"
                 extra = {"channel": channel, "template": template, "callbackData": body.get("callbackData")}
+                status = "Queued"
+                if number in failing:
+                    status, extra["failure"] = "Failed", failing[number]
                 self.messages[transid] = Record(
-                    transid, number, text, body.get("correlationid"), "Queued", self.clock(), parts, sender, extra
+                    transid, number, text, body.get("correlationid"), status, self.clock(), parts, sender, extra
                 )
-                self.balance -= self.price * parts
+                if number not in failing:
+                    self.balance -= self.price * parts
                 entry = {"code": "1001", "description": "Queued", "transid": transid}
                 if body.get("correlationid") is not None:
                     entry["correlationid"] = body["correlationid"]
@@ -202,6 +218,13 @@ class WebexConnectEmulator(Emulator):
     # -- receipts ---------------------------------------------------------------------------------
 
     def deliver(self, message_id: str, *, delivered: bool = True) -> dict[str, Any]:
+        """The receipt of ``message_id``: delivered or not, or the ``Failed`` one a message taken
+        with an invalid sender, number or text length always gets."""
+        with self.lock:
+            failure = self.messages[message_id].extra.get("failure")
+        if failure is not None:
+            (record,) = self.set_status("Failed", message_id=message_id)
+            return self.receipt(record, code=failure[0], description=failure[1])
         status, code, description = (
             ("Delivered", "7500", "Delivered") if delivered else ("Un-Delivered", "7201", "Delivery failed at Operator")
         )
