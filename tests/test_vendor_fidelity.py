@@ -14,7 +14,8 @@ import pytest
 import respx
 
 from omnisend import Client, DeliveryFailed, Message, ProviderError, RateLimited, RetryPolicy
-from omnisend.providers import Clickatell, Edna, Mobizon, Smsapi, WebexConnect
+from omnisend._docs import available
+from omnisend.providers import Clickatell, Edna, Mobizon, Smsapi, Twilio, WebexConnect
 from omnisend.providers.base import ErrorTable, Provider, StatusTable
 
 SMS = Message(to="+48500100200", text="hello")
@@ -32,7 +33,7 @@ def _tables(cls: type[Provider]) -> list[tuple[str, ErrorTable | StatusTable]]:
     return list(found.values())
 
 
-PROVIDERS = [Smsapi, Clickatell, Edna, Mobizon, WebexConnect]
+PROVIDERS = available()  # every registered vendor, those added later included
 
 
 @pytest.mark.parametrize("cls", PROVIDERS, ids=lambda c: c.name)
@@ -76,6 +77,12 @@ UNKNOWN_CODE_429: list[tuple[Provider, dict[str, Any], object]] = [
         WebexConnect(service_key="k", base_url="https://webex.test"),
         {"response": {"code": "7999", "description": "slow down"}},
         "7999",
+    ),
+    # Twilio's error resource {"code", "message", "more_info", "status"} (twilio-python's TwilioRestException).
+    (
+        Twilio(account_sid="AC" + "0" * 32, auth_token="t" * 32, base_url="https://twilio.test"),
+        {"code": 99999, "message": "slow down", "more_info": "https://www.twilio.com/docs/errors/99999", "status": 429},
+        99999,
     ),
 ]
 
