@@ -21,9 +21,10 @@ import httpx
 from celery import Celery
 from celery.signals import worker_ready
 
-from omnisend import Client, RetryPolicy
+from omnisend import Breaker, Client, Failover, RetryPolicy, Route
 from omnisend.celery import CelerySender
-from omnisend.stores import connect
+from omnisend.providers import Clickatell
+from omnisend.stores import RedisBreakerStore, connect
 from omnisend.testing import get_emulator
 
 REDIS = os.environ.get("OMNISEND_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -44,12 +45,27 @@ def client_for(name: str) -> Callable[[], Client]:
     return build
 
 
+def routed_client(redis_url: str, prefix: str) -> Callable[[], Client]:
+    """Failover from Clickatell (with a key it refuses: ``AuthError`` opens its circuit at once) to SMSAPI,
+    the breaker's state in Redis, shared by every worker."""
+
+    def build() -> Client:
+        clickatell = Clickatell(api_key="revoked-key", base_url=os.environ["OMNISEND_TEST_CLICKATELL_URL"])
+        smsapi = get_emulator("smsapi")().make_provider(os.environ["OMNISEND_TEST_SMSAPI_URL"])
+        breaker = Breaker(failures=3, cooldown=600, store=RedisBreakerStore(redis_url, prefix=prefix))
+        router = Failover(Route(clickatell, sender="15551234567"), Route(smsapi), breaker=breaker)
+        return Client(router, retry=None, timeout=httpx.Timeout(READ_TIMEOUT, connect=2.0))
+
+    return build
+
+
 def make_app(redis_url: str, *, queue: str = "omnisend-tests", visibility_timeout: float = 20.0) -> tuple[Celery, dict[str, CelerySender]]:
     """The app and its senders: workers build them from the environment, the test process from its own values.
 
     * ``smsapi`` — SMSAPI de-duplicates on the key;
     * ``clickatell`` — Clickatell does not;
-    * ``limited`` — SMSAPI at 20 requests in any one second, across every worker.
+    * ``limited`` — SMSAPI at 20 requests in any one second, across every worker;
+    * ``routed`` — a Failover whose breaker state lives in Redis (:func:`routed_client`).
     """
     app = Celery("omnisend_tests", broker=redis_url)
     app.conf.update(
@@ -71,6 +87,9 @@ def make_app(redis_url: str, *, queue: str = "omnisend-tests", visibility_timeou
             name="tests.limited",
             rate_limits={"smsapi": "20/second"},
             **QUEUE_RETRIES,
+        ),
+        "routed": CelerySender(
+            app, client=routed_client(redis_url, f"omnisend:{queue}:"), redis_url=redis_url, name="tests.routed"
         ),
     }
     return app, senders

@@ -11,6 +11,7 @@ store of claims, outcomes and rate limits; the workers are ``celery worker`` pro
   the redelivered task must neither lose the message nor send it twice;
 * :func:`run_rate` — workers share ``"20/second"``: the most requests the emulator saw in any
   one-second span;
+* :func:`run_breaker` — a router's circuit opened by one worker is skipped by every worker;
 * :func:`run_throughput` — messages a second with 1 and with 2 workers.
 
 ``python benchmarks/queue_run.py`` prints the figures (``--help`` for sizes); ``make bench`` runs
@@ -439,6 +440,41 @@ def run_kill(redis_url: str, emulators: Emulators, workers: Workers, *, provider
     return KillRun(provider, pid, outcome, emulator.accepted_count, time.perf_counter() - started)
 
 
+# -- a router's breaker across workers -----------------------------------------------------------
+
+
+@dataclass
+class BreakerRun:
+    messages: int
+    clickatell_requests: int
+    outcomes: list[Outcome]
+
+    @property
+    def workers(self) -> set[str]:
+        return {o.worker or "" for o in self.outcomes}
+
+    def summary(self) -> str:
+        via = Counter(o.result.provider if o.result else type(o.error).__name__ for o in self.outcomes)
+        return (
+            f"Failover(Clickatell refusing the key, SMSAPI) with its breaker in Redis, {self.messages} messages over "
+            f"{len(self.workers)} workers: sent via {dict(via)}; requests to Clickatell: {self.clickatell_requests} "
+            "(the first opened the circuit for every worker)"
+        )
+
+
+def run_breaker(redis_url: str, emulators: Emulators, workers: Workers, *, messages: int = 30) -> BreakerRun:
+    """One message opens Clickatell's circuit (``AuthError``); then every worker skips Clickatell."""
+    emulators.reset()
+    _, senders = make_app(redis_url, queue=workers.queue)
+    sender = senders["routed"]
+    emulator = emulators.emulators["smsapi"]
+    first = sender.enqueue(message(emulator, 0, "breaker"))
+    outcomes = sender.wait([first], timeout=60)
+    keys = sender.enqueue_many(message(emulator, i, "breaker") for i in range(1, messages))
+    outcomes += sender.wait(keys, timeout=120)
+    return BreakerRun(messages, len(emulators.emulators["clickatell"].requests), outcomes)
+
+
 # -- shared rate limit ---------------------------------------------------------------------------
 
 
@@ -525,6 +561,7 @@ def figures(*, messages: int = 1000, throughput: int = 1000, seed: int = 7) -> l
             for provider in ("smsapi", "clickatell"):
                 lines.append(run_faults(redis_url, emulators, workers, provider=provider, messages=messages, seed=seed).summary())
             lines.append(run_rate(redis_url, emulators, workers).summary())
+            lines.append(run_breaker(redis_url, emulators, workers).summary())
         with Workers(redis_url, urls=emulators.urls, count=2, pool="prefork", concurrency=1) as workers:
             for provider in ("smsapi", "clickatell"):
                 lines.append(run_kill(redis_url, emulators, workers, provider=provider).summary())

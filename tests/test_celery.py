@@ -15,17 +15,19 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from benchmarks.queue_run import Emulators, Workers, run_faults, run_kill, run_rate
+from benchmarks.queue_run import Emulators, Workers, run_breaker, run_faults, run_kill, run_rate
 from celery import Celery
 
 from omnisend import (
     Client,
     ConfigurationError,
     DeliveryUnknown,
+    Failover,
     InvalidRecipient,
     Message,
     RateLimited,
     RetryPolicy,
+    Route,
     SendResult,
     ServiceUnavailable,
     ValidationError,
@@ -251,6 +253,31 @@ def test_rate_limits_take_a_slot_per_http_request(make_sender: Callable[..., Any
     assert outcome.error.accepted is False and emulator.accepted_count == 1
 
 
+def test_rate_limits_apply_per_route_inside_a_router(
+    app: Celery, redis_url: str, serve: Callable[[Emulator], Any]
+) -> None:
+    """A route out of shared slots refuses with RateLimited(accepted=False): the router moves on."""
+    smsapi, clickatell = get_emulator("smsapi")(), get_emulator("clickatell")()
+    routes = [
+        Route(smsapi.make_provider(serve(smsapi).base_url)),
+        Route(clickatell.make_provider(serve(clickatell).base_url), sender="15551234567"),
+    ]
+    sender = CelerySender(
+        app,
+        client=lambda: Client(Failover(*routes), retry=None),
+        redis_url=redis_url,
+        name="test.routed-limits",
+        rate_limits={"smsapi": "1/minute"},
+        rate_limit_wait=0.0,
+    )
+    first, second = (sender.enqueue(message(smsapi).model_copy(update={"sender": None})) for _ in range(2))
+    one, two = done(sender, first), done(sender, second)
+    assert one.result is not None and one.result.provider == "smsapi"
+    assert two.result is not None and two.result.provider == "clickatell"
+    assert [type(e) for e in two.result.route_errors] == [RateLimited]
+    assert (smsapi.accepted_count, clickatell.accepted_count) == (1, 1)
+
+
 # -- real workers ------------------------------------------------------------------------------
 
 
@@ -316,3 +343,19 @@ def test_a_worker_killed_with_sigkill_mid_send_neither_loses_nor_doubles_the_mes
         assert isinstance(clickatell.outcome.error, DeliveryUnknown), clickatell.summary()
         assert clickatell.outcome.runs == 2, clickatell.summary()
 
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_a_routers_breaker_state_is_shared_across_workers(
+    redis_server_url: str, emulators: Emulators, thread_workers: Workers
+) -> None:
+    """Clickatell refuses the key: the first send opens its circuit (AuthError) and fails over to SMSAPI.
+    With the breaker in Redis, no other worker process tries Clickatell again; with each process's own
+    breaker, each would (one request per process at least)."""
+    run = run_breaker(redis_server_url, emulators, thread_workers, messages=30)
+    assert all(o.ok and o.result is not None and o.result.provider == "smsapi" for o in run.outcomes), run.summary()
+    first = run.outcomes[0].result
+    assert first is not None and [type(e).__name__ for e in first.route_errors] == ["AuthError"], run.summary()
+    assert run.clickatell_requests == 1, run.summary()
+    assert len(run.workers) == 2, run.summary()  # both worker processes sent, and skipped Clickatell

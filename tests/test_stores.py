@@ -10,8 +10,17 @@ from datetime import datetime, timezone
 import pytest
 from benchmarks.queue_run import max_in_window
 
-from omnisend import ConfigurationError, DeliveryReport, DeliveryStatus, RateLimited
-from omnisend.stores import Rate, RedisOutcomeStore, RedisRateLimiter, RedisReplayStore, connect, parse_rate
+from omnisend import AuthError, ConfigurationError, DeliveryReport, DeliveryStatus, RateLimited, ServiceUnavailable
+from omnisend.routing import BreakerStore, MemoryBreakerStore
+from omnisend.stores import (
+    Rate,
+    RedisBreakerStore,
+    RedisOutcomeStore,
+    RedisRateLimiter,
+    RedisReplayStore,
+    connect,
+    parse_rate,
+)
 from omnisend.webhooks import MemoryReplayStore, ReplayGuard, ReplayStore
 
 
@@ -170,3 +179,39 @@ def test_the_memory_store_forgets_after_the_window() -> None:
     now[0] = 10.5
     assert guard.seen(_report("x")) is False
     assert len(guard) == 1
+
+
+@pytest.fixture(params=["memory", "redis"])
+def breaker_store(request: pytest.FixtureRequest) -> BreakerStore:
+    if request.param == "memory":
+        return MemoryBreakerStore()
+    return RedisBreakerStore(request.getfixturevalue("redis_url"))
+
+
+def test_the_redis_breaker_store_keeps_the_same_contract_as_the_memory_one(breaker_store: BreakerStore) -> None:
+    store = breaker_store
+    assert store.get("x").closed and not store.claim_probe("x", now=1.0, lease=1.0)
+    error = ServiceUnavailable("down", provider="x", accepted=False, code=503)
+    state = store.record_failure("x", error=error, now=100.0, threshold=2, open_for=10.0, trip=False)
+    assert state.failures == 1 and state.open_until is None and not state.is_open(100.0)
+    state = store.record_failure("x", error=error, now=101.25, threshold=2, open_for=10.0, trip=False)
+    assert state.failures == 2 and state.open_until == 111.25 and state.is_open(111.0)
+    assert isinstance(state.error, ServiceUnavailable) and state.error.code == 503 and state.error.provider == "x"
+    assert not store.claim_probe("x", now=111.0, lease=10.0)
+    assert store.claim_probe("x", now=111.25, lease=10.0)
+    assert not store.claim_probe("x", now=111.25, lease=10.0)  # one probe at a time
+    assert store.get("x").open_until == 121.25
+    store.record_success("x")
+    assert store.get("x").closed and store.get("other").closed
+    tripped = store.record_failure(
+        "y", error=AuthError("bad key", provider="y"), now=5.0, threshold=5, open_for=30.0, trip=True
+    )
+    assert tripped.failures == 1 and tripped.open_until == 35.0 and isinstance(store.get("y").error, AuthError)
+
+
+def test_one_probe_wins_among_processes_racing_for_it(redis_url: str) -> None:
+    stores = [RedisBreakerStore(redis_url) for _ in range(4)]  # four "workers"
+    stores[0].record_failure("r", error=AuthError("x"), now=0.0, threshold=1, open_for=1.0, trip=True)
+    with ThreadPoolExecutor(8) as pool:
+        wins = list(pool.map(lambda n: stores[n % 4].claim_probe("r", now=2.0, lease=30.0), range(32)))
+    assert wins.count(True) == 1

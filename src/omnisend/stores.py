@@ -9,7 +9,9 @@ Everything omnisend keeps across processes goes through a small store here, so m
   worker: a sliding log in one Lua script that admits or says how long to wait, on the Redis
   server's clock (workers' clocks may disagree; Redis's is one);
 * :class:`RedisReplayStore` — the store of :class:`omnisend.webhooks.ReplayGuard`, so a callback a
-  vendor repeats to another web process is still dropped.
+  vendor repeats to another web process is still dropped;
+* :class:`RedisBreakerStore` — the :class:`omnisend.routing.BreakerStore` of a router's circuit
+  breakers, so a route one worker found down is skipped by every worker.
 
 Needs the ``redis`` package: ``pip install 'omnisend[redis]'`` (``omnisend[celery]`` includes it).
 Every key starts with ``prefix`` (``"omnisend:"``), so one Redis database can serve several apps.
@@ -24,18 +26,20 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from . import _codec
-from .errors import ConfigurationError, RateLimited
+from .errors import ConfigurationError, OmnisendError, RateLimited
+from .routing import BreakerState, BreakerStore
 
 if TYPE_CHECKING:
     import redis
 
 __all__ = [
     "Rate",
+    "RedisBreakerStore",
     "RedisOutcomeStore",
     "RedisRateLimiter",
     "RedisReplayStore",
@@ -315,3 +319,76 @@ class RedisReplayStore:
 
     def __len__(self) -> int:
         return sum(1 for _ in self.redis.scan_iter(match=self.prefix.replace("*", r"\*") + "*", count=1000))
+
+
+# -- router circuit breakers ------------------------------------------------------------------------
+
+# One hash per route: failures, open_until (wall-clock seconds), error (JSON). Both scripts are
+# read-modify-write, so they run in Redis, atomically.
+_RECORD_FAILURE: Final = """
+local failures = tonumber(redis.call('HGET', KEYS[1], 'failures') or '0') + 1
+redis.call('HSET', KEYS[1], 'failures', failures)
+if ARGV[1] == '1' or failures >= tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'open_until', ARGV[3], 'error', ARGV[4])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return redis.call('HMGET', KEYS[1], 'failures', 'open_until', 'error')
+"""
+_CLAIM_PROBE: Final = """
+local open_until = redis.call('HGET', KEYS[1], 'open_until')
+if not open_until or tonumber(open_until) > tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'open_until', ARGV[2])
+return 1
+"""
+
+
+class RedisBreakerStore(BreakerStore):
+    """Circuit-breaker state of a router's routes in Redis, shared by every worker using it.
+
+    Example:
+        >>> breaker = Breaker(failures=5, cooldown=30, store=RedisBreakerStore("redis://127.0.0.1:6379/0"))  # doctest: +SKIP
+        >>> client = Client(Failover(Smsapi(token="..."), Clickatell(api_key="..."), breaker=breaker))  # doctest: +SKIP
+
+    Args:
+        redis: a ``redis.Redis`` client or a ``redis://`` URL.
+        prefix: the start of every key this store writes (one hash per route name).
+        ttl: seconds a route's state is kept after its last failure (a day by default).
+    """
+
+    def __init__(self, redis: redis.Redis | str, *, prefix: str = DEFAULT_PREFIX, ttl: int = 24 * 3600) -> None:
+        self.redis = _client(redis)
+        self.prefix = f"{prefix}breaker:"
+        self.ttl = ttl
+        self._record_failure = self.redis.register_script(_RECORD_FAILURE)
+        self._claim_probe = self.redis.register_script(_CLAIM_PROBE)
+
+    @staticmethod
+    def _state(values: Sequence[bytes | str | None]) -> BreakerState:
+        failures, open_until, error = (_text(value) for value in values)
+        if not failures:
+            return BreakerState()
+        rebuilt = None
+        if error:
+            decoded = _codec.error_from_data(_codec.loads(error))
+            rebuilt = decoded if isinstance(decoded, OmnisendError) else OmnisendError(str(decoded))
+        return BreakerState(int(failures), float(open_until) if open_until else None, rebuilt)
+
+    def get(self, key: str) -> BreakerState:
+        return self._state(self.redis.hmget(self.prefix + key, ["failures", "open_until", "error"]))
+
+    def record_failure(
+        self, key: str, *, error: OmnisendError, now: float, threshold: int, open_for: float, trip: bool
+    ) -> BreakerState:
+        error_json = _codec.dumps(_codec.error_to_data(error))
+        values = self._record_failure(
+            keys=[self.prefix + key], args=["1" if trip else "0", threshold, repr(now + open_for), error_json, self.ttl]
+        )
+        return self._state(values)
+
+    def record_success(self, key: str) -> None:
+        self.redis.delete(self.prefix + key)
+
+    def claim_probe(self, key: str, *, now: float, lease: float) -> bool:
+        return bool(self._claim_probe(keys=[self.prefix + key], args=[repr(now), repr(now + lease)]))
