@@ -938,6 +938,9 @@ def test_delivery_failure_codes_are_delivery_failed_in_receipts(code: str) -> No
         with pytest.raises(DeliveryFailed, match=re.escape(words)) as info:
             provider().parse_response(error_answer(code, words), message=SMS, idempotency_key="k")
         assert info.value.accepted is True and not info.value.retryable
+        two = answer({"response": [{"code": "1001", "transid": "t-1"}, {"code": code, "description": words}]})
+        result = provider().parse_response(two, message=Message(to=["+48500100200", "+48500100201"], text="hi"))
+        assert result.failed[0].status is DeliveryStatus.FAILED and isinstance(result.failed[0].error, DeliveryFailed)
 
 
 # "Invalid sender", "Invalid address" and "Message length exceeded" come back as a later receipt with

@@ -500,9 +500,7 @@ class WebexConnect(Provider):
             error = self.vendor_error(
                 entry.get("code"), response=response, vendor_message=entry.get("description"), raw=body
             )
-            recipients.append(
-                RecipientResult(to, transid, _S.REJECTED if error.accepted is False else _S.UNKNOWN, error)
-            )
+            recipients.append(RecipientResult(to, transid, _recipient_status(error), error))
         ok = [r for r in recipients if r.error is None]
         if not ok:
             raise next(r.error for r in recipients if r.error is not None)
@@ -592,6 +590,13 @@ class WebexConnect(Provider):
             raise WebhookAuthError(
                 "x-hub-signature does not match the receipt (forged or wrong secret)", provider=self.name
             )
+
+
+def _recipient_status(error: ProviderError) -> DeliveryStatus:
+    """Refused (the vendor did not take it), failed (taken, not deliverable), or unknown (ambiguous)."""
+    if error.accepted is False:
+        return _S.REJECTED
+    return _S.FAILED if isinstance(error, DeliveryFailed) else _S.UNKNOWN
 
 
 def _template(template: Template) -> dict[str, Any]:
