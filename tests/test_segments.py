@@ -45,7 +45,7 @@ def runs(filler: list[str], doubles: list[str]) -> st.SearchStrategy[str]:
     return st.lists(run, min_size=1, max_size=5).map(lambda items: "".join(f * n + d for n, f, d in items))
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(st.one_of(texts(BASIC), texts(BASIC, EXTENDED), runs(BASIC, EXTENDED)))
 @example("a" * 152 + "€" + "a" * 152)
 @example("€" * 80)
@@ -55,7 +55,7 @@ def test_gsm7_texts_agree_with_the_reference(text: str) -> None:
     assert (seg.encoding, seg.parts, seg.characters) == reference(text)
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(st.one_of(texts(BASIC, BMP), texts(BASIC, BMP, ASTRAL), texts(ASTRAL), runs(BMP, ASTRAL)))
 @example("a" * 66 + "😀" + "a" * 66)
 @example("😀" * 35)
