@@ -11,11 +11,16 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import settings
 
 from omnisend import AsyncClient, Client, RetryPolicy
 from omnisend.testing import Emulator, EmulatorServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+# No per-example deadline: a property test must not fail because a shared CI machine was busy.
+settings.register_profile("omnisend", deadline=None)
+settings.load_profile("omnisend")
 
 
 def load_codes(name: str) -> dict[str, Any]:
