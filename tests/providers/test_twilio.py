@@ -106,6 +106,12 @@ def test_every_code_raises_the_class_pinned_from_twilios_words() -> None:
     assert {code: ERRORS[code].exc for code in ERRORS} == PINNED
 
 
+def test_hints_say_what_to_check_for_the_errors_users_meet_most() -> None:
+    assert {code for code, row in ERRORS.items() if row.hint} == {20003, 21608, 21610, 63016}
+    with pytest.raises(InvalidRecipient, match=r"unsubscribed recipient; the recipient replied STOP .+ \(code 21610"):
+        provider().parse_response(error_answer(21610, "Attempt to send to unsubscribed recipient"))
+
+
 def test_the_retried_codes_are_throttling_and_temporary_outages() -> None:
     retried = {code for code, row in ERRORS.items() if row.is_retryable and not row.ambiguous}
     assert retried == EXPECTED[RateLimited] | EXPECTED[ServiceUnavailable] - {20500}
@@ -115,7 +121,9 @@ def test_the_retried_codes_are_throttling_and_temporary_outages() -> None:
 @pytest.mark.parametrize("row", CODES["errors"], ids=[str(r["code"]) for r in CODES["errors"]])
 def test_an_error_answer_raises_its_class_with_twilios_words(row: dict[str, Any]) -> None:
     code, status = row["code"], HTTP_STATUS.get(row["code"], 400)
-    with pytest.raises(PINNED[code], match=rf"^twilio: {re.escape(row['message'])} \(code {code}, HTTP {status}\)") as info:
+    hint = ERRORS[code].hint
+    words = re.escape(row["message"].rstrip(". ")) + f"; {re.escape(hint)}" if hint else re.escape(row["message"])
+    with pytest.raises(PINNED[code], match=rf"^twilio: {words} \(code {code}, HTTP {status}\)") as info:
         provider().parse_response(error_answer(code, row["message"], status))
     error = info.value
     assert (error.code, error.vendor_message, error.http_status) == (code, row["message"], status)

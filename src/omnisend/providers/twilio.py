@@ -16,12 +16,14 @@
   REST API (20xxx), the Messages resource (21xxx), message sending (14107), delivery (30001–30036,
   30410, 30450), scheduling (35xxx) and the WhatsApp channel (63xxx) — the codes a Messages request
   or a status callback can carry. Codes of other products (calls, numbers, A2P registration,
-  campaign vetting) are left out; any code not in the table is still a typed ``ProviderError``.
+  campaign vetting) are left out; a code not in the table is typed from its HTTP status (400
+  ``ValidationError``, 401 ``AuthError``, 5xx ``ServiceUnavailable``, …) and keeps the code.
 
 Quirks:
 
 * Errors come as ``{"code", "message", "more_info", "status"}`` with a 4xx/5xx status; the code
-  decides the class, the HTTP status only when there is no code. A create answers 201 with the
+  decides the class (any HTTP 429 is ``RateLimited`` whatever its code), the HTTP status when there
+  is no code. A create answers 201 with the
   Message resource; its ``status`` is ``queued`` (``accepted``/``scheduled`` through a Messaging
   Service).
 * **No de-duplication.** Twilio's Messages API has no idempotency key: the create parameters
@@ -30,7 +32,11 @@ Quirks:
   SID. So an ambiguous failure (a timeout after the request went out, a 5xx without a body, 20500)
   is **not** retried: ``send()`` raises ``DeliveryUnknown`` with the idempotency key. omnisend puts
   that key in the ``StatusCallback`` URL (``?omnisend_key=…``) so callbacks carry it back for
-  reconciliation. 20429 and 14107 (throttling: "not processed", per the dictionary) are retried.
+  reconciliation. Throttling is retried: 20429 ("Requests that receive 429 responses aren't
+  processed and are safe to retry after backing off", its page says) and 14107.
+* ``Message.options`` go into the form as given (booleans as ``true``/``false``, as the official
+  library sends them); they may not set ``To`` or ``StatusCallback``, which omnisend owns (set the
+  callback with ``webhook_url=``).
 * Status callbacks are form posts signed with ``X-Twilio-Signature``: base64 HMAC-SHA1, keyed by
   the account's Auth Token, over the full URL Twilio called followed by every form field name and
   value sorted by name. The URL is part of what is signed, so ``parse_webhook(url=...)`` takes the
@@ -85,7 +91,11 @@ ERRORS: Final = ErrorTable(
         14107: _E(RateLimited, "SMS send rate limit exceeded: too many messages between two numbers in a short time"),
         20001: _E(ValidationError, "Unknown parameters"),
         20002: _E(ValidationError, "Invalid FriendlyName"),
-        20003: _E(AuthError, "Permission Denied (authenticate: bad Account SID, Auth Token or API key)"),
+        20003: _E(
+            AuthError,
+            "Permission Denied (authenticate: bad Account SID, Auth Token or API key)",
+            hint="check that account_sid and auth_token (or api_key_sid and api_key_secret) belong to one account",
+        ),
         20004: _E(ValidationError, "Method not allowed"),
         20005: _E(InsufficientBalance, "Account not active, potentially because you ran out of funds"),
         20006: _E(PermissionDenied, "Access Denied: insufficient privileges for the requested resource"),
@@ -128,10 +138,16 @@ ERRORS: Final = ErrorTable(
         ),
         21607: _E(PermissionDenied, "The 'from' phone number must be the sandbox phone number for trial accounts"),
         21608: _E(
-            PermissionDenied, "The 'to' phone number provided is not yet verified for this account (trial account)"
+            PermissionDenied,
+            "The 'to' phone number provided is not yet verified for this account (trial account)",
+            hint="a trial account sends only to verified numbers: verify it in the console or upgrade",
         ),
         21609: _E(ValidationError, "Invalid 'StatusCallback'"),
-        21610: _E(InvalidRecipient, "Attempt to send to unsubscribed recipient"),
+        21610: _E(
+            InvalidRecipient,
+            "Attempt to send to unsubscribed recipient",
+            hint="the recipient replied STOP to this sender; only their START re-subscribes them",
+        ),
         21611: _E(RateLimited, "This 'From' number has exceeded the maximum number of queued messages"),
         21612: _E(
             PermissionDenied,
@@ -230,7 +246,8 @@ ERRORS: Final = ErrorTable(
         ),
         63016: _E(
             TemplateError,
-            "Failed to send freeform message because you are outside the allowed window; use a Message Template",
+            "Failed to send freeform message because you are outside the allowed window",
+            hint="outside WhatsApp's 24-hour window only a Content Template may be sent (Message.template)",
         ),
         63017: _E(RateLimited, "Rate limit exceeded"),
         63018: _E(RateLimited, "Rate limit exceeded for Channel"),
