@@ -10,6 +10,7 @@ import logging
 import pickle
 from pathlib import Path
 
+import httpx
 import pytest
 
 from omnisend import (
@@ -154,11 +155,11 @@ def test_ambiguous_faults_never_send_twice(provider_cls: type[Provider], policy:
         client.timeout = None
         message = emulator.demo_message("+48500100200", "hello")
         if provider_cls.deduplicates:
-            result = client.send(message, timeout=0.05)
+            result = client.send(message, timeout=httpx.Timeout(10, read=0.05))
             assert result.attempts == 2
         else:
             with pytest.raises(DeliveryUnknown, match=provider_cls.name) as info:
-                client.send(message, timeout=0.05)
+                client.send(message, timeout=httpx.Timeout(10, read=0.05))
             assert info.value.attempts == 1 and info.value.idempotency_key and info.value.retryable is False
     assert emulator.accepted_count == 1 and emulator.duplicates() == 0
 

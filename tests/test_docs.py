@@ -12,7 +12,12 @@ ROOT = Path(__file__).parent.parent
 
 def tree(text: str) -> str:
     start = text.index("OmnisendError\n")
-    return "\n".join(line.rstrip() for line in text[start:].splitlines()[:19])
+    lines = []
+    for line in text[start:].splitlines():
+        if not line.strip() or line.startswith("```"):
+            break
+        lines.append(line.rstrip())
+    return "\n".join(lines)
 
 
 def test_error_tree_is_the_same_everywhere() -> None:

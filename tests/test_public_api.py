@@ -31,7 +31,7 @@ def test_design_names_are_exported() -> None:
     errors = importlib.import_module("omnisend.errors")
     for name in errors.__all__:
         assert getattr(errors, name) is getattr(omnisend, name)
-    assert len(errors.__all__) == 19
+    assert len(errors.__all__) == 20
 
 
 def test_provider_classes_import_from_omnisend_providers() -> None:

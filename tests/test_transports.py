@@ -160,7 +160,7 @@ async def test_a_read_timeout_is_retried_safely_where_the_vendor_deduplicates(se
             emulator.make_provider(server.base_url), http_client=http, retry=RetryPolicy(sleep=sleeps)
         ) as client,
     ):
-        result = await client.send(Message(to="+48500100200", text="hi"), timeout=1.0)
+        result = await client.send(Message(to="+48500100200", text="hi"), timeout=httpx.Timeout(10, read=1.0))
     assert result.attempts == 2 and result.deduplicated and len(sleeps) == 1
     assert emulator.accepted_count == 1 and emulator.duplicates() == 0
 

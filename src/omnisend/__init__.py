@@ -15,6 +15,7 @@ import typing as _typing
 from ._version import __version__
 from .errors import (
     AuthError,
+    ClientClosed,
     ConfigurationError,
     DeliveryFailed,
     DeliveryUnknown,
@@ -59,6 +60,7 @@ __all__ = [
     "BreakerStore",
     "ByCountry",
     "Client",
+    "ClientClosed",
     "ConfigurationError",
     "DeliveryFailed",
     "DeliveryReport",

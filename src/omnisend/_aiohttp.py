@@ -16,9 +16,9 @@ no-double-send rule depends on:
   session keeps no cookies and reads no environment per request.
 
 :class:`AiohttpAsyncClient` is the ``httpx.AsyncClient`` around it. Its ``send()`` takes a short
-path for the plain requests omnisend makes (no auth, hooks, redirects or streaming): one
-aiohttp call that reads the whole answer (:meth:`OmnisendAiohttpTransport.fetch`), then the
-``httpx`` log line. httpx's general machinery around each
+path for the plain requests omnisend makes (no auth, hooks or redirects): one aiohttp call
+whose body is handed over as it arrives (:meth:`OmnisendAiohttpTransport.fetch`; omnisend reads
+it with its size cap), then the ``httpx`` log line. httpx's general machinery around each
 request (auth and redirect flows, cookie extraction) otherwise costs about as much CPU as the
 aiohttp request itself. Anything else goes through ``httpx.AsyncClient.send`` unchanged.
 """
@@ -84,15 +84,6 @@ def translate(exc: BaseException, request: httpx.Request, *, reading_body: bool 
     return error
 
 
-def _loaded(response: httpx.Response, body: bytes) -> None:
-    """Mark ``response`` as read with ``body``: what ``Response.read()`` ends in for an identity
-    body, without its generator layers (``tests/test_transports.py`` checks the result)."""
-    response._content = body
-    response._num_bytes_downloaded = len(body)
-    response.is_stream_consumed = True
-    response.is_closed = True
-
-
 @functools.lru_cache(maxsize=64)
 def _client_timeout(connect: float | None, read: float | None, pool: float | None) -> aiohttp.ClientTimeout:
     """httpx's timeouts as aiohttp's (as ``httpx_aiohttp`` maps them), one object per distinct value."""
@@ -113,9 +104,14 @@ def _url_text(url: httpx.URL) -> str:
     return text
 
 
-def _translated(exc: BaseException, request: httpx.Request, *, reading_body: bool = False) -> BaseException:
+def _translated(exc: Exception, request: httpx.Request, *, reading_body: bool = False) -> httpx.HTTPError:
+    """:func:`translate`, and an ``httpx.TransportError`` (ambiguous) for anything unexpected:
+    the transport never lets a raw exception through (an odd reason phrase once did)."""
     error = translate(exc, request, reading_body=reading_body)
-    return exc if error is None else error
+    if error is None:
+        error = httpx.TransportError(f"{type(exc).__name__}: {exc}")
+        error.request = request
+    return error
 
 
 class _Body(httpx.AsyncByteStream):
@@ -129,14 +125,37 @@ class _Body(httpx.AsyncByteStream):
         try:
             async for chunk in self._inner:
                 yield chunk
-        except (httpx.HTTPError, aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            error = translate(exc, self._request, reading_body=True)
-            if error is None or error is exc:
+        except Exception as exc:  # every failure becomes an httpx error
+            error = _translated(exc, self._request, reading_body=True)
+            if error is exc:
                 raise
             raise error from exc
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class _Answer(httpx.AsyncByteStream):
+    """An aiohttp answer's body as it arrives, still compressed (the reader decodes it, bounded)."""
+
+    def __init__(self, answer: aiohttp.ClientResponse, request: httpx.Request) -> None:
+        self._answer = answer
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        content = self._answer.content
+        try:
+            while chunk := await content.readany():
+                yield chunk
+        except Exception as exc:  # every failure becomes an httpx error
+            raise _translated(exc, self._request, reading_body=True) from exc
+
+    async def aclose(self) -> None:
+        # A body read to its end leaves the connection reusable; one abandoned midway closes it.
+        if self._answer.content.is_eof():
+            self._answer.release()
+        else:
+            self._answer.close()
 
 
 class OmnisendAiohttpTransport(AiohttpTransport):
@@ -160,18 +179,20 @@ class OmnisendAiohttpTransport(AiohttpTransport):
         """The aiohttp session, once the first request has created it (inside the event loop)."""
         return self.client if isinstance(self.client, aiohttp.ClientSession) else None
 
-    async def fetch(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request`` and read the whole answer: the short path of :class:`AiohttpAsyncClient`.
+    async def fetch(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
+        """Send ``request``: the short path of :class:`AiohttpAsyncClient`.
 
         The same aiohttp call as ``handle_async_request`` (same session, headers, body, timeouts
-        and proxy), but the body is read here in one piece and the connection released at once,
-        instead of being streamed through two wrappers into ``httpx``.
+        and proxy), with one wrapper around the body instead of two. With ``stream`` the body is
+        left to the caller (``response.stream`` yields it still compressed, as ``iter_raw``);
+        otherwise it is read and decoded, as ``httpx`` would. Any failure is an ``httpx`` error.
         """
         try:
             data: bytes | None = request.content or None
         except httpx.RequestNotRead:
             response = await self.handle_async_request(request)
-            await response.aread()
+            if not stream:
+                await response.aread()
             return response
         if not isinstance(self.client, aiohttp.ClientSession):
             self.client = self.get_client()
@@ -191,36 +212,33 @@ class OmnisendAiohttpTransport(AiohttpTransport):
                 proxy_auth=aiohttp.BasicAuth(*self.proxy.auth) if self.proxy and self.proxy.auth else None,
                 proxy_headers=self.proxy.headers if self.proxy else None,
             )
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except Exception as exc:  # every failure becomes an httpx error
             raise _translated(exc, request) from exc
         try:
-            body = await answer.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
+            if answer.reason:
+                # aiohttp keeps undecodable bytes as surrogates: never let them raise here.
+                extensions["reason_phrase"] = answer.reason.encode("ascii", "replace")
+            response = httpx.Response(
+                answer.status,
+                headers=answer.raw_headers,
+                stream=_Answer(answer, request),
+                request=request,
+                extensions=extensions,
+            )
+        except Exception as exc:  # an answer httpx cannot represent: the request went out
+            answer.close()
             raise _translated(exc, request, reading_body=True) from exc
-        finally:
-            answer.release()
-        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
-        if answer.reason:
-            extensions["reason_phrase"] = answer.reason.encode()
-        response = httpx.Response(
-            answer.status,
-            headers=answer.raw_headers,
-            stream=httpx.ByteStream(body),
-            request=request,
-            extensions=extensions,
-        )
-        if answer.headers.get("Content-Encoding"):
-            response.read()  # decodes the compressed body, as httpx would
-        else:
-            _loaded(response, body)
+        if not stream:
+            await response.aread()
         return response
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:
             response = await super().handle_async_request(request)
-        except (httpx.HTTPError, aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            error = translate(exc, request)
-            if error is None or error is exc:
+        except Exception as exc:  # every failure becomes an httpx error
+            error = _translated(exc, request)
+            if error is exc:
                 raise
             raise error from exc
         if isinstance(response.stream, httpx.AsyncByteStream):
@@ -231,9 +249,10 @@ class OmnisendAiohttpTransport(AiohttpTransport):
 class AiohttpAsyncClient(httpx.AsyncClient):
     """An ``httpx.AsyncClient`` on :class:`OmnisendAiohttpTransport`, with a short ``send()`` path.
 
-    The short path applies to a request sent without ``stream``, ``auth`` or ``follow_redirects``
-    arguments, on a client without auth, redirects or event hooks (as omnisend sends); it keeps
-    no cookies. Everything else is ``httpx.AsyncClient.send``.
+    The short path applies to a request sent without ``auth`` and without following redirects
+    (``follow_redirects=False``, or the client's default when it does not follow them), on a
+    client without auth or event hooks (as omnisend sends), streamed or not; it keeps no
+    cookies. Everything else is ``httpx.AsyncClient.send``.
     """
 
     def __init__(self, *, transport: OmnisendAiohttpTransport, **kwargs: Any) -> None:
@@ -254,12 +273,11 @@ class AiohttpAsyncClient(httpx.AsyncClient):
         follow_redirects: Any = httpx.USE_CLIENT_DEFAULT,
     ) -> httpx.Response:
         hooks = self.event_hooks
+        redirects = self.follow_redirects if follow_redirects is httpx.USE_CLIENT_DEFAULT else follow_redirects
         if (
-            stream
+            redirects
             or auth is not httpx.USE_CLIENT_DEFAULT
-            or follow_redirects is not httpx.USE_CLIENT_DEFAULT
             or self.auth is not None
-            or self.follow_redirects
             or hooks["request"]
             or hooks["response"]
             or self.is_closed
@@ -268,7 +286,7 @@ class AiohttpAsyncClient(httpx.AsyncClient):
         if "timeout" not in request.extensions:
             request.extensions["timeout"] = self.timeout.as_dict()
         start = time.perf_counter()
-        response = await self._aiohttp_transport.fetch(request)
+        response = await self._aiohttp_transport.fetch(request, stream=stream)
         response.elapsed = timedelta(seconds=time.perf_counter() - start)
         if _HTTPX_LOG.isEnabledFor(logging.INFO):
             _HTTPX_LOG.info(

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import inspect
 import logging
+import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping, Sized
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sized
 from dataclasses import replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import httpx
 
+from . import _redact
 from . import events as _events
+from ._answer import DEFAULT_MAX_RESPONSE_BYTES, Body, Timeouts, clean_cause, current, deadline_of
 from ._bulk import Job, Order, Pipeline, SendOutcome, ajobs, jobs, split_outcomes
 from ._inputs import new_key as _new_key
 from ._text import sms_segments
 from .errors import (
+    ClientClosed,
     ConfigurationError,
     DeliveryUnknown,
     DuplicateMessage,
@@ -39,9 +43,10 @@ logger = logging.getLogger("omnisend")
 
 if TYPE_CHECKING:  # imported where used: ``import omnisend`` should not pay for asyncio and threads
     import asyncio
+    import threading
     from concurrent.futures import Future
 
-__all__ = ["AsyncClient", "Client", "DEFAULT_TIMEOUT"]
+__all__ = ["AsyncClient", "Client", "DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT"]
 
 #: Connect fast, read patiently: a vendor that does not answer in 30 s is treated as ambiguous.
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
@@ -64,11 +69,16 @@ class _Call:
         key_from_caller: bool,
         timeout: httpx.Timeout | None,
         on_event: _events.EventHandler | None = None,
+        max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.provider = provider
         self.idempotency_key = idempotency_key
         self.key_from_caller = key_from_caller
         self.timeout = None if timeout is None else _timeout_extension(timeout)  # httpx's request extension
+        self.budget = deadline_of(timeout)  # seconds the whole call may take (see docs/retries.md)
+        self.deadline = None if self.budget is None else time.monotonic() + self.budget
+        self.max_bytes = max_bytes
+        self.stop: threading.Event | None = None  # set by a sync send_many whose consumer left
         self.attempts = 0
         self.step_attempts = 0
         self.step_unsure = False
@@ -126,31 +136,120 @@ class _Call:
         self.step_idempotent = step.idempotent
         self.step_provider = step.provider or self.provider.name
         if self.timeout is not None:
-            step.request.extensions["timeout"] = dict(self.timeout)  # each request its own copy
+            # Each request its own copy; with a deadline, each phase waits at most the time left.
+            timeouts = dict(self.timeout) if self.deadline is None else Timeouts(self.timeout, self.deadline)
+            step.request.extensions["timeout"] = timeouts
         return step.request
 
-    def begin_attempt(self) -> None:
+    def begin_attempt(self, step: Step[Any], closed: bool) -> None:
+        """Count an attempt, or refuse it (nothing is sent): closed client, no time left, stopped."""
+        if closed:
+            raise self._stamp(
+                self._remember(
+                    step, ClientClosed("the client is closed; nothing was sent", provider=self.step_provider)
+                )
+            )
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise self.failed(
+                step,
+                f"timeout={self.budget:g}s used up before attempt {self.attempts + 1}",
+                sent=False,
+                attempted=False,
+            )
+        if self.stop is not None and self.stop.is_set():
+            raise self.failed(step, "not retried: the send_many consumer stopped", sent=False, attempted=False)
         self.attempts += 1
         self.step_attempts += 1
         if self.on_event is not None:
             self.attempt_started = time.perf_counter()
 
-    def transport_failed(self, step: Step[Any], exc: httpx.HTTPError) -> OmnisendError:
-        """The typed error for an ``httpx`` exception during ``step``."""
-        name = step.provider or self.provider.name
-        if isinstance(exc, _NOT_SENT):
-            error: OmnisendError = TransportError(
-                f"could not connect ({type(exc).__name__})", provider=name, retryable=True, accepted=False
+    # -- reading the answer (the client's I/O loop calls these in turn) --------------------
+
+    def open(self, step: Step[Any], response: httpx.Response) -> Body:
+        """Check the status line and headers before reading: redirects and announced giants refused."""
+        status = response.status_code
+        if 300 <= status < 400:
+            raise self.failed(
+                step,
+                f"the vendor answered HTTP {status} (a redirect{_location(response)}); omnisend never follows "
+                "redirects, which would send the credentials elsewhere: check base_url",
+                sent=True,
+                http_status=status,
+                retry=False,
             )
+        body = Body(response, self.max_bytes, self.deadline)
+        if body.too_large_already(response):
+            raise self._too_large(step, response)
+        return body
+
+    def take(self, step: Step[Any], response: httpx.Response, body: Body, chunk: bytes) -> None:
+        """One chunk of the body; stops the read past the size cap or the deadline."""
+        reason = body.feed(chunk)
+        if reason is not None:
+            raise self._too_large(step, response) if reason == "too large" else self._late(step, response)
+
+    def done(self, step: Step[Any], response: httpx.Response, body: Body) -> None:
+        if body.finish() is not None:
+            raise self._too_large(step, response)
+        body.load(response)
+
+    def _too_large(self, step: Step[Any], response: httpx.Response) -> OmnisendError:
+        return self.failed(
+            step,
+            f"the answer is larger than max_response_bytes={self.max_bytes} once decompressed",
+            sent=True,
+            http_status=response.status_code,
+        )
+
+    def _late(self, step: Step[Any], response: httpx.Response) -> OmnisendError:
+        return self.failed(
+            step, f"no complete answer within timeout={self.budget:g}s", sent=True, http_status=response.status_code
+        )
+
+    def transport_failed(self, step: Step[Any], exc: BaseException) -> OmnisendError:
+        """The typed error for an exception from the transport during ``step`` (any exception)."""
+        late = self.deadline is not None and time.monotonic() >= self.deadline
+        if isinstance(exc, _NOT_SENT):
+            what = f"could not connect within timeout={self.budget:g}s" if late else "could not connect"
+            return self.failed(step, f"{what} ({type(exc).__name__})", sent=False, cause=exc)
+        what = f"no complete answer within timeout={self.budget:g}s" if late else "no answer"
+        return self.failed(step, f"{what} ({type(exc).__name__})", sent=True, cause=exc)
+
+    def failed(
+        self,
+        step: Step[Any],
+        message: str,
+        *,
+        sent: bool,
+        http_status: int | None = None,
+        retry: bool | None = None,
+        cause: BaseException | None = None,
+        attempted: bool = True,
+    ) -> OmnisendError:
+        """A ``TransportError``: certainly not taken (``sent=False``) or ambiguous, classified for ``step``.
+
+        ``cause`` is chained as a copy holding no request (see :func:`omnisend._answer.clean_cause`);
+        ``attempted``: the error ends an attempt (``False``: one refused before it began).
+        """
+        name = step.provider or self.provider.name
+        error: OmnisendError
+        if not sent:
+            error = TransportError(message, provider=name, retryable=True, accepted=False, http_status=http_status)
         else:
             error = TransportError(
-                f"no answer ({type(exc).__name__}); the request may have reached the vendor",
+                f"{message}; the request may have reached the vendor",
                 provider=name,
                 accepted=None,
+                http_status=http_status,
             )
             error = self._ambiguous(step, error)
+        if retry is not None:
+            error.retryable = retry
+        if cause is not None:
+            error.__cause__ = clean_cause(cause)
         error = self._stamp(self._remember(step, error))
-        self.attempt_ended(error, None)
+        if attempted:
+            self.attempt_ended(error, http_status)
         return error
 
     def finish(self, step: Step[R], response: httpx.Response) -> R:
@@ -244,6 +343,7 @@ class _BaseClient:
         retry: RetryPolicy | None = _DEFAULT,
         timeout: httpx.Timeout | float | None = _DEFAULT,
         on_event: _events.EventHandler | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         if on_event is not None and not callable(on_event):
             raise ConfigurationError(f"on_event must be callable, got {type(on_event).__name__}")
@@ -252,12 +352,30 @@ class _BaseClient:
             raise ConfigurationError(
                 f"Client needs a provider instance such as Smsapi(token=...), got {type(provider).__name__}"
             )
+        if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int) or max_response_bytes < 1:
+            raise ConfigurationError(f"max_response_bytes must be a positive int, got {max_response_bytes!r}")
         self.provider = provider
         self.retry = RetryPolicy() if retry is _DEFAULT else (retry or NO_RETRY)
         self.timeout = DEFAULT_TIMEOUT if timeout is _DEFAULT else _as_timeout(timeout)
+        self.max_response_bytes = max_response_bytes
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.provider!r}, retry={self.retry!r})"
+
+    _http: Any  # the httpx client (sync or async), set by the subclass
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()``/``aclose()`` was called, or the ``http_client`` passed in was closed."""
+        return self._closed or bool(self._http.is_closed)
+
+    def _check_open(self) -> None:
+        if self._closed or self._http.is_closed:
+            raise ClientClosed(
+                f"this {type(self).__name__} is closed (or its http_client is): nothing was sent; create a new one",
+                provider=self.provider.name,
+            )
 
     def _send_call(
         self, message: Message, timeout: httpx.Timeout | float | None
@@ -266,6 +384,7 @@ class _BaseClient:
             raise ValidationError(
                 f"send() takes an omnisend.Message, got {type(message).__name__}", provider=self.provider.name
             )
+        self._check_open()
         key = message.idempotency_key or _new_key()
         call = _Call(
             self.provider,
@@ -275,6 +394,7 @@ class _BaseClient:
             key_from_caller=message.idempotency_key is not None or message._recipient_ids is not None,
             timeout=self.timeout if timeout is _DEFAULT else _as_timeout(timeout),
             on_event=self.on_event,
+            max_bytes=self.max_response_bytes,
         )
         call.started = time.perf_counter()
         if message.channel == "sms" and message.text is not None:
@@ -332,6 +452,7 @@ class _BaseClient:
     def _status_call(
         self, message_id: str, timeout: httpx.Timeout | float | None, provider: str | None
     ) -> tuple[_Call, Flow[DeliveryReport]]:
+        self._check_open()
         target = self.provider if provider is None else self.provider.resolve(provider)
         call = _Call(
             target,
@@ -339,6 +460,7 @@ class _BaseClient:
             key_from_caller=False,
             timeout=self.timeout if timeout is _DEFAULT else _as_timeout(timeout),
             on_event=self.on_event,
+            max_bytes=self.max_response_bytes,
         )
         return call, target.status_flow(message_id)
 
@@ -382,6 +504,24 @@ def _as_timeout(value: httpx.Timeout | float | None) -> httpx.Timeout | None:
     return httpx.Timeout(value)
 
 
+def _location(response: httpx.Response) -> str:
+    """`` to <where>`` for a redirect's ``Location`` (no query string, secrets masked), or ``""``."""
+    location = response.headers.get("location")
+    if not location:
+        return ""
+    where = location.split("?", 1)[0].split("#", 1)[0]
+    return f" to {_redact.scrub_text(where)[:200]}"
+
+
+def _step_pause(step: Step[Any], call: _Call) -> float:
+    """How long to wait before ``step`` (its ``delay``); refused when the deadline comes first."""
+    if call.deadline is not None and time.monotonic() + step.delay >= call.deadline:
+        raise call.failed(
+            step, f"timeout={call.budget:g}s ends before the {step.delay:g}s wait this step needs", sent=False
+        )
+    return step.delay
+
+
 def _pre_flight(flow: Flow[R], call: _Call) -> Step[Any] | R:
     """Start the flow: its first step, or (rarely) its result; validation errors are stamped."""
     try:
@@ -398,8 +538,12 @@ class Client(_BaseClient):
     Args:
         provider: the vendor adapter, e.g. ``Smsapi(token=...)``.
         retry: the retry policy; ``None`` disables retries.
-        http_client: an ``httpx.Client`` to use (not closed by omnisend).
-        timeout: default timeout (``httpx.Timeout`` or seconds); ``None`` waits forever.
+        http_client: an ``httpx.Client`` to use (not closed by omnisend). omnisend never follows
+            redirects, whatever the client's ``follow_redirects``.
+        timeout: default timeout (``httpx.Timeout`` or seconds); ``None`` waits forever. It is a
+            deadline for the whole call, retries and waits included (see ``docs/retries.md``).
+        max_response_bytes: the largest answer read, once decompressed (default 1 MiB); a larger
+            one is a ``TransportError`` (``DeliveryUnknown`` for a send).
 
     Example:
         >>> with Client(Smsapi(token="...")) as client:  # doctest: +SKIP
@@ -414,10 +558,17 @@ class Client(_BaseClient):
         http_client: httpx.Client | None = None,
         timeout: httpx.Timeout | float | None = _DEFAULT,
         on_event: _events.EventHandler | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        super().__init__(provider, retry=retry, timeout=timeout, on_event=on_event)
+        super().__init__(
+            provider, retry=retry, timeout=timeout, on_event=on_event, max_response_bytes=max_response_bytes
+        )
         self._owns_http = http_client is None
-        self._http = http_client if http_client is not None else httpx.Client(timeout=self.timeout)
+        if http_client is None:
+            from ._deadline import deadline_transport  # every socket read ends by the call's deadline
+
+            http_client = httpx.Client(timeout=self.timeout, transport=deadline_transport())
+        self._http: httpx.Client = http_client
 
     def send(
         self,
@@ -434,7 +585,17 @@ class Client(_BaseClient):
             DeliveryUnknown: the vendor may have taken it; re-send with ``error.idempotency_key``
                 only after checking.
         """
+        return self._send(message, retry, timeout, None)
+
+    def _send(
+        self,
+        message: Message,
+        retry: RetryPolicy | None,
+        timeout: httpx.Timeout | float | None,
+        stop: threading.Event | None,
+    ) -> SendResult:
         call, flow = self._send_call(message, timeout)
+        call.stop = stop
         try:
             result: SendResult = self._drive(flow, call, self._policy(retry))
         except OmnisendError as exc:
@@ -483,8 +644,13 @@ class Client(_BaseClient):
 
         If reading ``messages`` raises (or an item is not a ``Message``: ``TypeError``), nothing
         more is read; the outcomes of the sends already made are yielded, then that error is raised.
+
+        Leaving the loop early (``break``, an exception, ``KeyboardInterrupt``) starts no new send:
+        the sends in flight end the attempt they are making and are not retried; those that were
+        or may have been sent are logged (``omnisend`` logger, WARNING) with their keys.
         """
         self._check_bulk(concurrency, order)
+        self._check_open()
         return self._send_many(messages, concurrency, order, batch, retry, timeout)
 
     def _send_many(
@@ -500,13 +666,16 @@ class Client(_BaseClient):
             messages, max_recipients=self.provider.max_recipients, batch=batch, keyed=self.provider.keyed_recipients
         )
 
+        import threading
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+        stop = threading.Event()  # set when the consumer leaves: no new send, no retry, no wait
+
         def run(job: Job) -> list[SendOutcome]:
             try:
-                return split_outcomes(job, self.send(job.message, retry=retry, timeout=timeout), None)
+                return split_outcomes(job, self._send(job.message, retry, timeout, stop), None)
             except OmnisendError as exc:
                 return split_outcomes(job, None, exc)
-
-        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
         pool = ThreadPoolExecutor(concurrency, thread_name_prefix="omnisend-send")
         pipeline = Pipeline(window=2 * concurrency, order=order)
@@ -543,10 +712,12 @@ class Client(_BaseClient):
                     del by_number[number]
                     pipeline.finish(number, future.result())
         finally:
+            stop.set()
             for future in running:
                 future.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=True, cancel_futures=True)  # the sends in flight end their current attempt
             source.close()
+            _report_abandoned(running)
 
     def _drive(self, flow: Flow[Any] | Step[Any], call: _Call, policy: RetryPolicy) -> Any:
         if isinstance(flow, Step):
@@ -567,8 +738,10 @@ class Client(_BaseClient):
 
     def _run_step(self, step: Step[R], call: _Call, policy: RetryPolicy) -> R:
         request = call.start_step(step)
+        # A sync send_many whose consumer left wakes its sends from their waits (Event.wait).
+        pause = time.sleep if call.stop is None else call.stop.wait
         if step.delay > 0:
-            (policy.sleep if policy.sleep is not None else time.sleep)(step.delay)
+            (policy.sleep if policy.sleep is not None else pause)(_step_pause(step, call))
         # The first attempt runs outside tenacity: most sends need one, and building tenacity's
         # machinery for it costs more than omnisend's own bookkeeping. When it fails with an error
         # the policy retries, tenacity takes over as if it had made that attempt itself (same
@@ -580,7 +753,13 @@ class Client(_BaseClient):
             if not policy.explain(exc, 1).retry:
                 raise
             first = exc
-        for attempt in policy.retrying(label=step.provider or self.provider.name, before_sleep=call.retry_hook()):
+        retrying = policy.retrying(
+            label=step.provider or self.provider.name,
+            before_sleep=call.retry_hook(),
+            deadline=call.deadline,
+            sleep=pause,
+        )
+        for attempt in retrying:
             with attempt:
                 if first is not None:
                     error, first = first, None
@@ -589,15 +768,31 @@ class Client(_BaseClient):
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     def _attempt(self, step: Step[R], call: _Call, request: httpx.Request) -> R:
-        call.begin_attempt()
+        call.begin_attempt(step, self._closed or self._http.is_closed)
+        failure: OmnisendError | None = None
+        current.deadline = call.deadline
         try:
-            response = self._http.send(request)
-        except httpx.HTTPError as exc:
-            raise call.transport_failed(step, exc) from exc
+            response = self._http.send(request, stream=True, follow_redirects=False)
+            try:
+                body = call.open(step, response)
+                for chunk in cast(httpx.SyncByteStream, response.stream):
+                    call.take(step, response, body, chunk)
+                call.done(step, response, body)
+            finally:
+                response.close()
+        except OmnisendError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever the transport raised becomes a typed error
+            failure = call.transport_failed(step, exc)
+        finally:
+            current.deadline = None
+        if failure is not None:
+            raise failure  # outside the handler: the transport's exception (and request) is not its context
         return call.finish(step, response)
 
     def close(self) -> None:
-        """Close the HTTP client if omnisend created it."""
+        """Close the client: later sends raise ``ClientClosed``; the HTTP client is closed if omnisend made it."""
+        self._closed = True
         if self._owns_http:
             self._http.close()
 
@@ -622,10 +817,39 @@ class AsyncClient(_BaseClient):
         http_client: httpx.AsyncClient | None = None,
         timeout: httpx.Timeout | float | None = _DEFAULT,
         on_event: _events.EventHandler | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        super().__init__(provider, retry=retry, timeout=timeout, on_event=on_event)
+        super().__init__(
+            provider, retry=retry, timeout=timeout, on_event=on_event, max_response_bytes=max_response_bytes
+        )
         self._owns_http = http_client is None
-        self._http = http_client if http_client is not None else httpx.AsyncClient(timeout=self.timeout)
+        self._http: httpx.AsyncClient = (
+            http_client if http_client is not None else httpx.AsyncClient(timeout=self.timeout)
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None  # the event loop of the first call
+
+    def _check_loop(self) -> None:
+        """Bind to the running event loop on first use; refuse (before any request) another live one.
+
+        A connection pool belongs to the loop that opened its connections. When that loop is gone
+        (``asyncio.run`` twice), a client omnisend created gets a new pool; a caller's
+        ``http_client`` cannot be replaced, so the call raises ``ClientClosed`` instead.
+        """
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        if loop is self._loop:
+            return
+        if self._loop is not None:
+            if not (self._owns_http and self._loop.is_closed()):
+                raise ClientClosed(
+                    f"this AsyncClient was first used in another event loop ({'closed' if self._loop.is_closed() else 'still open'}); "
+                    "nothing was sent. Create the AsyncClient (and its http_client) in the loop that uses it",
+                    provider=self.provider.name,
+                )
+            _forget_pool(self._http)
+            self._http = httpx.AsyncClient(timeout=self.timeout)
+        self._loop = loop
 
     async def send(
         self,
@@ -635,6 +859,7 @@ class AsyncClient(_BaseClient):
         timeout: httpx.Timeout | float | None = _DEFAULT,
     ) -> SendResult:
         """Send ``message``; see :meth:`Client.send`."""
+        self._check_loop()
         call, flow = self._send_call(message, timeout)
         try:
             result: SendResult = await self._drive(flow, call, self._policy(retry))
@@ -652,6 +877,7 @@ class AsyncClient(_BaseClient):
         timeout: httpx.Timeout | float | None = _DEFAULT,
     ) -> DeliveryReport:
         """Look up the current delivery status of ``message_id``; see :meth:`Client.get_status`."""
+        self._check_loop()
         call, flow = self._status_call(message_id, timeout, provider)
         return await self._drive(flow, call, self._policy(retry))  # type: ignore[no-any-return]
 
@@ -673,6 +899,7 @@ class AsyncClient(_BaseClient):
         outcomes of the sends already made, as in :meth:`Client.send_many`.
         """
         self._check_bulk(concurrency, order)
+        self._check_open()
         return self._send_many(messages, concurrency, order, batch, retry, timeout)
 
     async def _send_many(
@@ -800,7 +1027,8 @@ class AsyncClient(_BaseClient):
         if step.delay > 0:
             import asyncio
 
-            pause = policy.sleep(step.delay) if policy.sleep is not None else asyncio.sleep(step.delay)
+            delay = _step_pause(step, call)
+            pause = policy.sleep(delay) if policy.sleep is not None else asyncio.sleep(delay)
             if inspect.isawaitable(pause):
                 await pause
         # As in Client._run_step: attempt one outside tenacity, tenacity from the first retry on.
@@ -811,9 +1039,10 @@ class AsyncClient(_BaseClient):
             if not policy.explain(exc, 1).retry:
                 raise
             first = exc
-        async for attempt in policy.async_retrying(
-            label=step.provider or self.provider.name, before_sleep=call.retry_hook()
-        ):
+        retrying = policy.async_retrying(
+            label=step.provider or self.provider.name, before_sleep=call.retry_hook(), deadline=call.deadline
+        )
+        async for attempt in retrying:
             with attempt:
                 if first is not None:
                     error, first = first, None
@@ -822,15 +1051,38 @@ class AsyncClient(_BaseClient):
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _attempt(self, step: Step[R], call: _Call, request: httpx.Request) -> R:
-        call.begin_attempt()
+        call.begin_attempt(step, self._closed or self._http.is_closed)
+        failure: OmnisendError | None = None
         try:
-            response = await self._http.send(request)
-        except httpx.HTTPError as exc:
-            raise call.transport_failed(step, exc) from exc
+            if call.deadline is None:
+                response = await self._exchange(step, call, request)
+            else:
+                # Each phase already waits at most the time left; this also ends a server that
+                # drips its headers byte by byte, a moment after the deadline.
+                response = await _within(call.deadline + _BACKSTOP, self._exchange(step, call, request))
+        except OmnisendError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever the transport raised becomes a typed error
+            failure = call.transport_failed(step, exc)
+        if failure is not None:
+            raise failure  # outside the handler: the transport's exception (and request) is not its context
         return call.finish(step, response)
 
+    async def _exchange(self, step: Step[Any], call: _Call, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` and read its answer within the size cap (the only async I/O of a call)."""
+        response = await self._http.send(request, stream=True, follow_redirects=False)
+        try:
+            body = call.open(step, response)
+            async for chunk in cast(httpx.AsyncByteStream, response.stream):
+                call.take(step, response, body, chunk)
+            call.done(step, response, body)
+        finally:
+            await response.aclose()
+        return response
+
     async def aclose(self) -> None:
-        """Close the HTTP client if omnisend created it."""
+        """Close the client: later sends raise ``ClientClosed``; the HTTP client is closed if omnisend made it."""
+        self._closed = True
         if self._owns_http:
             await self._http.aclose()
 
@@ -841,6 +1093,60 @@ class AsyncClient(_BaseClient):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+def _report_abandoned(running: Mapping[Future[list[SendOutcome]], int]) -> None:
+    """Log the sends that were in flight when a sync ``send_many`` consumer left (never yielded)."""
+    keys: list[str] = []
+    for future in running:
+        if future.cancelled() or not future.done() or future.exception() is not None:
+            continue
+        for outcome in future.result():
+            error = outcome.error
+            if error is None or error.accepted is None:  # sent, or may have been
+                keys.append(_outcome_key(outcome))
+    if keys:
+        logger.warning(
+            "send_many stopped early: %d message(s) in flight were sent or may have been, "
+            "their outcomes were not yielded; idempotency keys: %s",
+            len(keys),
+            ", ".join(keys),
+        )
+
+
+def _outcome_key(outcome: SendOutcome) -> str:
+    if outcome.result is not None:
+        return str(outcome.result.idempotency_key)
+    return str(outcome.error.idempotency_key if outcome.error is not None else None)
+
+
+#: How long after the deadline the async backstop ends an attempt (the per-phase limits end it first).
+_BACKSTOP = 0.05
+
+
+async def _within(deadline: float, work: Awaitable[R]) -> R:
+    """``await work``, cancelled at ``deadline`` (``time.monotonic()``) with ``TimeoutError``."""
+    import asyncio
+
+    left = deadline - time.monotonic()
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(left):
+            return await work
+    return await asyncio.wait_for(work, left)  # pragma: no cover - Python 3.10
+
+
+def _forget_pool(http: httpx.AsyncClient) -> None:
+    """Close the sockets of a pool whose event loop is gone (they cannot be closed through it)."""
+    pool = getattr(getattr(http, "_transport", None), "_pool", None)
+    for connection in list(getattr(pool, "connections", ())):
+        inner = getattr(connection, "_connection", None)
+        stream = getattr(inner, "_network_stream", None)
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        transport = getattr(getattr(stream, "_stream", None), "_transport", None)
+        if transport is not None:
+            transport._sock = None  # asyncio's transport would warn about, then close, a socket we close here
+        if sock is not None:
+            sock.close()
 
 
 def _advance(flow: Flow[Any], value: object, call: _Call) -> Any:

@@ -5,6 +5,7 @@ vendor's dialect (numeric codes in HTTP 200 bodies, string codes, problem docume
 
     OmnisendError
     ├── ConfigurationError         bad or missing settings, raised before any I/O
+    │   └── ClientClosed           the client was closed (or its event loop is gone): nothing is sent
     ├── ProviderError              the vendor refused the request (or a pre-flight check did, for it)
     │   ├── AuthError              bad key or token
     │   │   └── WebhookAuthError   a webhook's signature or shared secret is missing or wrong
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AuthError",
+    "ClientClosed",
     "ConfigurationError",
     "DeliveryFailed",
     "DeliveryUnknown",
@@ -162,6 +164,15 @@ class ConfigurationError(OmnisendError, ValueError):
     """Settings are missing or wrong (no token, bad base URL); raised before any I/O."""
 
     summary = "invalid configuration"
+
+
+class ClientClosed(ConfigurationError):
+    """The client was closed, or cannot be used from this event loop; raised before any request.
+
+    Nothing was sent by the call that raised it (``accepted=False``). Create a new client.
+    """
+
+    summary = "the client is closed"
 
 
 class ProviderError(OmnisendError):

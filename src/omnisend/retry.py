@@ -14,6 +14,7 @@ import inspect
 import logging
 import math
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -22,6 +23,7 @@ from typing import Any
 
 import tenacity
 from tenacity import RetryCallState
+from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from .errors import ConfigurationError, OmnisendError, RateLimited
@@ -135,10 +137,14 @@ class RetryPolicy:
         error = state.outcome.exception() if state.outcome is not None and state.outcome.failed else None
         return error is not None and self.explain(error, state.attempt_number).retry
 
-    def tenacity_kwargs(self, *, label: str, before_sleep: Callable[[float], None] | None = None) -> dict[str, Any]:
+    def tenacity_kwargs(
+        self, *, label: str, before_sleep: Callable[[float], None] | None = None, deadline: float | None = None
+    ) -> dict[str, Any]:
         """Keyword arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` (block form).
 
         ``before_sleep`` is called with the wait (seconds) before each retry, after the log line.
+        With a ``deadline`` (a ``time.monotonic()`` value), a retry whose wait would end at or
+        after it is not made: the last error is raised at once.
         """
         hook = before_sleep
 
@@ -155,29 +161,40 @@ class RetryPolicy:
             if hook is not None:
                 hook(wait)
 
+        stop: Any = tenacity.stop_after_attempt(self.max_attempts)
+        if deadline is not None:
+            stop = stop | _stop_at(deadline, waits=self.sleep is None)
         return {
-            "stop": tenacity.stop_after_attempt(self.max_attempts),
+            "stop": stop,
             "retry": self._retry,
             "wait": wait_retry_after(self),
             "reraise": True,
             "before_sleep": log_and_hook,
         }
 
-    def retrying(self, *, label: str, before_sleep: Callable[[float], None] | None = None) -> tenacity.Retrying:
-        kwargs = self.tenacity_kwargs(label=label, before_sleep=before_sleep)
-        if self.sleep is not None:
-            sleep = self.sleep
+    def retrying(
+        self,
+        *,
+        label: str,
+        before_sleep: Callable[[float], None] | None = None,
+        deadline: float | None = None,
+        sleep: Callable[[float], object] | None = None,
+    ) -> tenacity.Retrying:
+        """A ``tenacity.Retrying``; ``sleep`` replaces ``time.sleep`` when the policy has none."""
+        kwargs = self.tenacity_kwargs(label=label, before_sleep=before_sleep, deadline=deadline)
+        chosen = self.sleep if self.sleep is not None else sleep
+        if chosen is not None:
 
             def sync_sleep(seconds: float) -> None:
-                sleep(seconds)
+                chosen(seconds)
 
             kwargs["sleep"] = sync_sleep
         return tenacity.Retrying(**kwargs)
 
     def async_retrying(
-        self, *, label: str, before_sleep: Callable[[float], None] | None = None
+        self, *, label: str, before_sleep: Callable[[float], None] | None = None, deadline: float | None = None
     ) -> tenacity.AsyncRetrying:
-        kwargs = self.tenacity_kwargs(label=label, before_sleep=before_sleep)
+        kwargs = self.tenacity_kwargs(label=label, before_sleep=before_sleep, deadline=deadline)
         if self.sleep is not None:
             sleep = self.sleep
 
@@ -191,6 +208,21 @@ class RetryPolicy:
 
 
 NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+class _stop_at(stop_base):  # noqa: N801 - tenacity's naming
+    """Stop when the wait before the next attempt would reach ``deadline`` (``time.monotonic()``).
+
+    An injected ``sleep`` (a test's recorder) does not pass real time: only the clock counts then.
+    """
+
+    def __init__(self, deadline: float, *, waits: bool = True) -> None:
+        self.deadline = deadline
+        self.waits = waits
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        wait = retry_state.upcoming_sleep if self.waits else 0.0
+        return time.monotonic() + wait >= self.deadline
 
 
 class wait_retry_after(wait_base):  # noqa: N801 - tenacity's naming, so it reads like its strategies

@@ -1083,7 +1083,7 @@ def test_tcp_timeout_after_accept_leaves_exactly_one_message(http: httpx.Client,
     emu = EdnaEmulator()
     server = serve(emu)
     emu.script(Fault.slow(2.5))
-    with Client(emu.make_provider(server.base_url, api=api), retry=policy, timeout=1.0, http_client=http) as client:
+    with Client(emu.make_provider(server.base_url, api=api), retry=policy, timeout=httpx.Timeout(10, read=1.0), http_client=http) as client:
         result = client.send(Message(to=TO, channel="whatsapp", text="Your order 3 is ready for pickup at Main St."))
     assert result.deduplicated and result.attempts == 2
     assert emu.accepted_count == 1 and emu.duplicates() == 0
@@ -1123,7 +1123,7 @@ async def test_async_tcp_timeout_after_accept(serve, policy: RetryPolicy) -> Non
     emu = EdnaEmulator()
     server = serve(emu)
     emu.script(Fault.slow(2.5))
-    async with AsyncClient(emu.make_provider(server.base_url), retry=policy, timeout=1.0) as client:
+    async with AsyncClient(emu.make_provider(server.base_url), retry=policy, timeout=httpx.Timeout(10, read=1.0)) as client:
         result = await client.send(Message(to=TO, text="hi"))
     assert result.deduplicated and emu.accepted_count == 1
 

@@ -568,7 +568,8 @@ def test_tcp_timeout_after_accept_leaves_exactly_one_message(serve, policy: Retr
     emu = SmsapiEmulator()
     server = serve(emu)
     emu.script(Fault.slow(2.5))
-    with Client(emu.make_provider(server.base_url), retry=policy, timeout=1.0) as client:
+    # A 1 s read limit, 10 s for the whole call: the retry fits in the deadline.
+    with Client(emu.make_provider(server.base_url), retry=policy, timeout=httpx.Timeout(10, read=1.0)) as client:
         result = client.send(Message(to="+48500100200", text="hi"))
     assert result.deduplicated and result.attempts == 2
     assert emu.accepted_count == 1 and emu.duplicates() == 0
@@ -644,7 +645,7 @@ async def test_async_tcp_timeout_after_accept(serve, policy: RetryPolicy) -> Non
     emu = SmsapiEmulator()
     server = serve(emu)
     emu.script(Fault.slow(2.5))
-    async with AsyncClient(emu.make_provider(server.base_url), retry=policy, timeout=1.0) as client:
+    async with AsyncClient(emu.make_provider(server.base_url), retry=policy, timeout=httpx.Timeout(10, read=1.0)) as client:
         result = await client.send(Message(to="+48500100200", text="hi"))
     assert result.deduplicated and emu.accepted_count == 1
 

@@ -1,0 +1,328 @@
+"""Issue 12, the transport half: bounded answers, the deadline, lifecycle, redirects, no raw errors,
+no request on chained causes. Hostile servers are raw sockets on 127.0.0.1 (drips, endless chunked
+bodies, gzip bombs, odd reason phrases); well-behaved ones are the emulators over TCP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import pickle
+import socket
+import threading
+import time
+import tracemalloc
+import zlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from omnisend import (
+    AsyncClient,
+    Client,
+    ClientClosed,
+    ConfigurationError,
+    DeliveryUnknown,
+    Message,
+    RateLimited,
+    RetryPolicy,
+    ServiceUnavailable,
+    TransportError,
+)
+from omnisend.providers import Smsapi
+from omnisend.testing import EmulatorServer, SmsapiEmulator
+from omnisend.transports import aiohttp_client
+
+TOKEN = "tok-SECRET-transport-0123456789"
+MESSAGE = Message(to="+48500100200", text="Your code is 1234", sender="Shop")
+
+Handler = Callable[["Conn"], None]
+
+
+# -- a raw HTTP server: answers each request with whatever the test's handler writes -----------------------------------
+
+
+class Conn:
+    """One accepted connection, its request already read; the handler writes the answer."""
+
+    def __init__(self, sock: socket.socket, server: RawServer, head: bytes, body: bytes) -> None:
+        self.sock = sock
+        self.server = server
+        self.head = head
+        self.body = body
+
+    def send(self, data: bytes) -> bool:
+        """Write ``data``; False once the client has gone (or the server is closing)."""
+        if self.server.closing.is_set():
+            return False
+        try:
+            self.sock.sendall(data)
+        except OSError:
+            return False
+        return True
+
+    def drip(self, data: bytes, every: float) -> None:
+        """Write ``data`` one byte at a time, ``every`` seconds apart, until done or the client leaves."""
+        for i in range(len(data)):
+            if not self.send(data[i : i + 1]) or self.server.closing.wait(every):
+                return
+
+
+class RawServer:
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.closing = threading.Event()
+        self.requests: list[bytes] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.05)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.threads: list[threading.Thread] = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def _accept(self) -> None:
+        while not self.closing.is_set():
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                continue
+            thread = threading.Thread(target=self._serve, args=(sock,), daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def _serve(self, sock: socket.socket) -> None:
+        with sock:
+            sock.settimeout(5)
+            data = b""
+            try:
+                while b"\r\n\r\n" not in data:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = next(
+                    (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")),
+                    0,
+                )
+                while len(body) < length:
+                    body += sock.recv(65536)
+            except OSError:
+                return
+            self.requests.append(head)
+            self.handler(Conn(sock, self, head, body))
+
+    def close(self) -> None:
+        self.closing.set()
+        self.listener.close()
+        for thread in self.threads:
+            thread.join(5)
+
+
+@pytest.fixture
+def raw() -> Iterator[Callable[[Handler], RawServer]]:
+    servers: list[RawServer] = []
+
+    def start(handler: Handler) -> RawServer:
+        server = RawServer(handler)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def head(status: str = "200 OK", **headers: str | int) -> bytes:
+    lines = [f"HTTP/1.1 {status}"] + [f"{k.replace('_', '-')}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def smsapi_answer(conn: Conn) -> bytes:
+    """The body the SMSAPI emulator would answer to this request (a real success)."""
+    method, target, _ = conn.head.split(b"\r\n")[0].decode().split(" ")
+    with httpx.Client(transport=SmsapiEmulator(credentials=(TOKEN,)).transport(), base_url="http://x") as http:
+        answer = http.request(method, target, content=conn.body, headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/x-www-form-urlencoded"})
+    return answer.content
+
+
+def endless_chunks(conn: Conn) -> None:
+    conn.send(head(transfer_encoding="chunked", content_type="application/json"))
+    chunk = b"%x\r\n%s\r\n" % (65536, b" " * 65536)
+    while conn.send(chunk):
+        pass
+
+
+@pytest.fixture(scope="module")
+def gzip_bomb() -> bytes:
+    """200 MB of spaces, gzipped to about 200 KB."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = b" " * (1 << 20)
+    return b"".join(packer.compress(block) for _ in range(200)) + packer.flush()
+
+
+def bomb(payload: bytes) -> Handler:
+    def answer(conn: Conn) -> None:
+        conn.send(head(content_type="application/json", content_encoding="gzip", content_length=len(payload)) + payload)
+
+    return answer
+
+
+def provider(server: RawServer | EmulatorServer) -> Smsapi:
+    return Smsapi(token=TOKEN, base_url=server.url if isinstance(server, RawServer) else server.base_url)
+
+
+@contextlib.contextmanager
+def peak_memory() -> Iterator[list[int]]:
+    tracemalloc.start()
+    found: list[int] = []
+    try:
+        yield found
+    finally:
+        found.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+
+
+async def async_send(server: RawServer | EmulatorServer, transport: str, **kwargs: Any) -> Any:
+    """``AsyncClient.send`` on httpx's own async transport or on the aiohttp one."""
+    options = {"retry": None, **kwargs.pop("client", {})}
+    if transport == "aiohttp":
+        async with aiohttp_client() as http, AsyncClient(provider(server), http_client=http, **options) as client:
+            return await client.send(MESSAGE, **kwargs)
+    async with AsyncClient(provider(server), **options) as client:
+        return await client.send(MESSAGE, **kwargs)
+
+
+TRANSPORTS = ["httpx", "aiohttp"]
+
+
+# -- 4. bounded answers ---------------------------------------------------------------------------------------------
+
+
+def test_an_endless_chunked_answer_stops_at_the_cap_with_delivery_unknown(raw) -> None:
+    server = raw(endless_chunks)
+    start = time.monotonic()
+    with peak_memory() as peak, Client(provider(server), retry=None) as client:
+        with pytest.raises(DeliveryUnknown, match="larger than max_response_bytes=1048576") as info:
+            client.send(MESSAGE)
+    assert time.monotonic() - start < 5 and peak[0] < 8 << 20
+    assert info.value.accepted is None and info.value.http_status == 200 and info.value.idempotency_key
+
+
+def test_a_gzip_bomb_is_refused_after_at_most_the_cap_in_memory(raw, gzip_bomb: bytes) -> None:
+    server = raw(bomb(gzip_bomb))
+    start = time.monotonic()
+    with peak_memory() as peak, Client(provider(server), retry=None) as client:
+        with pytest.raises(DeliveryUnknown, match="larger than max_response_bytes") as info:
+            client.send(MESSAGE)
+    assert time.monotonic() - start < 5 and peak[0] < 8 << 20  # the bomb inflates to 200 MB
+    assert info.value.accepted is None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_async_endless_and_gzip_bomb_answers_are_bounded(raw, gzip_bomb: bytes, transport: str) -> None:
+    for handler in (endless_chunks, bomb(gzip_bomb)):
+        server = raw(handler)
+        start = time.monotonic()
+        with peak_memory() as peak, pytest.raises(DeliveryUnknown, match="larger than max_response_bytes"):
+            await async_send(server, transport)
+        assert time.monotonic() - start < 5 and peak[0] < 8 << 20
+
+
+def test_the_cap_is_configurable_and_a_lookup_past_it_is_a_transport_error(raw) -> None:
+    big = b'{"count":1,"list":[' + b" " * 5000 + b"]}"
+    server = raw(lambda conn: conn.send(head(content_type="application/json", content_length=len(big)) + big))
+    with Client(provider(server), retry=None, max_response_bytes=4096) as client:
+        with pytest.raises(TransportError, match="max_response_bytes=4096") as info:
+            client.get_status("123")
+    assert type(info.value) is TransportError  # a lookup sends nothing: not DeliveryUnknown
+    assert info.value.accepted is None and info.value.retryable is True
+
+
+@pytest.mark.parametrize("size", [0, -1, True, 1.5, "1"])
+def test_a_bad_cap_is_a_configuration_error(size: object) -> None:
+    with pytest.raises(ConfigurationError, match="max_response_bytes"):
+        Client(Smsapi(token=TOKEN), max_response_bytes=size)  # type: ignore[arg-type]
+
+
+def test_answers_within_the_cap_are_read_whole_gzip_included(raw) -> None:
+    def gzipped(conn: Conn) -> None:
+        packer = zlib.compressobj(6, zlib.DEFLATED, 31)
+        payload = packer.compress(smsapi_answer(conn)) + packer.flush()
+        conn.send(head(content_type="application/json", content_encoding="gzip", content_length=len(payload)) + payload)
+
+    server = raw(gzipped)
+    with Client(provider(server), retry=None) as client:
+        result = client.send(MESSAGE)
+    assert result.message_id and result.attempts == 1
+
+
+# -- 5. the timeout is a deadline for the whole call -------------------------------------------------------------------
+
+
+def drip_body(conn: Conn) -> None:
+    body = smsapi_answer(conn)
+    conn.send(head(content_type="application/json", content_length=len(body)))
+    conn.drip(body, 0.25)
+
+
+def drip_headers(conn: Conn) -> None:
+    conn.drip(head(content_type="application/json", content_length=2) + b"{}", 0.25)
+
+
+@pytest.mark.parametrize("handler", [drip_body, drip_headers], ids=["body", "headers"])
+def test_a_dripping_server_cannot_hold_a_send_past_its_timeout(raw, handler: Handler) -> None:
+    server = raw(handler)
+    start = time.monotonic()
+    with Client(provider(server)) as client:  # retries on: the deadline bounds them too
+        with pytest.raises(DeliveryUnknown, match=r"timeout=1\.5s") as info:
+            client.send(MESSAGE, timeout=1.5)
+    assert time.monotonic() - start < 2.2
+    assert info.value.accepted is None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("handler", [drip_body, drip_headers], ids=["body", "headers"])
+async def test_async_a_dripping_server_cannot_hold_a_send_past_its_timeout(raw, handler: Handler, transport: str) -> None:
+    server = raw(handler)
+    start = time.monotonic()
+    with pytest.raises(DeliveryUnknown) as info:
+        await async_send(server, transport, timeout=1.5, client={"retry": RetryPolicy()})
+    assert time.monotonic() - start < 2.2
+    assert info.value.accepted is None
+
+
+def test_the_client_default_timeout_is_a_deadline_too(raw) -> None:
+    server = raw(drip_body)
+    start = time.monotonic()
+    with Client(provider(server), timeout=1.0) as client, pytest.raises(DeliveryUnknown, match=r"timeout=1s"):
+        client.send(MESSAGE)
+    assert time.monotonic() - start < 1.7
+
+
+def test_retry_waits_count_against_the_deadline(raw) -> None:
+    busy = b'{"message":"busy"}'
+    server = raw(lambda conn: conn.send(head("503 Service Unavailable", content_type="application/json", content_length=len(busy)) + busy))
+    start = time.monotonic()
+    policy = RetryPolicy(max_attempts=5, initial_wait=0.4, jitter=False)
+    with Client(provider(server), retry=policy) as client, pytest.raises(ServiceUnavailable) as info:
+        client.send(MESSAGE, timeout=1.0)  # waits 0.4, then 0.8: that one would end past the deadline
+    assert time.monotonic() - start < 1.0
+    assert info.value.attempts == 2 and len(server.requests) == 2
+
+
+def test_a_retry_after_longer_than_the_time_left_is_not_waited_for(raw) -> None:
+    slow_down = b'{"message":"slow down"}'
+    server = raw(
+        lambda conn: conn.send(
+            head("429 Too Many Requests", retry_after=5, content_type="application/json", content_length=len(slow_down))
+            + slow_down
+        )
+    )
+    start = time.monotonic()
+    with Client(provider(server)) as client, pytest.raises(RateLimited) as info:
+        client.send(MESSAGE, timeout=2.0)
+    assert time.monotonic() - start < 1.0 and len(server.requests) == 1
+    assert info.value.retry_after == 5
