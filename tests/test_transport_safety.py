@@ -109,7 +109,7 @@ class RawServer:
                     body += sock.recv(65536)
             except OSError:
                 return
-            self.requests.append(head)
+            self.requests.append(head + b"\r\n\r\n" + body)  # each distinct: the bodies differ
             self.handler(Conn(sock, self, head, body))
 
     def close(self) -> None:
@@ -326,3 +326,220 @@ def test_a_retry_after_longer_than_the_time_left_is_not_waited_for(raw) -> None:
         client.send(MESSAGE, timeout=2.0)
     assert time.monotonic() - start < 1.0 and len(server.requests) == 1
     assert info.value.retry_after == 5
+
+
+# -- 7. lifecycle ---------------------------------------------------------------------------------------------------------
+
+
+def test_a_send_on_a_closed_client_is_a_typed_error_and_sends_nothing(serve) -> None:
+    emulator = SmsapiEmulator(credentials=(TOKEN,))
+    server: EmulatorServer = serve(emulator)
+    client = Client(provider(server))
+    client.close()
+    with pytest.raises(ClientClosed, match="closed") as info:
+        client.send(MESSAGE)
+    with pytest.raises(ClientClosed):
+        client.get_status("1")
+    with pytest.raises(ClientClosed):
+        list(client.send_many([MESSAGE]))
+    assert isinstance(info.value, ConfigurationError) and info.value.accepted is False and client.closed
+    http = httpx.Client()
+    theirs = Client(provider(server), http_client=http)
+    http.close()  # the caller closed the http client it passed in
+    with pytest.raises(ClientClosed):
+        theirs.send(MESSAGE)
+    assert emulator.requests == []
+
+
+@pytest.mark.anyio
+async def test_a_send_on_a_closed_async_client_is_a_typed_error_and_sends_nothing(serve) -> None:
+    emulator = SmsapiEmulator(credentials=(TOKEN,))
+    server: EmulatorServer = serve(emulator)
+    async with AsyncClient(provider(server)) as client:
+        pass
+    with pytest.raises(ClientClosed, match="closed"):
+        await client.send(MESSAGE)
+    with pytest.raises(ClientClosed):
+        client.send_many([MESSAGE])
+    assert emulator.requests == []
+
+
+def test_an_async_client_works_across_asyncio_runs(serve) -> None:
+    emulator = SmsapiEmulator(credentials=(TOKEN,))
+    server: EmulatorServer = serve(emulator)
+    client = AsyncClient(provider(server))
+    first = asyncio.run(client.send(MESSAGE))
+    second = asyncio.run(client.send(MESSAGE))  # a new loop: omnisend's own pool is renewed
+    asyncio.run(client.aclose())
+    assert first.message_id != second.message_id and emulator.accepted_count == 2
+
+
+def test_an_async_client_with_a_callers_http_client_refuses_a_second_loop_before_sending(serve) -> None:
+    emulator = SmsapiEmulator(credentials=(TOKEN,))
+    server: EmulatorServer = serve(emulator)
+    http = httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=0))  # no socket outlives a loop
+    client = AsyncClient(provider(server), http_client=http)
+    asyncio.run(client.send(MESSAGE))
+    with pytest.raises(ClientClosed, match="another event loop"):
+        asyncio.run(client.send(MESSAGE))
+    asyncio.run(http.aclose())
+    assert len(emulator.requests) == 1
+
+
+@pytest.mark.parametrize("leave", ["break", "exception", "keyboard_interrupt"])
+def test_a_sync_send_many_left_early_stops_retrying_and_starts_nothing_new(raw, leave: str) -> None:
+    """20 messages, 4 at a time: the first succeeds at once, the others get a retryable 503 after
+    0.2 s and would be retried 5 s later. The consumer leaves on the first outcome."""
+    busy = b'{"message":"busy"}'
+
+    def answer(conn: Conn) -> None:
+        if b"message=ok" in conn.body:
+            body = smsapi_answer(conn)
+            conn.send(head(content_type="application/json", content_length=len(body)) + body)
+        else:
+            conn.server.closing.wait(0.2)  # still in flight when the consumer leaves
+            conn.send(head("503 Service Unavailable", content_type="application/json", content_length=len(busy)) + busy)
+
+    server = raw(answer)
+    policy = RetryPolicy(max_attempts=4, initial_wait=5, jitter=False)
+    messages = [Message(to=f"+4850010{i:04d}", text="ok" if i == 0 else f"busy {i}") for i in range(20)]
+    left = time.monotonic()
+    with Client(provider(server), retry=policy) as client, contextlib.suppress(RuntimeError, KeyboardInterrupt):
+        for outcome in client.send_many(messages, concurrency=4, order="completion"):
+            assert outcome.ok and outcome.index == 0
+            left = time.monotonic()
+            if leave == "break":
+                break
+            raise RuntimeError("the consumer failed") if leave == "exception" else KeyboardInterrupt
+    assert time.monotonic() - left < 2  # the 5 s backoff of the sends in flight was not waited for
+    assert not [t for t in threading.enumerate() if t.name.startswith("omnisend-send")]
+    # The sends in flight made their one attempt and were not retried; the rest never started.
+    assert 2 <= len(server.requests) <= 5
+    assert len({request for request in server.requests}) == len(server.requests)
+
+
+# -- 8. redirects are never followed ------------------------------------------------------------------------------------
+
+
+def _redirecting(raw: Callable[[Handler], RawServer]) -> tuple[RawServer, RawServer]:
+    elsewhere = raw(lambda conn: conn.send(head(content_length=2) + b"{}"))
+
+    def redirect(conn: Conn) -> None:
+        conn.send(head("302 Found", location=f"{elsewhere.url}/sms.do?token={TOKEN}", content_length=0))
+
+    return raw(redirect), elsewhere
+
+
+def test_a_redirect_is_never_followed_even_by_a_client_that_follows_them(raw) -> None:
+    server, elsewhere = _redirecting(raw)
+    with Client(provider(server), http_client=httpx.Client(follow_redirects=True)) as client:
+        with pytest.raises(DeliveryUnknown, match="HTTP 302") as info:
+            client.send(MESSAGE)
+        with pytest.raises(TransportError, match="redirect") as lookup:
+            client.get_status("1")
+    error = info.value
+    assert error.http_status == 302 and error.accepted is None and error.retryable is False and error.attempts == 1
+    assert TOKEN not in str(error) and "never follows redirects" in error.message
+    assert type(lookup.value) is TransportError
+    assert elsewhere.requests == [] and len(server.requests) == 2  # no retry of a redirect either
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_async_a_redirect_is_never_followed(raw, transport: str) -> None:
+    server, elsewhere = _redirecting(raw)
+    http = aiohttp_client() if transport == "aiohttp" else httpx.AsyncClient()
+    http.follow_redirects = True
+    async with http, AsyncClient(provider(server), http_client=http) as client:
+        with pytest.raises(DeliveryUnknown, match="HTTP 302"):
+            await client.send(MESSAGE)
+    assert elsewhere.requests == [] and len(server.requests) == 1
+
+
+# -- 9. the aiohttp transport never lets a raw exception through --------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_aiohttp_an_answer_with_a_non_utf8_reason_phrase_is_read(raw) -> None:
+    def odd_reason(conn: Conn) -> None:
+        body = smsapi_answer(conn)
+        conn.send(b"HTTP/1.1 200 \xff\xfe\xc3(\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    server = raw(odd_reason)
+    result = await async_send(server, "aiohttp")
+    assert result.message_id and result.attempts == 1  # the vendor took it: so does omnisend
+
+
+@pytest.mark.anyio
+async def test_aiohttp_any_unexpected_transport_exception_is_typed(serve, monkeypatch: pytest.MonkeyPatch) -> None:
+    emulator = SmsapiEmulator(credentials=(TOKEN,))
+    server: EmulatorServer = serve(emulator)
+    async with aiohttp_client() as http, AsyncClient(provider(server), http_client=http, retry=None) as client:
+        await client.send(MESSAGE)
+        session = http.transport.session
+        assert session is not None
+
+        async def broken(*args: object, **kwargs: object) -> None:
+            raise UnicodeEncodeError("utf-8", "\udcff", 0, 1, "surrogates not allowed")
+
+        monkeypatch.setattr(session, "request", broken)
+        with pytest.raises(DeliveryUnknown, match="UnicodeEncodeError|TransportError") as info:
+            await client.send(MESSAGE)
+    assert info.value.accepted is None and isinstance(info.value.__cause__, httpx.TransportError)
+
+
+def test_any_unexpected_exception_from_a_callers_transport_is_typed() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("a transport bug")
+
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    with Client(Smsapi(token=TOKEN, base_url="http://vendor.test"), http_client=http, retry=None) as client:
+        with pytest.raises(DeliveryUnknown, match="RuntimeError") as info:
+            client.send(MESSAGE)
+    assert info.value.accepted is None and "a transport bug" in str(info.value.__cause__)
+
+
+# -- 11. the chained transport error holds no request -------------------------------------------------------------------
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    found: list[BaseException] = []
+    seen: BaseException | None = error
+    while seen is not None and seen not in found:
+        found.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    return found
+
+
+def _holds_no_request(error: BaseException) -> None:
+    for link in _chain(error):
+        assert getattr(link, "_request", None) is None and not hasattr(link, "request_info")
+        if isinstance(link, httpx.RequestError):
+            with pytest.raises(RuntimeError):
+                link.request  # noqa: B018 - httpx raises when no request is attached
+        dumped = pickle.dumps(link)
+        assert TOKEN.encode() not in dumped and b"Authorization" not in dumped
+    assert TOKEN not in repr([vars(link) for link in _chain(error) if hasattr(link, "__dict__")])
+
+
+def test_a_chained_transport_error_holds_no_request(raw) -> None:
+    server = raw(drip_body)
+    with Client(provider(server), retry=None) as client, pytest.raises(DeliveryUnknown) as info:
+        client.send(MESSAGE, timeout=httpx.Timeout(5, read=0.1))
+    assert isinstance(info.value.__cause__, httpx.ReadTimeout)
+    _holds_no_request(info.value)
+    with Client(Smsapi(token=TOKEN, base_url="http://127.0.0.1:9"), retry=None) as client:
+        with pytest.raises(TransportError, match="could not connect") as refused:
+            client.send(MESSAGE)
+    assert isinstance(refused.value.__cause__, httpx.ConnectError)
+    _holds_no_request(refused.value)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_async_a_chained_transport_error_holds_no_request(raw, transport: str) -> None:
+    server = raw(drip_body)
+    with pytest.raises(DeliveryUnknown) as info:
+        await async_send(server, transport, timeout=httpx.Timeout(5, read=0.1))
+    assert isinstance(info.value.__cause__, httpx.ReadTimeout)
+    _holds_no_request(info.value)

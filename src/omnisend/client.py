@@ -1084,7 +1084,12 @@ class AsyncClient(_BaseClient):
         """Close the client: later sends raise ``ClientClosed``; the HTTP client is closed if omnisend made it."""
         self._closed = True
         if self._owns_http:
-            await self._http.aclose()
+            import asyncio
+
+            if self._loop is not None and self._loop.is_closed() and self._loop is not asyncio.get_running_loop():
+                _forget_pool(self._http)  # its loop is gone: the pool cannot be closed through it
+            else:
+                await self._http.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -1136,16 +1141,21 @@ async def _within(deadline: float, work: Awaitable[R]) -> R:
 
 
 def _forget_pool(http: httpx.AsyncClient) -> None:
-    """Close the sockets of a pool whose event loop is gone (they cannot be closed through it)."""
+    """Close the sockets of omnisend's own pool whose event loop is gone.
+
+    They cannot be closed through the pool (that needs their loop); left alone, each would be
+    closed by the garbage collector with a ``ResourceWarning``. Best effort: a pool of another
+    shape is left to the collector.
+    """
+    import socket
+
     pool = getattr(getattr(http, "_transport", None), "_pool", None)
     for connection in list(getattr(pool, "connections", ())):
-        inner = getattr(connection, "_connection", None)
-        stream = getattr(inner, "_network_stream", None)
-        sock = stream.get_extra_info("socket") if stream is not None else None
-        transport = getattr(getattr(stream, "_stream", None), "_transport", None)
-        if transport is not None:
-            transport._sock = None  # asyncio's transport would warn about, then close, a socket we close here
-        if sock is not None:
+        stream = getattr(getattr(connection, "_connection", None), "_network_stream", None)
+        transport = getattr(getattr(stream, "_stream", None), "_transport", None)  # httpcore → anyio → asyncio
+        sock = getattr(transport, "_sock", None)
+        if isinstance(sock, socket.socket):
+            transport._sock = None  # type: ignore[union-attr]
             sock.close()
 
 
