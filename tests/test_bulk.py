@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from omnisend import ConfigurationError, DeliveryUnknown, InvalidRecipient, Message, RetryPolicy
@@ -246,7 +247,7 @@ def test_ambiguous_batch_failure_reaches_every_member(policy: RetryPolicy) -> No
     emu = SmsapiEmulator()
     emu.script(*[Fault.slow(5.0)] * 3)
     with inprocess_client(emu, policy) as client:
-        outcomes = list(client.send_many(numbered(3), timeout=0.05))
+        outcomes = list(client.send_many(numbered(3), timeout=httpx.Timeout(10, read=0.05)))
     assert all(isinstance(o.error, DeliveryUnknown) for o in outcomes)
     sent = [r.form["idx"] for r in emu.requests if r.method == "POST"]
     assert [o.error.idempotency_key for o in outcomes if o.error] == sent[0].split("|") and len(set(sent)) == 1

@@ -90,5 +90,5 @@ def test_a_read_timeout_is_ambiguous_and_keeps_the_key() -> None:
     emu = SmsapiEmulator()
     emu.script(Fault.slow(1.0), Fault.slow(1.0), Fault.slow(1.0))
     with inprocess_client(emu, FAST) as client, pytest.raises(DeliveryUnknown, match="may have reached") as info:
-        client.send(Message(to="+48500100200", text="a", idempotency_key="order-1"), timeout=0.02)
+        client.send(Message(to="+48500100200", text="a", idempotency_key="order-1"), timeout=httpx.Timeout(10, read=0.02))
     assert info.value.idempotency_key == "order-1" and emu.accepted_count == 1 and emu.duplicates() == 0

@@ -166,7 +166,7 @@ def test_a_batch_member_resent_with_its_outcome_key_is_not_sent_twice(policy: Re
     emu.script(*[Fault.slow(5.0)] * 3)  # the batch lands, but every answer is too late: DeliveryUnknown
     members = [Message(to=number, text="sale") for number in numbers(3)]
     with inprocess_client(emu, policy) as client:
-        outcomes = list(client.send_many(members, timeout=0.05))
+        outcomes = list(client.send_many(members, timeout=httpx.Timeout(10, read=0.05)))
         assert len(posts(emu)) == 3 and all(isinstance(o.error, DeliveryUnknown) for o in outcomes)
         assert all(o.error is not None and o.error.retryable for o in outcomes)
         again = [

@@ -493,11 +493,11 @@ def test_fault_is_retried_only_when_nothing_can_be_sent_twice(
     emulator.script(fault)
     with inprocess_client(emulator, policy) as client:
         if outcome is None:
-            result = client.send(sms(idempotency_key=KEYED), timeout=0.05)
+            result = client.send(sms(idempotency_key=KEYED), timeout=httpx.Timeout(10, read=0.05))
             assert result.attempts == requests and result.idempotency_key == KEYED
         else:
             with pytest.raises(outcome) as info:
-                client.send(sms(idempotency_key=KEYED), timeout=0.05)
+                client.send(sms(idempotency_key=KEYED), timeout=httpx.Timeout(10, read=0.05))
             assert info.value.idempotency_key == KEYED and info.value.retryable is False
             if outcome is DeliveryUnknown:
                 assert info.value.accepted is None and "cannot de-duplicate" in str(info.value)
