@@ -667,6 +667,7 @@ def test_message_level_refusals_stay_validation_errors() -> None:
 RULE = {
     "OmnisendError": False,
     "ConfigurationError": False,
+    "ClientClosed": False,
     "ProviderError": False,
     "AuthError": True,
     "WebhookAuthError": True,
