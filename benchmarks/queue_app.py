@@ -40,7 +40,8 @@ def client_for(name: str) -> Callable[[], Client]:
     def build() -> Client:
         provider = get_emulator(name)().make_provider(os.environ[f"OMNISEND_TEST_{name.upper()}_URL"])
         policy = RetryPolicy(max_attempts=2, initial_wait=0.001, max_wait=0.005, max_retry_after=0.01)
-        return Client(provider, retry=policy, timeout=httpx.Timeout(READ_TIMEOUT, connect=2.0))
+        # Reads cut at READ_TIMEOUT, connects at 2 s; the whole call (retries included) within 10 s.
+        return Client(provider, retry=policy, timeout=httpx.Timeout(10.0, read=READ_TIMEOUT, connect=2.0))
 
     return build
 

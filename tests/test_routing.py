@@ -98,7 +98,7 @@ class Harness:
 
     def connect(self, router: Provider, **options: Any) -> Harness:
         options.setdefault("retry", self.policy)
-        options.setdefault("timeout", httpx.Timeout(0.5, connect=2.0))
+        options.setdefault("timeout", httpx.Timeout(10.0, read=0.5, connect=2.0))  # reads cut at 0.5 s
         tcp = self.mode.endswith("tcp")
         if self.loop is None:
             http = httpx.Client() if tcp else httpx.Client(transport=self.mux)
