@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from benchmarks.queue_run import Emulators, Workers, run_breaker, run_faults, run_kill, run_rate
 from celery import Celery
@@ -251,6 +252,24 @@ def test_rate_limits_take_a_slot_per_http_request(make_sender: Callable[..., Any
     outcome = done(sender, limited)
     assert isinstance(outcome.error, RateLimited) and "shared rate limit 2/60s" in str(outcome.error)
     assert outcome.error.accepted is False and emulator.accepted_count == 1
+
+
+def test_a_client_that_can_outlast_the_visibility_timeout_is_reported(
+    make_sender: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    sender, emulator = make_sender(attempts=3)  # visibility timeout 100 s in this app
+    slow = Client(emulator.make_provider("http://x"), timeout=httpx.Timeout(20.0, connect=5.0))
+    assert sender.longest_send(slow) == 3 * (5 + 20 + 20 + 20) + 2 * 60  # connect, write, read, pool; waits
+    assert sender.longest_send(Client(emulator.make_provider("http://x"), timeout=None)) == float("inf")
+    with caplog.at_level("WARNING", logger="omnisend.celery"):
+        sender.client()  # the in-process client: 30 s read timeout by default, 3 attempts
+    assert "more than half the broker's visibility timeout (100 s)" in caplog.text
+    quick, _ = make_sender(attempts=1)
+    caplog.clear()
+    quick.client_factory = lambda: Client(emulator.make_provider("http://x"), retry=None, timeout=5.0)
+    with caplog.at_level("WARNING", logger="omnisend.celery"):
+        quick.client()
+    assert caplog.text == ""
 
 
 def test_rate_limits_apply_per_route_inside_a_router(

@@ -37,6 +37,7 @@ would have returned or raised. Needs ``pip install 'omnisend[celery]'``.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import socket
@@ -322,7 +323,33 @@ class CelerySender:
                         f"CelerySender's client= must build an omnisend.Client, got {type(client).__name__}"
                     )
                 self._client = (pid, client, self._install_limits(client))
+                self._check_send_time(client)
             return self._client[1]
+
+    def longest_send(self, client: Client) -> float:
+        """The longest one run of the task may take with ``client``: every route, every attempt at its
+        full timeout, the longest waits between attempts and for rate-limit slots (``inf`` without timeouts)."""
+        timeout = client.timeout
+        parts = () if timeout is None else (timeout.connect, timeout.write, timeout.read, timeout.pool)
+        if timeout is None or any(part is None for part in parts):
+            return math.inf
+        per_attempt = sum(part or 0.0 for part in parts) + (self.rate_limit_wait if self.limiter else 0.0)
+        policy = client.retry
+        waits = (policy.max_attempts - 1) * max(policy.max_wait, policy.max_retry_after)
+        routes = sum(1 for _, provider in _providers(client.provider) if not getattr(provider, "routes", None))
+        return max(1, routes) * (policy.max_attempts * per_attempt + waits)
+
+    def _check_send_time(self, client: Client) -> None:
+        longest, limit = self.longest_send(client), self.max_countdown()
+        if longest > limit:
+            logger.warning(
+                "omnisend: one send may take up to %s s with this client, more than half the broker's visibility "
+                "timeout (%g s): a task still sending could be given to a second worker, which would then record "
+                "DeliveryUnknown (or re-send with the same key where the vendor de-duplicates). Raise "
+                "broker_transport_options['visibility_timeout'] or lower the client's timeout or attempts",
+                "unbounded (a timeout is None)" if math.isinf(longest) else f"{longest:g}",
+                self.visibility_timeout(),
+            )
 
     def _install_limits(self, client: Client) -> list[tuple[str, str]]:
         """Hook the shared rate limits into the client's HTTP requests; (base URL, limit name) pairs."""
