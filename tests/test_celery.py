@@ -118,6 +118,17 @@ def test_a_copy_that_looked_just_before_the_first_finished_sends_nothing(
     assert emulator.accepted_count == 1 and len(looks) >= 1
 
 
+def test_enqueue_many_returns_the_keys_in_order_over_several_connections(make_sender: Callable[..., Any]) -> None:
+    sender, emulator = make_sender()
+    messages = [emulator.demo_message(f"+4850020{n:04d}", f"n{n}") for n in range(250)]
+    keys = sender.enqueue_many(iter(messages), connections=3)
+    outcomes = sender.wait(keys, timeout=30)
+    assert [o.result.recipients[0].to for o in outcomes if o.result] == [m.to for m in messages]
+    assert len(set(keys)) == 250 and emulator.accepted_count == 250
+    with pytest.raises(ConfigurationError, match="connections must be a positive int"):
+        sender.enqueue_many(messages, connections=0)
+
+
 def test_rate_limited_is_retried_by_the_queue_after_retry_after(make_sender: Callable[..., Any]) -> None:
     sender, emulator = make_sender("clickatell")
     emulator.script(Fault.vendor_error(emulator.rate_limit_code), Fault.http_error(503))

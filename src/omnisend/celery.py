@@ -223,15 +223,44 @@ class CelerySender:
         self.task.apply_async(args=[payload], **options)
         return key
 
-    def enqueue_many(self, messages: Iterable[Message], **options: Any) -> list[str]:
-        """Queue each message (one task each, over one broker connection); their keys, in order."""
+    def enqueue_many(self, messages: Iterable[Message], *, connections: int = 4, **options: Any) -> list[str]:
+        """Queue each message (one task each); their keys, in the order of ``messages``.
+
+        Publishing is one broker round trip per message, so a busy broker, not this process, sets the
+        pace: ``connections`` producers publish side by side (chunks of 100 messages each; the
+        queue order across chunks may interleave). ``messages`` is read lazily, at most a few
+        chunks ahead. A message that cannot travel raises ``ValidationError``; chunks before it
+        may be queued already (give messages deterministic keys and enqueue again: nothing is sent twice).
+        """
+        if not isinstance(connections, int) or connections < 1:
+            raise ConfigurationError(f"enqueue_many: connections must be a positive int, got {connections!r}")
         self._check_delay(options)
+
+        def publish(chunk: list[dict[str, Any]]) -> None:
+            with self.app.producer_or_acquire() as producer:
+                for payload in chunk:
+                    self.task.apply_async(args=[payload], producer=producer, **options)
+
         keys: list[str] = []
-        with self.app.producer_or_acquire() as producer:
-            for message in messages:
-                key, payload = self._payload(message)
-                self.task.apply_async(args=[payload], producer=producer, **options)
-                keys.append(key)
+        chunks = _chunks((self._payload(m) for m in messages), 100)
+        if connections == 1:
+            for chunk in chunks:
+                keys.extend(key for key, _ in chunk)
+                publish([payload for _, payload in chunk])
+            return keys
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        in_flight: list[Future[None]] = []
+        with ThreadPoolExecutor(connections, thread_name_prefix="omnisend-enqueue") as pool:
+            try:
+                for chunk in chunks:
+                    keys.extend(key for key, _ in chunk)
+                    in_flight.append(pool.submit(publish, [payload for _, payload in chunk]))
+                    while len(in_flight) >= 2 * connections:
+                        in_flight.pop(0).result()
+            finally:
+                for future in in_flight:
+                    future.result()
         return keys
 
     def outcome(self, key: str) -> Outcome | None:
@@ -508,6 +537,17 @@ class CelerySender:
         }
         if not self.store.finish(key, outcome):
             logger.warning("omnisend: %s already had an outcome; this run's is dropped", key)
+
+
+def _chunks(items: Iterable[tuple[str, dict[str, Any]]], size: int) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    chunk: list[tuple[str, dict[str, Any]]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _redis_broker(app: Celery) -> str | None:
