@@ -4,8 +4,9 @@ Configured from the environment the test sets for its worker processes:
 
 * ``OMNISEND_TEST_REDIS`` — the test's redis-server (broker, claims, outcomes, limits);
 * ``OMNISEND_TEST_<PROVIDER>_URL`` — the emulator each sender's client talks to over TCP;
-* ``OMNISEND_TEST_VISIBILITY_TIMEOUT`` — the broker's visibility timeout (short: a killed worker's
-  task comes back within seconds).
+* ``OMNISEND_TEST_VISIBILITY_TIMEOUT`` — the broker's visibility timeout (60 s: a killed worker's
+  task comes back within a minute, a killed pool process's at once; above twice every client's
+  longest send, so no worker warns).
 
 A worker marks itself ready in Redis (``tests:ready:<hostname>``) once it consumes, so tests wait
 for that key instead of sleeping.
@@ -60,7 +61,7 @@ def routed_client(redis_url: str, prefix: str) -> Callable[[], Client]:
     return build
 
 
-def make_app(redis_url: str, *, queue: str = "omnisend-tests", visibility_timeout: float = 20.0) -> tuple[Celery, dict[str, CelerySender]]:
+def make_app(redis_url: str, *, queue: str = "omnisend-tests", visibility_timeout: float = 60.0) -> tuple[Celery, dict[str, CelerySender]]:
     """The app and its senders: workers build them from the environment, the test process from its own values.
 
     * ``smsapi`` — SMSAPI de-duplicates on the key;
@@ -99,7 +100,7 @@ def make_app(redis_url: str, *, queue: str = "omnisend-tests", visibility_timeou
 app, senders = make_app(
     REDIS,
     queue=os.environ.get("OMNISEND_TEST_QUEUE", "omnisend-tests"),
-    visibility_timeout=float(os.environ.get("OMNISEND_TEST_VISIBILITY_TIMEOUT", "20")),
+    visibility_timeout=float(os.environ.get("OMNISEND_TEST_VISIBILITY_TIMEOUT", "60")),
 )
 
 

@@ -119,7 +119,7 @@ class Workers:
         pool: str = "threads",
         concurrency: int = 8,
         queue: str | None = None,
-        visibility_timeout: float = 20.0,
+        visibility_timeout: float = 60.0,
     ) -> None:
         self.redis_url = redis_url
         self.queue = queue or f"q{os.getpid()}-{random.randrange(10**6)}"

@@ -47,7 +47,7 @@ HERE = Path(__file__).resolve().parent
 def make_client() -> Client:
     """The Client each worker process sends with (built once per process)."""
     provider = Smsapi(token=os.environ["OMNISEND_SMSAPI_TOKEN"], base_url=os.environ.get("OMNISEND_SMSAPI_URL"))
-    # 10 s timeouts: the longest send (3 attempts, waits between them) stays under half the visibility timeout
+    # a whole send (retries included) ends within 10 s: far below half the visibility timeout
     return Client(provider, timeout=10.0)
 
 

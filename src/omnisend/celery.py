@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any, Final
 import httpx
 
 from . import _codec
+from ._answer import deadline_of
 from ._inputs import new_key
 from .client import Client
 from .errors import ConfigurationError, DeliveryUnknown, OmnisendError, RateLimited, ValidationError
@@ -356,17 +357,16 @@ class CelerySender:
             return self._client[1]
 
     def longest_send(self, client: Client) -> float:
-        """The longest one run of the task may take with ``client``: every route, every attempt at its
-        full timeout, the longest waits between attempts and for rate-limit slots (``inf`` without timeouts)."""
-        timeout = client.timeout
-        parts = () if timeout is None else (timeout.connect, timeout.write, timeout.read, timeout.pool)
-        if timeout is None or any(part is None for part in parts):
+        """The longest one run of the task may take with ``client``: the call's deadline (the longest of
+        its timeouts; a whole send, retries and routes included, ends by then) plus the longest waits
+        for rate-limit slots, one per attempt per route (``inf`` when a timeout is ``None``)."""
+        deadline = deadline_of(client.timeout)
+        if deadline is None:
             return math.inf
-        per_attempt = sum(part or 0.0 for part in parts) + (self.rate_limit_wait if self.limiter else 0.0)
-        policy = client.retry
-        waits = (policy.max_attempts - 1) * max(policy.max_wait, policy.max_retry_after)
+        if self.limiter is None:
+            return deadline
         routes = sum(1 for _, provider in _providers(client.provider) if not getattr(provider, "routes", None))
-        return max(1, routes) * (policy.max_attempts * per_attempt + waits)
+        return deadline + max(1, routes) * client.retry.max_attempts * self.rate_limit_wait
 
     def _check_send_time(self, client: Client) -> None:
         longest, limit = self.longest_send(client), self.max_countdown()
