@@ -344,7 +344,8 @@ def test_fault_injection_through_the_queue(
     assert run.enqueued == messages + messages // 10, report
     assert run.ok > messages // 2, report
     assert sum(run.faults.values()) > messages // 5, report
-    assert run.runs > messages, report  # the queue retried some
+    if messages >= 1000:  # about 1.5 % of messages need a queue retry: certain at this size, not at 300
+        assert run.runs > messages, report
 
 
 @pytest.mark.slow
