@@ -258,6 +258,38 @@ def test_answers_within_the_cap_are_read_whole_gzip_included(raw) -> None:
     assert result.message_id and result.attempts == 1
 
 
+@pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS], ids=["zlib-wrapped", "raw"])
+def test_deflate_answers_in_either_framing_are_read(raw, wbits: int) -> None:
+    def deflated(conn: Conn) -> None:
+        packer = zlib.compressobj(6, zlib.DEFLATED, wbits)
+        payload = packer.compress(smsapi_answer(conn)) + packer.flush()
+        conn.send(head(content_type="application/json", content_encoding="deflate", content_length=len(payload)) + payload)
+
+    server = raw(deflated)
+    with Client(provider(server), retry=None) as client:
+        assert client.send(MESSAGE).message_id
+
+
+def test_an_answer_announced_larger_than_the_cap_is_refused_unread(raw) -> None:
+    server = raw(lambda conn: conn.send(head(content_type="application/json", content_length=10 << 30)))  # 10 GB, never sent
+    start = time.monotonic()
+    with Client(provider(server), retry=None) as client, pytest.raises(DeliveryUnknown, match="max_response_bytes"):
+        client.send(MESSAGE)
+    assert time.monotonic() - start < 2
+
+
+def test_an_answer_of_exactly_the_cap_is_read_one_byte_more_is_not(raw) -> None:
+    def padded(conn: Conn) -> None:  # a chunked answer of exactly 4096 bytes (JSON allows trailing spaces)
+        body = smsapi_answer(conn).ljust(4096)
+        conn.send(head(content_type="application/json", transfer_encoding="chunked") + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+
+    server = raw(padded)
+    with Client(provider(server), retry=None, max_response_bytes=4096) as client:
+        assert client.send(MESSAGE).message_id
+    with Client(provider(server), retry=None, max_response_bytes=4095) as client, pytest.raises(DeliveryUnknown):
+        client.send(MESSAGE)
+
+
 # -- 5. the timeout is a deadline for the whole call -------------------------------------------------------------------
 
 
