@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import httpx
 
-from . import _redact
+from . import _redact, _wire
 from . import events as _events
 from ._answer import DEFAULT_MAX_RESPONSE_BYTES, Body, Timeouts, clean_cause, current, deadline_of
 from ._bulk import Job, Order, Pipeline, SendOutcome, ajobs, jobs, split_outcomes
@@ -564,11 +564,7 @@ class Client(_BaseClient):
             provider, retry=retry, timeout=timeout, on_event=on_event, max_response_bytes=max_response_bytes
         )
         self._owns_http = http_client is None
-        if http_client is None:
-            from ._deadline import deadline_transport  # every socket read ends by the call's deadline
-
-            http_client = httpx.Client(timeout=self.timeout, transport=deadline_transport())
-        self._http: httpx.Client = http_client
+        self._http: httpx.Client = http_client if http_client is not None else _wire.make_sync_http(self.timeout)
 
     def send(
         self,
@@ -772,7 +768,10 @@ class Client(_BaseClient):
         failure: OmnisendError | None = None
         current.deadline = call.deadline
         try:
-            response = self._http.send(request, stream=True, follow_redirects=False)
+            if self._owns_http and _wire.direct(self._http):  # close to the wire: see omnisend._wire
+                response = _wire.send_direct(self._http, request)
+            else:
+                response = self._http.send(request, stream=True, follow_redirects=False)
             try:
                 body = call.open(step, response)
                 for chunk in cast(httpx.SyncByteStream, response.stream):
@@ -823,9 +822,7 @@ class AsyncClient(_BaseClient):
             provider, retry=retry, timeout=timeout, on_event=on_event, max_response_bytes=max_response_bytes
         )
         self._owns_http = http_client is None
-        self._http: httpx.AsyncClient = (
-            http_client if http_client is not None else httpx.AsyncClient(timeout=self.timeout)
-        )
+        self._http: httpx.AsyncClient = http_client if http_client is not None else _wire.make_async_http(self.timeout)
         self._loop: asyncio.AbstractEventLoop | None = None  # the event loop of the first call
 
     def _check_loop(self) -> None:
@@ -847,8 +844,8 @@ class AsyncClient(_BaseClient):
                     "nothing was sent. Create the AsyncClient (and its http_client) in the loop that uses it",
                     provider=self.provider.name,
                 )
-            _forget_pool(self._http)
-            self._http = httpx.AsyncClient(timeout=self.timeout)
+            _wire.forget(self._http)
+            self._http = _wire.make_async_http(self.timeout)
         self._loop = loop
 
     async def send(
@@ -1087,7 +1084,7 @@ class AsyncClient(_BaseClient):
             import asyncio
 
             if self._loop is not None and self._loop.is_closed() and self._loop is not asyncio.get_running_loop():
-                _forget_pool(self._http)  # its loop is gone: the pool cannot be closed through it
+                _wire.forget(self._http)  # its loop is gone: the pool cannot be closed through it
             else:
                 await self._http.aclose()
 
@@ -1138,25 +1135,6 @@ async def _within(deadline: float, work: Awaitable[R]) -> R:
         async with asyncio.timeout(left):
             return await work
     return await asyncio.wait_for(work, left)  # pragma: no cover - Python 3.10
-
-
-def _forget_pool(http: httpx.AsyncClient) -> None:
-    """Close the sockets of omnisend's own pool whose event loop is gone.
-
-    They cannot be closed through the pool (that needs their loop); left alone, each would be
-    closed by the garbage collector with a ``ResourceWarning``. Best effort: a pool of another
-    shape is left to the collector.
-    """
-    import socket
-
-    pool = getattr(getattr(http, "_transport", None), "_pool", None)
-    for connection in list(getattr(pool, "connections", ())):
-        stream = getattr(getattr(connection, "_connection", None), "_network_stream", None)
-        transport = getattr(getattr(stream, "_stream", None), "_transport", None)  # httpcore → anyio → asyncio
-        sock = getattr(transport, "_sock", None)
-        if isinstance(sock, socket.socket):
-            transport._sock = None  # type: ignore[union-attr]
-            sock.close()
 
 
 def _advance(flow: Flow[Any], value: object, call: _Call) -> Any:

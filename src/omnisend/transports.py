@@ -1,11 +1,8 @@
-"""Optional HTTP transports for :class:`~omnisend.AsyncClient`.
+"""HTTP clients for :class:`~omnisend.AsyncClient` beyond the default.
 
-The default stays plain ``httpx``. For high-concurrency sending (``send_many`` with tens of
-sends in flight), the ``aiohttp`` extra plugs an aiohttp-backed transport into ``httpx``
-(the maintained ``httpx-aiohttp`` package, the one openai-python ships), which is much faster
-than httpx's own async pool under concurrency::
-
-    pip install 'omnisend[aiohttp]'
+A default ``AsyncClient`` already sends through aiohttp (see ``docs/performance.md``).
+:func:`aiohttp_client` gives the same aiohttp-backed ``httpx.AsyncClient`` to pass in yourself,
+for a pool sized to your concurrency, an explicit ``proxy=``, TLS settings or extra headers::
 
     from omnisend.transports import aiohttp_client
 
@@ -16,7 +13,7 @@ than httpx's own async pool under concurrency::
 
 Errors keep their meaning: a refused or timed-out *connection* is a retryable
 ``TransportError`` (nothing was sent); a read timeout or a connection dropped after the request
-went out is ambiguous, exactly as with the default transport (``DeliveryUnknown`` unless the
+went out is ambiguous, exactly as with httpx's own transport (``DeliveryUnknown`` unless the
 vendor de-duplicates).
 """
 
@@ -29,7 +26,7 @@ from .errors import ConfigurationError
 
 __all__ = ["aiohttp_client"]
 
-_INSTALL_HINT = "pip install 'omnisend[aiohttp]'"
+_INSTALL_HINT = "pip install --force-reinstall omnisend  (aiohttp and httpx-aiohttp are dependencies)"
 
 
 def aiohttp_client(
@@ -58,7 +55,7 @@ def aiohttp_client(
         headers: extra headers for every request.
 
     Raises:
-        ConfigurationError: the ``aiohttp`` extra is not installed, or ``concurrency`` is not
+        ConfigurationError: aiohttp or httpx-aiohttp cannot be imported, or ``concurrency`` is not
             a positive int.
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
@@ -67,7 +64,7 @@ def aiohttp_client(
         from ._aiohttp import AiohttpAsyncClient, OmnisendAiohttpTransport
     except ImportError as exc:
         raise ConfigurationError(
-            f"the aiohttp transport needs the optional 'aiohttp' extra ({exc.name or exc}): {_INSTALL_HINT}"
+            f"the aiohttp transport cannot be imported ({exc.name or exc}): {_INSTALL_HINT}"
         ) from exc
     transport = OmnisendAiohttpTransport(concurrency=concurrency, verify=verify, trust_env=trust_env, proxy=proxy)
     # trust_env=False: httpx would otherwise mount its own transport for proxied URLs.
