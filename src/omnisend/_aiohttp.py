@@ -37,6 +37,8 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from ._wire import log_request
+
 __all__ = ["AiohttpAsyncClient", "OmnisendAiohttpTransport", "translate"]
 
 _HTTPX_LOG = logging.getLogger("httpx")
@@ -289,12 +291,5 @@ class AiohttpAsyncClient(httpx.AsyncClient):
         response = await self._aiohttp_transport.fetch(request, stream=stream)
         response.elapsed = timedelta(seconds=time.perf_counter() - start)
         if _HTTPX_LOG.isEnabledFor(logging.INFO):
-            _HTTPX_LOG.info(
-                'HTTP Request: %s %s "%s %d %s"',
-                request.method,
-                request.url,
-                response.http_version,
-                response.status_code,
-                response.reason_phrase,
-            )
+            log_request(request, response)
         return response

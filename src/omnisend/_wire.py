@@ -25,7 +25,7 @@ from typing import Any
 import httpcore
 import httpx
 
-__all__ = ["POOL", "direct", "forget", "make_async_http", "make_sync_http", "send_direct"]
+__all__ = ["POOL", "direct", "forget", "log_request", "make_async_http", "make_sync_http", "send_direct"]
 
 _HTTPX_LOG = logging.getLogger("httpx")
 
@@ -55,11 +55,12 @@ def send_direct(http: httpx.Client, request: httpx.Request) -> httpx.Response:
     response = http._transport_for_url(request.url).handle_request(request)
     response.request = request
     if _HTTPX_LOG.isEnabledFor(logging.INFO):
-        _log(request, response)
+        log_request(request, response)
     return response
 
 
-def _log(request: httpx.Request, response: httpx.Response) -> None:
+def log_request(request: httpx.Request, response: httpx.Response) -> None:
+    """httpx's own ``HTTP Request:`` INFO line (the caller checks the level first)."""
     _HTTPX_LOG.info(
         'HTTP Request: %s %s "%s %d %s"',
         request.method,
