@@ -24,7 +24,9 @@ Then it checks, per vendor, what omnisend promises:
   ``successes + DeliveryUnknown-that-landed == messages the emulator accepted``.
 
 Run ``python benchmarks/fault_injection.py`` (``--help`` for sizes); it exits non-zero when a
-guarantee fails. ``tests/test_fault_injection.py`` runs a smaller version of the same code.
+guarantee fails. ``--routed`` runs the same faults through a 3-route router instead
+(``benchmarks/fault_injection_routed.py``). ``tests/test_fault_injection.py`` runs a smaller
+version of the same code.
 """
 
 from __future__ import annotations
@@ -449,6 +451,14 @@ def table(runs: Sequence[VendorRun]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if "--routed" in args_in:  # the same faults through a 3-route router: fault_injection_routed.py
+        args_in.remove("--routed")
+        try:
+            from benchmarks import fault_injection_routed as routed
+        except ModuleNotFoundError:  # run as a script: benchmarks/ itself is on sys.path
+            import fault_injection_routed as routed  # type: ignore[no-redef]
+        return routed.main(args_in)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("providers", nargs="*", help="provider ids (default: every provider that exists)")
     parser.add_argument("-n", "--messages", type=int, default=2000, help="messages per vendor (default 2000)")
@@ -464,7 +474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="threads",
         help="one Client shared by threads, one AsyncClient shared by tasks, or both runs",
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_in)
     runs = run(
         args.providers,
         modes=("threads", "async") if args.mode == "both" else (args.mode,),

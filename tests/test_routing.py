@@ -744,3 +744,18 @@ def test_route_skipped_events_and_attempts_name_the_route(harness: Harness) -> N
         RouteSkipped("clickatell", "circuit open after InsufficientBalance")
     ]
     assert [e.provider for e in seen if isinstance(e, AttemptFinished)] == ["smsapi"]
+
+
+def test_the_demo_shows_a_failover_and_a_refused_failover() -> None:
+    import io
+
+    from omnisend._demo import _Printer, demo_routing
+
+    out = io.StringIO()
+    demo_routing(_Printer(out))
+    text = out.getvalue()
+    assert "InsufficientBalance from clickatell" in text and "provider=smsapi" in text
+    assert "[requests: Clickatell 1, SMSAPI 1]" in text
+    assert "DeliveryUnknown, accepted=None" in text
+    assert "SMSAPI untouched  [requests: Clickatell 1, SMSAPI 0]" in text
+    assert "Clickatell holds 1, SMSAPI 1" in text

@@ -21,7 +21,7 @@ from typing import TextIO
 
 from . import __version__
 from .client import Client
-from .errors import InsufficientBalance, InvalidRecipient, OmnisendError
+from .errors import DeliveryUnknown, InsufficientBalance, InvalidRecipient, OmnisendError
 from .models import Message
 from .providers import get_provider
 from .retry import RetryPolicy
@@ -138,6 +138,48 @@ def demo_live(name: str, say: _Printer) -> None:
     say()
 
 
+def demo_routing(say: _Printer) -> None:
+    """Two vendors behind one ``Failover``: a failover, and a failover refused because the message may be out."""
+    from .routing import Failover, Route
+    from .testing import ClickatellEmulator, SmsapiEmulator
+
+    clickatell, smsapi = ClickatellEmulator(), SmsapiEmulator()
+    with clickatell.serve() as first, smsapi.serve() as second:
+        say(f"== Routing: Failover(Clickatell, SMSAPI) — emulators at {first.base_url} and {second.base_url}")
+
+        def router() -> Failover:  # per-route senders: Clickatell sends from a number, SMSAPI from a name
+            return Failover(
+                Route(clickatell.make_provider(first.base_url), sender="15551234567"),
+                Route(smsapi.make_provider(second.base_url), sender="Shop"),
+            )
+
+        def requests(before: tuple[int, int] = (0, 0)) -> str:
+            return f"requests: Clickatell {len(clickatell.requests) - before[0]}, SMSAPI {len(smsapi.requests) - before[1]}"
+
+        message = Message(to=DEMO_TO, text="Your code is 1234")
+        clickatell.balance = 0
+        with Client(router(), retry=RetryPolicy(initial_wait=0.2, max_wait=1.0), timeout=5.0) as client:
+            result = client.send(message)
+        errors = ", ".join(f"{type(e).__name__} from {e.provider}" for e in result.route_errors)
+        say(f"  1. Clickatell is out of credit ({errors}, accepted=False): nothing went out, so the next route")
+        say(f"     took it: provider={result.provider} message_id={result.message_id}  [{requests()}]")
+
+        clickatell.balance = 1000.0
+        clickatell.script(Fault.drop_after_accept())
+        before = (len(clickatell.requests), len(smsapi.requests))
+        with Client(router(), retry=RetryPolicy(initial_wait=0.2, max_wait=1.0), timeout=5.0) as client:
+            try:
+                client.send(message)
+                say("  2. (unexpected) the dropped answer was not reported")
+            except DeliveryUnknown as exc:
+                say(f"  2. Clickatell took the message and the answer was lost: {type(exc).__name__}, accepted=None.")
+                say(f"     No failover (it would send a second copy); SMSAPI untouched  [{requests(before)}]")
+        say(
+            f"     Clickatell holds {clickatell.accepted_count}, SMSAPI {smsapi.accepted_count}: one message each, none twice"
+        )
+    say()
+
+
 def run_demo(names: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     say = _Printer(out)
     handler = _RetryLog(say)
@@ -158,6 +200,8 @@ def run_demo(names: Sequence[str] | None = None, out: TextIO = sys.stdout) -> in
                 demo_live(name, say)
             else:
                 demo_emulated(emulator_cls(), say)
+        if not names:
+            demo_routing(say)
         say(f"done in {time.perf_counter() - started:.1f}s")
     finally:
         logger.removeHandler(handler)

@@ -1,0 +1,47 @@
+"""The routed fault-injection run (``benchmarks/fault_injection_routed.py``), smaller, as a test.
+
+One ``RoundRobin`` over SMSAPI, Clickatell and Webex Connect emulators on 127.0.0.1, random faults
+on every vendor (network, HTTP, and the vendors' own failover-safe refusals), through ``send()``
+and ``send_many`` from threads and from tasks: no number lands twice (on one vendor or on two), no
+outcome is untyped, none hangs, and every outcome reconciles with what the emulators hold.
+"""
+
+from __future__ import annotations
+
+import pytest
+from benchmarks.fault_injection_routed import MODES, RoutedRun, run_routed, table
+
+pytestmark = [pytest.mark.slow, pytest.mark.tcp]
+
+_runs: list[RoutedRun] = []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_routed_run_never_sends_twice_and_never_raises_untyped(mode: str) -> None:
+    run = run_routed(
+        mode,
+        messages=150,
+        concurrency=8,
+        fault_rate=0.5,
+        network_rate=0.1,
+        read_timeout=0.6,  # well above a loaded machine's answer time; slow faults answer after 0.7 s
+        seed=5,
+    )
+    report = table([run])
+    assert run.duplicates == 0 and run.across_vendors == 0, report
+    assert run.untyped == [], report
+    assert run.hung == 0, report
+    assert run.mismatches == [], report
+    assert run.successes + run.delivery_unknown + sum(run.other_errors.values()) == run.sends, report
+    assert run.successes > run.sends // 3, report
+    assert len(run.taken_by) >= 2, report  # the routes shared the work
+    _runs.append(run)
+
+
+def test_the_routed_runs_failed_over_under_every_kind_of_fault() -> None:
+    if len(_runs) < len(MODES):
+        pytest.skip("runs with the parametrized test above")
+    assert sum(r.failed_over for r in _runs) >= 20, table(_runs)
+    assert {name for r in _runs for name in r.taken_by} == {"smsapi", "clickatell", "webex_connect"}
+    kinds = set().union(*(r.faults for r in _runs))
+    assert {"vendor_error", "drop", "slow", "html_5xx", "refused", "rst", "reset"} <= kinds, table(_runs)
