@@ -20,7 +20,7 @@ _runs: list[RoutedRun] = []
 def test_a_routed_run_never_sends_twice_and_never_raises_untyped(mode: str) -> None:
     run = run_routed(
         mode,
-        messages=150,
+        messages=120,
         concurrency=8,
         fault_rate=0.5,
         network_rate=0.1,

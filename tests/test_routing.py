@@ -155,6 +155,16 @@ def harness(
     h.close()
 
 
+@pytest.fixture(params=["sync", "async-tcp"])
+def harness2(
+    request: pytest.FixtureRequest, serve: Callable[[Emulator], EmulatorServer], sleeps: Sleeps
+) -> Iterator[Harness]:
+    """Two of the four modes, for tests that are not about the transport (in-process sync, async over TCP)."""
+    h = Harness(request.param, serve, sleeps)
+    yield h
+    h.close()
+
+
 @pytest.fixture
 def local(serve: Callable[[Emulator], EmulatorServer], sleeps: Sleeps) -> Iterator[Harness]:
     """In-process and sync only: for tests about the router's own logic."""
@@ -257,10 +267,10 @@ def test_an_earlier_unsure_attempt_forbids_failover_even_when_the_last_one_was_r
     assert (posts(first), posts(second)) == (3, 0)
 
 
-def test_unsupported_fails_over_before_any_request_and_overrides_fit_each_vendor(harness: Harness) -> None:
+def test_unsupported_fails_over_before_any_request_and_overrides_fit_each_vendor(harness2: Harness) -> None:
     clickatell, smsapi = ClickatellEmulator(), SmsapiEmulator()
-    harness.connect(Failover(harness.provider(clickatell), harness.provider(smsapi)))
-    result = harness.send(sms(sender="Shop"))  # Clickatell takes numbers only
+    harness2.connect(Failover(harness2.provider(clickatell), harness2.provider(smsapi)))
+    result = harness2.send(sms(sender="Shop"))  # Clickatell takes numbers only
     assert result.provider == "smsapi"
     assert [type(e) for e in result.route_errors] == [Unsupported]
     assert "alphanumeric sender" in str(result.route_errors[0])
@@ -268,24 +278,25 @@ def test_unsupported_fails_over_before_any_request_and_overrides_fit_each_vendor
 
     # With per-route senders the same message goes through Clickatell with its number.
     clickatell2, smsapi2 = ClickatellEmulator(), SmsapiEmulator()
-    harness.connect(
+    harness2.connect(
         Failover(
-            Route(harness.provider(clickatell2), sender="15551234567"), Route(harness.provider(smsapi2), sender="Shop")
+            Route(harness2.provider(clickatell2), sender="15551234567"),
+            Route(harness2.provider(smsapi2), sender="Shop"),
         )
     )
-    result = harness.send(sms(sender="Bank"))
+    result = harness2.send(sms(sender="Bank"))
     assert result.provider == "clickatell" and result.route_errors == ()
     (record,) = clickatell2.iter_messages()
     assert record.sender == "15551234567"
     assert posts(smsapi2) == 0
 
 
-def test_every_route_failing_raises_the_last_error_with_the_earlier_ones(harness: Harness) -> None:
+def test_every_route_failing_raises_the_last_error_with_the_earlier_ones(harness2: Harness) -> None:
     first, second = ClickatellEmulator(), SmsapiEmulator()
     first.balance = second.balance = 0
-    harness.connect(Failover(harness.provider(first), harness.provider(second)))
+    harness2.connect(Failover(harness2.provider(first), harness2.provider(second)))
     with pytest.raises(InsufficientBalance) as info:
-        harness.send(sms())
+        harness2.send(sms())
     error = info.value
     assert error.provider == "smsapi"
     assert [(type(e), e.provider) for e in error.route_errors] == [(InsufficientBalance, "clickatell")]
@@ -295,29 +306,29 @@ def test_every_route_failing_raises_the_last_error_with_the_earlier_ones(harness
     assert (posts(first), posts(second)) == (1, 1)
 
 
-def test_status_lookup_and_webhook_name_the_route(harness: Harness) -> None:
+def test_status_lookup_and_webhook_name_the_route(harness2: Harness) -> None:
     first, second = ClickatellEmulator(), SmsapiEmulator()
     first.balance = 0
-    router = Failover(harness.provider(first), harness.provider(second))
-    harness.connect(router)
-    result = harness.send(sms())
+    router = Failover(harness2.provider(first), harness2.provider(second))
+    harness2.connect(router)
+    result = harness2.send(sms())
     assert result.provider == "smsapi" and result.message_id is not None
-    report = harness.get_status(result.message_id, provider=result.provider)
+    report = harness2.get_status(result.message_id, provider=result.provider)
     assert report.provider == "smsapi" and report.message_id == result.message_id
     reports = router.parse_webhook(**second.deliver(result.message_id), provider=result.provider)
     assert [r.status.value for r in reports] == ["delivered"]
     with pytest.raises(ConfigurationError, match="say which route"):
-        harness.get_status(result.message_id)
+        harness2.get_status(result.message_id)
     with pytest.raises(ConfigurationError, match="no route named 'twilio'"):
-        harness.get_status(result.message_id, provider="twilio")
+        harness2.get_status(result.message_id, provider="twilio")
 
 
-def test_send_many_through_a_router(harness: Harness) -> None:
+def test_send_many_through_a_router(harness2: Harness) -> None:
     first, second = ClickatellEmulator(), SmsapiEmulator()
     first.balance = 0
-    harness.connect(Failover(harness.provider(first), harness.provider(second)), retry=None)
+    harness2.connect(Failover(harness2.provider(first), harness2.provider(second)), retry=None)
     messages = [sms(f"+4850010{n:04d}", text=f"code {n}") for n in range(30)]
-    outcomes = harness.send_many(messages, concurrency=4)
+    outcomes = harness2.send_many(messages, concurrency=4)
     assert [o.index for o in outcomes] == list(range(30))
     assert all(o.ok and o.result is not None and o.result.provider == "smsapi" for o in outcomes)
     assert second.accepted_count == 30 and second.duplicates() == 0
@@ -545,23 +556,23 @@ def test_the_same_key_always_starts_on_the_same_route(local: Harness) -> None:
     assert starts == {"smsapi", "mobizon", "clickatell"}
 
 
-def test_a_resend_after_delivery_unknown_goes_where_the_first_copy_may_be(harness: Harness) -> None:
+def test_a_resend_after_delivery_unknown_goes_where_the_first_copy_may_be(harness2: Harness) -> None:
     a, b = ClickatellEmulator(), MobizonEmulator()
-    router = RoundRobin(harness.provider(a), harness.provider(b), breaker=Breaker(failures=10))
-    harness.connect(router)
+    router = RoundRobin(harness2.provider(a), harness2.provider(b), breaker=Breaker(failures=10))
+    harness2.connect(router)
     key = next(f"k{n}" for n in range(100) if router.start(f"k{n}") == 0)
     a.script(Fault.drop_after_accept())
     with pytest.raises(DeliveryUnknown):
-        harness.send(sms(idempotency_key=key))
+        harness2.send(sms(idempotency_key=key))
     assert a.accepted_count == 1 and posts(b) == 0
-    harness.send(sms(idempotency_key=key))  # the re-send goes to the same vendor, not the other one
+    harness2.send(sms(idempotency_key=key))  # the re-send goes to the same vendor, not the other one
     assert posts(b) == 0 and posts(a) == 2
 
 
 # -- nesting and countries ---------------------------------------------------------------------
 
 
-def test_nested_routers_by_country(harness: Harness) -> None:
+def test_nested_routers_by_country(harness2: Harness) -> None:
     smsapi, clickatell, mobizon, webex = (
         SmsapiEmulator(),
         ClickatellEmulator(),
@@ -570,21 +581,21 @@ def test_nested_routers_by_country(harness: Harness) -> None:
     )
     smsapi.balance = 0
     router = ByCountry(
-        {"PL": Failover(harness.provider(smsapi), harness.provider(clickatell)), "KZ": harness.provider(mobizon)},
-        default=harness.provider(webex),
+        {"PL": Failover(harness2.provider(smsapi), harness2.provider(clickatell)), "KZ": harness2.provider(mobizon)},
+        default=harness2.provider(webex),
     )
-    harness.connect(router)
-    assert harness.send(sms("+48500100200")).provider == "clickatell"
-    assert harness.send(sms("+77012345678")).provider == "mobizon"
-    assert harness.send(sms("+4915112345678")).provider == "webex_connect"
+    harness2.connect(router)
+    assert harness2.send(sms("+48500100200")).provider == "clickatell"
+    assert harness2.send(sms("+77012345678")).provider == "mobizon"
+    assert harness2.send(sms("+4915112345678")).provider == "webex_connect"
 
-    result = harness.send(Message(to=["+48500100201", "+77012345679", "+4915112345679"], text="hi"))
+    result = harness2.send(Message(to=["+48500100201", "+77012345679", "+4915112345679"], text="hi"))
     assert [r.provider for r in result.recipients] == ["clickatell", "mobizon", "webex_connect"]
     assert all(r.ok for r in result.recipients)
     assert result.provider == "clickatell" and result.message_id == result.recipients[0].message_id
     assert (clickatell.accepted_count, mobizon.accepted_count, webex.accepted_count) == (2, 2, 2)
     # the nested route's name reaches get_status through both routers
-    report = harness.get_status(result.recipients[1].message_id or "", provider="mobizon")
+    report = harness2.get_status(result.recipients[1].message_id or "", provider="mobizon")
     assert report.provider == "mobizon"
 
 
@@ -725,21 +736,21 @@ def test_configuration_errors() -> None:
 # -- events -----------------------------------------------------------------------------------------
 
 
-def test_route_skipped_events_and_attempts_name_the_route(harness: Harness) -> None:
+def test_route_skipped_events_and_attempts_name_the_route(harness2: Harness) -> None:
     from omnisend.events import AttemptFinished, RouteSkipped
 
     clock = Clock()
     seen: list[object] = []
     first, second = ClickatellEmulator(), SmsapiEmulator()
     first.balance = 0
-    router = Failover(harness.provider(first), harness.provider(second), breaker=Breaker(clock=clock))
-    harness.connect(router, on_event=seen.append)
-    harness.send(sms())
+    router = Failover(harness2.provider(first), harness2.provider(second), breaker=Breaker(clock=clock))
+    harness2.connect(router, on_event=seen.append)
+    harness2.send(sms())
     skipped = [e for e in seen if isinstance(e, RouteSkipped)]
     assert skipped == [RouteSkipped("clickatell", "failed over after InsufficientBalance")]
     assert [e.provider for e in seen if isinstance(e, AttemptFinished)] == ["clickatell", "smsapi"]
     seen.clear()
-    harness.send(sms("+48500100201"))
+    harness2.send(sms("+48500100201"))
     assert [e for e in seen if isinstance(e, RouteSkipped)] == [
         RouteSkipped("clickatell", "circuit open after InsufficientBalance")
     ]
@@ -759,3 +770,48 @@ def test_the_demo_shows_a_failover_and_a_refused_failover() -> None:
     assert "DeliveryUnknown, accepted=None" in text
     assert "SMSAPI untouched  [requests: Clickatell 1, SMSAPI 0]" in text
     assert "Clickatell holds 1, SMSAPI 1" in text
+
+
+def test_a_route_whose_flow_had_a_step_land_is_never_failed_over() -> None:
+    # A vendor flow of two requests: the first returns a result (a message may be out), the second
+    # fails cleanly. The error says accepted=False, but the route as a whole may have sent: stay.
+    from omnisend.providers import Smsapi
+
+    class TwoStep(Smsapi):
+        def send_flow(self, message: Message, *, idempotency_key: str) -> Any:
+            first: SendResult = yield self.send_step(message, idempotency_key=idempotency_key)
+            yield self.send_step(message, idempotency_key=idempotency_key + "-2")
+            return first
+
+    calls: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.host)
+        if request.url.host == "a.test" and len(calls) > 1:
+            return httpx.Response(200, json={"error": 103, "message": "Insufficient credits"})
+        return httpx.Response(
+            200, json={"count": 1, "list": [{"id": "1", "points": 0.1, "number": "48500100200", "status": "QUEUED"}]}
+        )
+
+    first, second = TwoStep(token="a", base_url="http://a.test"), Smsapi(token="b", base_url="http://b.test")
+    client = Client(
+        Failover(first, Route(second, name="backup")), http_client=httpx.Client(transport=httpx.MockTransport(answer))
+    )
+    with pytest.raises(InsufficientBalance) as info:
+        client.send(sms())
+    assert info.value.accepted is False and calls == ["a.test", "a.test"]  # backup never asked
+
+
+def test_a_circuit_opened_by_delivery_unknown_is_skipped_as_service_unavailable(local: Harness) -> None:
+    clock = Clock()
+    first, second = ClickatellEmulator(), SmsapiEmulator()
+    first.script(Fault.drop_after_accept())
+    router = Failover(local.provider(first), local.provider(second), breaker=Breaker(failures=1, clock=clock))
+    local.connect(router)
+    with pytest.raises(DeliveryUnknown):
+        local.send(sms())
+    result = local.send(sms("+48500100201"))  # nothing is sent to the open route: never "DeliveryUnknown"
+    (skipped,) = result.route_errors
+    assert type(skipped) is ServiceUnavailable and skipped.accepted is False
+    assert "circuit open after DeliveryUnknown" in str(skipped)
+    assert posts(first) == 1

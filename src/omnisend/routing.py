@@ -549,9 +549,16 @@ class Router(Provider):
         if not state.is_open(now) and self.store.claim_probe(route.name, now=now, lease=self.breaker.cooldown):
             return None  # half-open: this send probes the route
         cause = state.error
-        text = f"{route.name}: skipped, circuit open"
-        if cause is None:
-            return ServiceUnavailable(text, provider=route.provider.name, accepted=False, retryable=False, attempts=0)
+        if cause is None or isinstance(cause, DeliveryUnknown) or not isinstance(cause, PROVIDER_FAULTS):
+            # Nothing was sent this time: never a class that says "it may be out" (DeliveryUnknown).
+            after = f" after {type(cause).__name__}: {cause.message}" if cause is not None else ""
+            return ServiceUnavailable(
+                f"skipped, circuit open{after}",
+                provider=route.provider.name,
+                accepted=False,
+                retryable=False,
+                attempts=0,
+            )
         skipped = copy.copy(cause)
         skipped.message = f"skipped, circuit open after: {cause.message}"
         skipped.args = (skipped.message,)
