@@ -67,7 +67,7 @@ def test_a_request_with_a_repeating_query_is_the_one_httpx_builds(query: dict[st
 
 
 def test_mobizon_calls_take_the_cached_url_path_and_send_what_they_sent_before() -> None:
-    from omnisend.providers import Mobizon
+    from omnisend.providers import Mobizon, base
     from omnisend.providers.mobizon import _flatten
 
     key = "kz+key/with=odd%chars"
@@ -89,8 +89,6 @@ def test_mobizon_calls_take_the_cached_url_path_and_send_what_they_sent_before()
     )
     assert ours.url.raw_path == before.url.raw_path and ours.content == before.content
     assert dict(ours.headers) == dict(before.headers)
-    from omnisend.providers import base
-
     assert str(ours.url) in base._QUERY_URLS.values() and str(ours.url) in base._URLS  # built and parsed once
 
 
