@@ -39,6 +39,7 @@ from .errors import (
 if _typing.TYPE_CHECKING:
     from ._bulk import SendOutcome
     from ._text import Segments, sms_segments
+    from ._url import from_env, from_url
     from .client import AsyncClient, Client
     from .models import (
         DeliveryReport,
@@ -95,6 +96,8 @@ __all__ = [
     "WebhookAuthError",
     "__version__",
     "sms_segments",
+    "from_env",
+    "from_url",
 ]
 
 #: Public names loaded on first use → the module that defines them.
@@ -119,6 +122,8 @@ _LAZY: _typing.Final = {
     "Failover": ".routing",
     "RoundRobin": ".routing",
     "Route": ".routing",
+    "from_url": "._url",
+    "from_env": "._url",
 }
 
 

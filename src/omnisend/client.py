@@ -333,6 +333,9 @@ class _Call:
         return value
 
 
+_C = TypeVar("_C", bound="_BaseClient")
+
+
 class _BaseClient:
     """What ``Client`` and ``AsyncClient`` share: configuration and preparing calls."""
 
@@ -376,6 +379,24 @@ class _BaseClient:
                 f"this {type(self).__name__} is closed (or its http_client is): nothing was sent; create a new one",
                 provider=self.provider.name,
             )
+
+    @classmethod
+    def from_url(cls: type[_C], url: str, **client_options: Any) -> _C:
+        """A client for the provider (or router) a URL describes: ``Client.from_url("smsapi://TOKEN@default")``.
+
+        ``client_options`` are this class's keyword arguments (``retry=``, ``timeout=``, ...).
+        The URL forms are those of :func:`omnisend.from_url`.
+        """
+        from ._url import from_url
+
+        return cls(from_url(url), **client_options)
+
+    @classmethod
+    def from_env(cls: type[_C], **client_options: Any) -> _C:
+        """A client for the provider URL in the ``OMNISEND_URL`` environment variable."""
+        from ._url import from_env
+
+        return cls(from_env(), **client_options)
 
     def _send_call(
         self, message: Message, timeout: httpx.Timeout | float | None

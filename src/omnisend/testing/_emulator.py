@@ -315,6 +315,21 @@ class Emulator(abc.ABC):
     def make_provider(self, base_url: str, **options: Any) -> Provider:
         """A provider configured with this emulator's credential, talking to ``base_url``."""
 
+    def url_options(self) -> dict[str, str]:
+        """Query items of :meth:`url` beyond the credential: what :meth:`make_provider` sets besides it."""
+        return {}
+
+    def url(self, base_url: str) -> str:
+        """The omnisend URL (``omnisend.from_url``, ``OMNISEND_URL``) of a provider talking to this
+        emulator at ``base_url``: ``smsapi://test-key@127.0.0.1:8080?tls=0``."""
+        from urllib.parse import quote, urlencode, urlsplit
+
+        from .._url import scheme_of
+
+        parts = urlsplit(base_url)
+        query = {"tls": "0" if parts.scheme == "http" else "1", **self.url_options()}
+        return f"{scheme_of(self.provider)}://{quote(self.credentials[0], safe='')}@{parts.netloc}{parts.path}?{urlencode(query)}"
+
     def demo_message(self, to: str, text: str) -> Message:
         """A message this vendor's default channel can send (vendors needing templates override)."""
         return Message(to=to, text=text, sender="omnisend")

@@ -109,6 +109,14 @@ class EdnaEmulator(Emulator):
         settings.update(options)
         return Edna(**settings)
 
+    def url_options(self) -> dict[str, str]:
+        options = {"cascade_id": ",".join(f"{channel}:{cascade}" for channel, cascade in CASCADE_OF.items())}
+        if self.subjects:
+            options["subject"] = self.subjects[0]
+        if self.webhook_key:
+            options["webhook_key"] = self.webhook_key
+        return options
+
     def demo_message(self, to: str, text: str) -> Message:
         return Message(to=to, text=text)  # SMS through a Pulse cascade: the sender is the cascade's
 

@@ -99,6 +99,9 @@ class MobizonEmulator(Emulator):
             "user/getownbalance": self._balance,
         }
 
+    def url_options(self) -> dict[str, str]:
+        return {"webhook_secret": self.webhook_secret} if self.webhook_secret else {}
+
     def make_provider(self, base_url: str, **options: Any) -> Mobizon:
         options.setdefault("webhook_secret", self.webhook_secret)
         return Mobizon(api_key=self.credentials[0], base_url=base_url, **options)

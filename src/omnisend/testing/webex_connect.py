@@ -76,6 +76,12 @@ class WebexConnectEmulator(Emulator):
         self.signature_algorithm = signature_algorithm
         self.sync_refusals = self.refuses_invalid_number = sync_refusals
 
+    def url_options(self) -> dict[str, str]:
+        options = {"whatsapp_app_id": self.apps[0]} if self.apps else {}
+        if self.webhook_secret:
+            options["webhook_secret"] = self.webhook_secret
+        return options
+
     def make_provider(self, base_url: str, **options: Any) -> WebexConnect:
         kwargs: dict[str, Any] = {
             "service_key": self.credentials[0],
