@@ -25,8 +25,18 @@ def test_demo_shows_every_scenario_for_smsapi() -> None:
     assert "2. vendor answered rate limit (code 203), omnisend waited and retried: status=queued attempts=2" in text
     assert "3. caught InvalidRecipient: smsapi:" in text and "(code 13, HTTP 200)  [retryable=False]" in text
     assert "4. caught InsufficientBalance: smsapi: Insufficient credits" in text
-    assert "5. delivery report (webhook): " in text and "status=delivered vendor_status=404 final=True" in text
+    assert "5. delivery report (webhook): " in text
+    assert "status=delivered final=True (SMSAPI status 404: DELIVERED: Message is delivered to recipient)" in text
+    assert "status lookup: delivered (SMSAPI status 'DELIVERED': Message is delivered to recipient)" in text
+    assert text.rstrip().endswith("(README.md, docs/testing.md).") and "Next step: " in text
     assert "duplicates: 0" in text
+
+
+def test_demo_says_an_unsupported_lookup_is_unsupported() -> None:
+    out = io.StringIO()
+    assert run_demo(["webex_connect"], out=out) == 0
+    assert "status lookup: not offered by Webex Connect; delivery reports come by webhook only" in out.getvalue()
+    assert "ValidationError" not in out.getvalue()
 
 
 def test_demo_goes_live_with_a_credential(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from omnisend.testing import EmulatorServer, SmsapiEmulator
+from omnisend.testing import EmulatorServer, Fault, SmsapiEmulator
 
 pytestmark = pytest.mark.tcp
 
@@ -223,3 +223,11 @@ def test_emulator_with_balance_and_log() -> None:
         assert proc.wait(timeout=10) == 0  # SIGTERM stops it cleanly
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_verbose_shows_omnisends_log(emulator: tuple[SmsapiEmulator, EmulatorServer]) -> None:
+    emu, server = emulator
+    emu.script(Fault.vendor_error(203))
+    done = omnisend("-v", "send", "--url", emu.url(server.base_url), "--to", "+48500100200", "--text", "hi")
+    assert done.returncode == 0
+    assert "smsapi: attempt 1 failed with smsapi: Too many requests" in done.stderr

@@ -23,11 +23,17 @@ from . import __version__
 from .client import Client
 from .errors import DeliveryUnknown, InsufficientBalance, InvalidRecipient, OmnisendError
 from .models import Message
-from .providers import get_provider
+from .providers import Provider, get_provider
 from .retry import RetryPolicy
 from .testing import EMULATORS, Emulator, Fault, get_emulator
 
-__all__ = ["DEMO_TO", "run_demo"]
+__all__ = ["DEMO_TO", "NEXT_STEP", "run_demo"]
+
+NEXT_STEP = (
+    "Next step: send one for real with `omnisend send --url smsapi://TOKEN@default --to +48... --text Hi` "
+    "(`omnisend providers` lists every URL), or point your app at `omnisend emulator smsapi` "
+    "and test it with the pytest fixture `omnisend_emulator` (README.md, docs/testing.md)."
+)
 
 DEMO_TO = "+48500100200"
 
@@ -111,15 +117,27 @@ def demo_emulated(emulator: Emulator, say: _Printer) -> None:
                 for report in provider.parse_webhook(**callback):
                     say(
                         f"  5. delivery report (webhook): message_id={report.message_id} status={report.status} "
-                        f"vendor_status={report.vendor_status!r} final={report.status.is_final}"
+                        f"final={report.status.is_final} ({vendor_status(provider, report.vendor_status)})"
                     )
-                try:
-                    status = client.get_status(result.message_id)
-                    say(f"     status lookup: {status.status} (vendor: {status.vendor_status!r})")
-                except OmnisendError as exc:
-                    say(f"     status lookup: {type(exc).__name__}: {exc}")
+                if not provider.status_lookup:
+                    say(
+                        f"     status lookup: not offered by {provider.display_name}; delivery reports come by webhook only"
+                    )
+                else:
+                    try:
+                        status = client.get_status(result.message_id)
+                        say(f"     status lookup: {status.status} ({vendor_status(provider, status.vendor_status)})")
+                    except OmnisendError as exc:
+                        say(f"     status lookup failed: {type(exc).__name__}: {exc}")
         say(f"     emulator holds {emulator.accepted_count} messages, duplicates: {emulator.duplicates()}")
         say()
+
+
+def vendor_status(provider: Provider, value: object) -> str:
+    """A vendor status named, with the vendor's meaning: ``SMSAPI status 404: Message is delivered``."""
+    entry = provider.statuses.lookup(value) if value is not None else None
+    meaning = f": {entry.meaning.rstrip('.')}" if entry is not None else ""
+    return f"{provider.display_name} status {value!r}{meaning}"
 
 
 def demo_live(name: str, say: _Printer) -> None:
@@ -203,6 +221,8 @@ def run_demo(names: Sequence[str] | None = None, out: TextIO = sys.stdout) -> in
         if not names:
             demo_routing(say)
         say(f"done in {time.perf_counter() - started:.1f}s")
+        say()
+        say(NEXT_STEP)
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous)

@@ -23,6 +23,7 @@ import csv
 import dataclasses
 import enum
 import json
+import logging
 import os
 import sys
 import time
@@ -419,6 +420,9 @@ def _log_requests(emulator: Any, out: TextIO) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="omnisend", description="Send messages through many vendors.")
     parser.add_argument("--version", action="version", version=f"omnisend {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show omnisend's log (retries, each finished send)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     demo = sub.add_parser("demo", help="send through every provider against the embedded emulators")
@@ -461,11 +465,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _logging(verbose: bool, err: TextIO) -> None:
+    """omnisend logs a WARNING per failed send; the command prints the error itself, once."""
+    logger = logging.getLogger("omnisend")
+    if logger.handlers or logging.getLogger().handlers:
+        return  # configured by the embedding program
+    if verbose:
+        handler: logging.Handler = logging.StreamHandler(err)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        logger.setLevel(logging.DEBUG)
+    else:
+        handler = logging.NullHandler()
+    logger.addHandler(handler)
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     parser = _parser()
     args = parser.parse_args(argv)
+    _logging(args.verbose, err)
     try:
         if args.command == "demo":
             unknown = sorted(set(args.providers) - set(PROVIDERS))
