@@ -20,7 +20,7 @@ def test_all_is_sorted_and_complete() -> None:
         getattr(omnisend, name)
     public = {name for name in vars(omnisend) if not name.startswith("_")} - {
         "annotations", "client", "errors", "models", "retry", "providers", "testing", "cli", "webhooks", "transports", "events", "routing",
-        "celery", "stores",  # optional-extra submodules, imported by other tests
+        "celery", "stores", "otel",  # optional-extra submodules, imported by other tests
     }  # fmt: skip
     assert set(omnisend.__all__) - {"__version__"} == public
     assert omnisend.__all__ == sorted(omnisend.__all__, key=str.casefold) or omnisend.__all__ == sorted(omnisend.__all__)

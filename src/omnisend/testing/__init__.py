@@ -14,10 +14,23 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any, Final
 
-from ..providers.base import strict_adapters
-from ._emulator import Emulator, EmulatorServer, EmulatorTransport, Fault, Record, Reply, Request
-
 if TYPE_CHECKING:
+    from ..providers.base import strict_adapters
+    from ._emulator import (
+        BLOCKED_NUMBER,
+        INVALID_NUMBER,
+        NOT_ON_VIBER,
+        NOT_ON_WHATSAPP,
+        Emulator,
+        EmulatorServer,
+        EmulatorTransport,
+        Fault,
+        Record,
+        Reply,
+        Request,
+        ServedEmulator,
+        closed_port_url,
+    )
     from .clickatell import ClickatellEmulator
     from .edna import EdnaEmulator
     from .mobizon import MobizonEmulator
@@ -26,7 +39,11 @@ if TYPE_CHECKING:
     from .webex_connect import WebexConnectEmulator
 
 __all__ = [
+    "BLOCKED_NUMBER",
     "EMULATORS",
+    "INVALID_NUMBER",
+    "NOT_ON_VIBER",
+    "NOT_ON_WHATSAPP",
     "ClickatellEmulator",
     "EdnaEmulator",
     "Emulator",
@@ -37,9 +54,11 @@ __all__ = [
     "Record",
     "Reply",
     "Request",
+    "ServedEmulator",
     "SmsapiEmulator",
     "TwilioEmulator",
     "WebexConnectEmulator",
+    "closed_port_url",
     "get_emulator",
     "strict_adapters",
 ]
@@ -54,6 +73,25 @@ EMULATORS: Final = {
     "twilio": "twilio:TwilioEmulator",
 }
 _BY_CLASS: Final = {spec.split(":")[1]: spec for spec in EMULATORS.values()}
+#: The emulator engine's public names, loaded on first use: the pytest plugin imports this
+#: package in every test run of a project that has omnisend installed, so it must stay light.
+_ENGINE: Final = frozenset(
+    {
+        "BLOCKED_NUMBER",
+        "INVALID_NUMBER",
+        "NOT_ON_VIBER",
+        "NOT_ON_WHATSAPP",
+        "Emulator",
+        "EmulatorServer",
+        "EmulatorTransport",
+        "Fault",
+        "Record",
+        "Reply",
+        "Request",
+        "ServedEmulator",
+        "closed_port_url",
+    }
+)
 
 
 def get_emulator(name: str) -> type[Emulator]:
@@ -67,6 +105,15 @@ def get_emulator(name: str) -> type[Emulator]:
 
 
 def __getattr__(attr: str) -> Any:
+    if attr == "strict_adapters":
+        from ..providers.base import strict_adapters
+
+        globals()[attr] = strict_adapters
+        return strict_adapters
+    if attr in _ENGINE:
+        value = getattr(importlib.import_module("._emulator", __name__), attr)
+        globals()[attr] = value
+        return value
     spec = _BY_CLASS.get(attr)
     if spec is None:
         raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")

@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Final, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -39,7 +39,13 @@ __all__ = [
     "Fault",
     "Record",
     "Reply",
+    "BLOCKED_NUMBER",
+    "INVALID_NUMBER",
+    "NOT_ON_VIBER",
+    "NOT_ON_WHATSAPP",
     "Request",
+    "ServedEmulator",
+    "closed_port_url",
 ]
 
 FaultKind = Literal[
@@ -52,7 +58,21 @@ FaultKind = Literal[
     "wrong_content_type",
     "huge_body",
     "vendor_error",
+    "rate_limited",
 ]
+
+
+#: Test numbers every emulator refuses the same way (each with its vendor's own answer); they
+#: pass omnisend's own number checks, so the refusal comes from the emulated vendor. The table of
+#: codes per emulator is in docs/testing.md.
+INVALID_NUMBER: Final = "+10000000000"
+"""The vendor's "invalid number" answer (every emulator)."""
+BLOCKED_NUMBER: Final = "+15550000001"
+"""Blacklisted, opted out or do-not-disturb: the vendor refuses to send to it (every emulator)."""
+NOT_ON_WHATSAPP: Final = "+15550000002"
+"""Not a WhatsApp user (emulators of vendors that check: Clickatell, edna); SMS to it works."""
+NOT_ON_VIBER: Final = "+15550000003"
+"""Not a Viber user (edna); SMS to it works."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +88,14 @@ class Fault:
 
     @classmethod
     def refuse(cls) -> Fault:
-        """The connection is refused: nothing reaches the vendor (in-process only; over TCP it resets)."""
+        """The connection is refused: nothing reaches the vendor.
+
+        In-process (``emu.transport()``) this raises ``httpx.ConnectError``, exactly what a refused
+        connection gives. Over TCP a connection the server has accepted cannot be refused any more:
+        the emulator closes it without reading the request and without an answer, which a client
+        sees as a dropped connection (like :meth:`reset`). For a real refusal over TCP, point the
+        provider at :func:`omnisend.testing.closed_port_url`, where nothing listens.
+        """
         return cls("refuse")
 
     @classmethod
@@ -105,6 +132,14 @@ class Fault:
     def huge_body(cls, size: int = 5 * 1024 * 1024) -> Fault:
         """A 502 with an HTML body of ``size`` bytes (not processed)."""
         return cls("huge_body", size=size)
+
+    @classmethod
+    def rate_limited(cls, retry_after: float | None = None) -> Fault:
+        """The vendor's own throttling answer (its rate-limit code, not processed), with a
+        ``Retry-After: <seconds>`` header when ``retry_after`` is given."""
+        if retry_after is not None and (isinstance(retry_after, bool) or retry_after < 0):
+            raise ValueError(f"retry_after must be a number of seconds >= 0, got {retry_after!r}")
+        return cls("rate_limited", seconds=-1.0 if retry_after is None else float(retry_after))
 
     @classmethod
     def vendor_error(cls, code: object) -> Fault:
@@ -215,6 +250,7 @@ class Emulator(abc.ABC):
         self._ids = itertools.count(1)
         self._sent_times: dict[str, list[float]] = {}
         self.fault_counts: Counter[str] = Counter()
+        self.server: EmulatorServer | None = None
 
     # -- scripting ----------------------------------------------------------------------------
 
@@ -296,7 +332,7 @@ class Emulator(abc.ABC):
     # -- what subclasses write ------------------------------------------------------------------
 
     #: A number this emulator always rejects as an invalid recipient.
-    invalid_number: ClassVar[str] = "+10000000000"
+    invalid_number: ClassVar[str] = INVALID_NUMBER
     #: Whether ``invalid_number`` is refused in the send answer (``InvalidRecipient`` raised), or
     #: taken and answered by a failed delivery report, as some vendors do (Webex Connect).
     refuses_invalid_number: bool = True
@@ -311,6 +347,16 @@ class Emulator(abc.ABC):
     def error_reply(self, code: object) -> Reply:
         """The vendor's answer carrying its error ``code``."""
 
+    def rate_limit_reply(self, retry_after: float | None) -> Reply:
+        """The vendor's throttling answer (its :attr:`rate_limit_code`), with ``Retry-After`` when given."""
+        if self.rate_limit_code is not None:
+            reply = self.error_reply(self.rate_limit_code)
+        else:
+            reply = Reply.json({"error": "rate limited"}, 429)
+        if retry_after is not None:
+            reply.headers["Retry-After"] = f"{retry_after:g}"
+        return reply
+
     @abc.abstractmethod
     def make_provider(self, base_url: str, **options: Any) -> Provider:
         """A provider configured with this emulator's credential, talking to ``base_url``."""
@@ -319,14 +365,14 @@ class Emulator(abc.ABC):
         """Query items of :meth:`url` beyond the credential: what :meth:`make_provider` sets besides it."""
         return {}
 
-    def url(self, base_url: str) -> str:
+    def url(self, base_url: str | None = None) -> str:
         """The omnisend URL (``omnisend.from_url``, ``OMNISEND_URL``) of a provider talking to this
-        emulator at ``base_url``: ``smsapi://test-key@127.0.0.1:8080?tls=0``."""
+        emulator at ``base_url`` (default: where it is served): ``smsapi://test-key@127.0.0.1:8080?tls=0``."""
         from urllib.parse import quote, urlencode, urlsplit
 
         from .._url import scheme_of
 
-        parts = urlsplit(base_url)
+        parts = urlsplit(base_url or self.base_url)
         query = {"tls": "0" if parts.scheme == "http" else "1", **self.url_options()}
         return f"{scheme_of(self.provider)}://{quote(self.credentials[0], safe='')}@{parts.netloc}{parts.path}?{urlencode(query)}"
 
@@ -356,6 +402,8 @@ class Emulator(abc.ABC):
             return Reply(drop=True)
         if kind == "vendor_error":
             return self.error_reply(fault.code)
+        if kind == "rate_limited":
+            return self.rate_limit_reply(None if fault.seconds < 0 else fault.seconds)
         if kind == "huge_body":
             page = (_ERROR_PAGE.format(status=502) + "\n").encode()
             return Reply(502, page * (fault.size // len(page) + 1), {"content-type": "text/html"})
@@ -388,13 +436,34 @@ class Emulator(abc.ABC):
 
     # -- serving --------------------------------------------------------------------------------
 
+    #: The provider option that carries the webhook secret this emulator signs or authenticates
+    #: its callbacks with (and the attribute holding it); ``None`` for a vendor without one.
+    webhook_secret_option: ClassVar[str | None] = "webhook_secret"
+
+    @property
+    def base_url(self) -> str:
+        """Where :meth:`serve` serves this emulator (``http://127.0.0.1:PORT``)."""
+        if self.server is None:
+            raise RuntimeError(f"the {self.provider} emulator is not being served: call serve() first")
+        return self.server.base_url
+
+    def stop(self) -> None:
+        """Stop serving (a no-op when not served)."""
+        if self.server is not None:
+            self.server.close()
+
     def transport(self) -> EmulatorTransport:
         """An httpx transport (sync and async) answering from this emulator, in-process."""
         return EmulatorTransport(self)
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> EmulatorServer:
-        """Serve this emulator over HTTP on ``host:port`` in a background thread (0 = a free port)."""
-        return EmulatorServer(self, host, port)
+        """Serve this emulator over HTTP on ``host:port`` in a background thread (0 = a free port).
+
+        The server is also kept as :attr:`server` (used by :meth:`provider`, :meth:`url` and
+        :attr:`base_url`) until it is closed."""
+        server = EmulatorServer(self, host, port)
+        self.server = server
+        return server
 
     @property
     def accepted_count(self) -> int:
@@ -506,6 +575,69 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
+class ServedEmulator:
+    """An emulator served over HTTP on 127.0.0.1 (what the ``omnisend_emulator`` fixture returns).
+
+    Everything of the emulator is here (``script``, ``balance``, ``messages``, ``deliver``, ...:
+    attributes read and set go to :attr:`emulator`), plus :meth:`provider`, :meth:`url` and
+    :attr:`base_url`. :meth:`stop` (or the fixture, after the test) stops the server.
+    """
+
+    __slots__ = ("emulator", "server")
+    emulator: Emulator
+    server: EmulatorServer
+
+    def __init__(self, emulator: Emulator, server: EmulatorServer) -> None:
+        object.__setattr__(self, "emulator", emulator)
+        object.__setattr__(self, "server", server)
+
+    def provider(self, **options: Any) -> Provider:
+        """A provider talking to this emulator, its credential and webhook secret filled in;
+        ``options`` (the provider's own keyword arguments) override them. A webhook secret given
+        here becomes the one ``deliver()`` signs or authenticates callbacks with."""
+        option = self.emulator.webhook_secret_option
+        if option is not None and options.get(option) is not None:
+            setattr(self.emulator, option, options[option])
+        return self.emulator.make_provider(self.server.base_url, **options)
+
+    def url(self) -> str:
+        """The ``omnisend.from_url`` URL of a provider talking to this emulator (for ``OMNISEND_URL``)."""
+        return self.emulator.url(self.server.base_url)
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    @property
+    def name(self) -> str:
+        """The provider id (``"smsapi"``)."""
+        return self.emulator.provider
+
+    def stop(self) -> None:
+        self.server.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.emulator, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.emulator, name, value)
+
+    def __repr__(self) -> str:
+        return f"<{type(self.emulator).__name__} served at {self.server.base_url}>"
+
+
+def closed_port_url(host: str = "127.0.0.1") -> str:
+    """``http://HOST:PORT`` where nothing listens: a connection there is refused (for tests of a
+    refused connection over TCP). The port was free a moment ago; nothing keeps another program
+    from taking it, which on loopback in a test run is unlikely."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port = probe.getsockname()[1]
+    return f"http://{host}:{port}"
+
+
 class EmulatorServer:
     """An emulator served over HTTP on loopback; a context manager that stops it on exit."""
 
@@ -514,6 +646,7 @@ class EmulatorServer:
         self._server = _Server(emulator, (host, port))
         address = self._server.server_address
         self.host, self.port = str(address[0]), int(address[1])
+        self._closed = False
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},  # close() waits for the loop to notice: 50 ms, not 500
@@ -527,9 +660,14 @@ class EmulatorServer:
         return f"http://{self.host}:{self.port}"
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+        if self.emulator.server is self:
+            self.emulator.server = None
 
     def __enter__(self) -> EmulatorServer:
         return self

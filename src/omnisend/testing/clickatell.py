@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from .._text import sms_segments
 from ..models import Message
 from ..providers.clickatell import ERRORS, MAX_SMS_PARTS, MAX_WHATSAPP_TEXT, STATUS_CODES, Clickatell
-from ._emulator import Emulator, Record, Reply, Request
+from ._emulator import BLOCKED_NUMBER, INVALID_NUMBER, NOT_ON_WHATSAPP, Emulator, Record, Reply, Request
 
 __all__ = ["ClickatellEmulator"]
 
@@ -40,7 +40,7 @@ class ClickatellEmulator(Emulator):
 
     provider = "clickatell"
     default_credential = "test-api-key"
-    invalid_number: ClassVar[str] = "+10000000000"
+    invalid_number: ClassVar[str] = INVALID_NUMBER
     rate_limit_code: ClassVar[object] = 43
 
     def __init__(
@@ -51,18 +51,22 @@ class ClickatellEmulator(Emulator):
         senders: tuple[str, ...] | None = None,
         max_per_request: int = 200,
         integration_id: str = "emulated-integration",
+        webhook_secret: str | None = None,
         wall_clock: Callable[[], float] = time.time,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.opted_out = {n.lstrip("+") for n in opted_out}
+        self.opted_out = {n.lstrip("+") for n in (*opted_out, BLOCKED_NUMBER)}
         self.whatsapp_users = None if whatsapp_users is None else {n.lstrip("+") for n in whatsapp_users}
         self.senders = None if senders is None else {n.lstrip("+") for n in senders}
         self.max_per_request = max_per_request
         self.integration_id = integration_id
+        #: The shared secret of the callback URL (``?token=``), as ``Clickatell(webhook_secret=)`` expects it.
+        self.webhook_secret = webhook_secret
         self.wall_clock = wall_clock
 
     def make_provider(self, base_url: str, **options: Any) -> Clickatell:
+        options.setdefault("webhook_secret", self.webhook_secret)
         return Clickatell(api_key=self.credentials[0], base_url=base_url, **options)
 
     def demo_message(self, to: str, text: str) -> Message:
@@ -150,7 +154,9 @@ class ClickatellEmulator(Emulator):
             return 25
         if to in self.opted_out:
             return 26
-        if channel == "whatsapp" and self.whatsapp_users is not None and to not in self.whatsapp_users:
+        if channel == "whatsapp" and (
+            to == NOT_ON_WHATSAPP[1:] or (self.whatsapp_users is not None and to not in self.whatsapp_users)
+        ):
             return 27
         sender = entry.get("from")
         if sender is not None and self.senders is not None and str(sender) not in self.senders:
@@ -208,4 +214,7 @@ class ClickatellEmulator(Emulator):
             "integrationName": "omnisend emulator",
             "event": {"messageStatusUpdate": updates},
         }
-        return {"body": json.dumps(body).encode(), "headers": {"content-type": "application/json"}}
+        callback: dict[str, Any] = {"body": json.dumps(body).encode(), "headers": {"content-type": "application/json"}}
+        if self.webhook_secret:
+            callback["query"] = {"token": self.webhook_secret}
+        return callback

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Final, Literal
 
 from ..models import Message
 from ..providers.edna import ERRORS, PULSE_BLOCKS, PULSE_ERRORS, Edna
-from ._emulator import Emulator, Record, Reply, Request
+from ._emulator import BLOCKED_NUMBER, INVALID_NUMBER, NOT_ON_VIBER, NOT_ON_WHATSAPP, Emulator, Record, Reply, Request
 
 __all__ = ["EdnaEmulator"]
 
@@ -67,7 +67,7 @@ class EdnaEmulator(Emulator):
 
     provider = "edna"
     default_credential = "test-api-key"
-    invalid_number: ClassVar[str] = "+10000000000"
+    invalid_number: ClassVar[str] = INVALID_NUMBER
     rate_limit_code: ClassVar[object] = RATE_LIMITED
 
     def __init__(
@@ -90,8 +90,11 @@ class EdnaEmulator(Emulator):
         self.pulse_log: list[Record] = []  # every Pulse message, copies under a repeated requestId too
         self.subjects = subjects
         self.templates = [_pattern(t) for t in templates]
-        self.sessions, self.blocked = _digits(sessions), _digits(blocked)
-        self.not_on = {"whatsapp": _digits(not_on_whatsapp), "viber": _digits(not_on_viber)}
+        self.sessions, self.blocked = _digits(sessions), _digits((*blocked, BLOCKED_NUMBER))
+        self.not_on = {
+            "whatsapp": _digits((*not_on_whatsapp, NOT_ON_WHATSAPP)),
+            "viber": _digits((*not_on_viber, NOT_ON_VIBER)),
+        }
         self.webhook_key = webhook_key
         self.used_ids: set[str] = set()
         self._recent: dict[tuple[str, str], float] = {}
@@ -108,6 +111,8 @@ class EdnaEmulator(Emulator):
         }
         settings.update(options)
         return Edna(**settings)
+
+    webhook_secret_option = "webhook_key"
 
     def url_options(self) -> dict[str, str]:
         options = {"cascade_id": ",".join(f"{channel}:{cascade}" for channel, cascade in CASCADE_OF.items())}

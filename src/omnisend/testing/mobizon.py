@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 
 from .._text import sms_segments
 from ..providers.mobizon import ERRORS, Mobizon
-from ._emulator import Emulator, Record, Reply, Request
+from ._emulator import BLOCKED_NUMBER, INVALID_NUMBER, Emulator, Record, Reply, Request
 
 __all__ = ["MobizonEmulator"]
 
@@ -83,7 +83,7 @@ class MobizonEmulator(Emulator):
         self.webhook_secret = webhook_secret
         self.background_adds = background_adds
         self.task_polls = task_polls
-        self.blacklist = {n.lstrip("+") for n in blacklist}
+        self.blacklist = {n.lstrip("+") for n in (*blacklist, BLOCKED_NUMBER)}
         self.campaigns: dict[int, _Campaign] = {}
         self.tasks: dict[int, _Task] = {}
         self._numbers = itertools.count(169275418)
@@ -168,6 +168,8 @@ class MobizonEmulator(Emulator):
             return self.reply(1, faults, "Validation error.")
         if not self._valid(number):
             return self.reply(1, {"recipient": ["Incorrect recipient number."]}, "Validation error.")
+        if number in self.blacklist:
+            return self.reply(1, {"recipient": ["Recipient is in the stop list."]}, "Validation error.")
         if self.rate_limited(number):
             return self.error_reply(30)
         parts = sms_segments(text).parts
@@ -183,7 +185,12 @@ class MobizonEmulator(Emulator):
 
     def _valid(self, number: str) -> bool:
         """Unroutable in the emulator: numbers under +7 700 000 0xxx (possible, but no operator)."""
-        return number.isdigit() and 8 <= len(number) <= 15 and not number.startswith("7700000")
+        return (
+            number.isdigit()
+            and 8 <= len(number) <= 15
+            and not number.startswith("7700000")
+            and number != INVALID_NUMBER[1:]
+        )
 
     def _no_funds(self) -> Reply:
         return self.reply(15, [], "Insufficient funds on the balance to send the messages.")

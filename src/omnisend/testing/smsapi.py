@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from .._text import sms_segments
 from ..providers.smsapi import ERRORS, Smsapi
-from ._emulator import Emulator, Reply, Request
+from ._emulator import BLOCKED_NUMBER, INVALID_NUMBER, Emulator, Reply, Request
 
 __all__ = ["SmsapiEmulator"]
 
@@ -46,14 +46,22 @@ class SmsapiEmulator(Emulator):
     rate_limit_code: ClassVar[object] = 203
 
     def __init__(
-        self, *, blacklist: tuple[str, ...] = (), senders: tuple[str, ...] | None = None, **kwargs: Any
+        self,
+        *,
+        blacklist: tuple[str, ...] = (),
+        senders: tuple[str, ...] | None = None,
+        webhook_secret: str | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.blacklist = {n.lstrip("+") for n in blacklist}
+        self.blacklist = {n.lstrip("+") for n in (*blacklist, BLOCKED_NUMBER)}
+        #: The shared secret of the callback URL (``?token=``), as ``Smsapi(webhook_secret=)`` expects it.
+        self.webhook_secret = webhook_secret
         self.senders = senders
         self.used_idx: set[str] = set()
 
     def make_provider(self, base_url: str, **options: Any) -> Smsapi:
+        options.setdefault("webhook_secret", self.webhook_secret)
         return Smsapi(token=self.credentials[0], base_url=base_url, **options)
 
     def error_reply(self, code: object) -> Reply:
@@ -96,7 +104,9 @@ class SmsapiEmulator(Emulator):
             blacklisted = [n for n in numbers if n in self.blacklist]
             if blacklisted and len(blacklisted) == len(numbers):
                 return self.error_reply(57)
-            invalid = [n for n in numbers if not n.isdigit() or len(n) < 8 or n.startswith("4899")]
+            invalid = [
+                n for n in numbers if not n.isdigit() or len(n) < 8 or n.startswith("4899") or n == INVALID_NUMBER[1:]
+            ]
             valid = [n for n in numbers if n not in invalid and n not in blacklisted]
             if not valid:
                 return Reply.json(
@@ -192,6 +202,7 @@ class SmsapiEmulator(Emulator):
             "donedate": ",".join(str(r.extra.get("done_at") or r.extra.get("sent_at", "")) for r in records),
             "to": ",".join(r.to.lstrip("+") for r in records),
             "username": "emulator",
+            **({"token": self.webhook_secret} if self.webhook_secret else {}),
         }
 
     def callback_url(self, receiver: str, message_ids: list[str]) -> str:

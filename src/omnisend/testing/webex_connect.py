@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from .._text import sms_segments
 from ..providers.webex_connect import ERRORS, HUB_ALGORITHMS, MAX_DESTINATIONS, PATH, WebexConnect
-from ._emulator import Emulator, Record, Reply, Request
+from ._emulator import BLOCKED_NUMBER, INVALID_NUMBER, Emulator, Record, Reply, Request
 
 __all__ = ["WebexConnectEmulator"]
 
@@ -50,7 +50,7 @@ class WebexConnectEmulator(Emulator):
 
     provider = "webex_connect"
     default_credential = "test-service-key"
-    invalid_number: ClassVar[str] = "+10000000000"
+    invalid_number: ClassVar[str] = INVALID_NUMBER
     rate_limit_code: ClassVar[object] = "7020"
 
     def __init__(
@@ -70,7 +70,7 @@ class WebexConnectEmulator(Emulator):
         self.senders = senders
         self.apps = apps
         self.templates = templates
-        self.dnd = {n if n.startswith("+") else f"+{n}" for n in dnd}
+        self.dnd = {n if n.startswith("+") else f"+{n}" for n in (*dnd, BLOCKED_NUMBER)}
         self.bearer_tokens = bearer_tokens
         self.webhook_secret = webhook_secret
         self.signature_algorithm = signature_algorithm
