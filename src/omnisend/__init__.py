@@ -95,9 +95,9 @@ __all__ = [
     "ValidationError",
     "WebhookAuthError",
     "__version__",
-    "sms_segments",
     "from_env",
     "from_url",
+    "sms_segments",
 ]
 
 #: Public names loaded on first use → the module that defines them.
