@@ -44,6 +44,7 @@ HOSTS = {
     "edna.": "edna",
     "mobizon.": "mobizon",
     "webexconnect.io": "webex_connect",
+    "twilio.com": "twilio",
 }
 
 

@@ -160,3 +160,16 @@ async def test_async_client_from_url_sends() -> None:
         async with AsyncClient.from_url(emulator.url(server.base_url), retry=None) as client:
             result = await client.send(Message(to="+48500100200", text="hi"))
     assert result.provider == "smsapi" and emulator.accepted_count == 1
+
+
+def test_twilio_takes_sid_and_token() -> None:
+    from omnisend.providers import Twilio
+
+    sid = "AC" + "0" * 31 + "1"
+    provider = omnisend.from_url(f"twilio://{sid}:to%3Aken@default?messaging_service_sid=MG{'0' * 31}1")
+    assert isinstance(provider, Twilio)
+    assert provider.account_sid == sid and provider._auth_token == "to:ken"
+    assert provider.base_url == "https://api.twilio.com"
+    with pytest.raises(ConfigurationError, match=r"twilio wants ACCOUNT_SID:AUTH_TOKEN before the @") as caught:
+        omnisend.from_url(f"twilio://{SECRET}@default")
+    assert SECRET not in str(caught.value)

@@ -368,13 +368,19 @@ class Emulator(abc.ABC):
     def url(self, base_url: str | None = None) -> str:
         """The omnisend URL (``omnisend.from_url``, ``OMNISEND_URL``) of a provider talking to this
         emulator at ``base_url`` (default: where it is served): ``smsapi://test-key@127.0.0.1:8080?tls=0``."""
-        from urllib.parse import quote, urlencode, urlsplit
+        from urllib.parse import urlencode, urlsplit
 
         from .._url import scheme_of
 
         parts = urlsplit(base_url or self.base_url)
         query = {"tls": "0" if parts.scheme == "http" else "1", **self.url_options()}
-        return f"{scheme_of(self.provider)}://{quote(self.credentials[0], safe='')}@{parts.netloc}{parts.path}?{urlencode(query)}"
+        return f"{scheme_of(self.provider)}://{self.url_userinfo()}@{parts.netloc}{parts.path}?{urlencode(query)}"
+
+    def url_userinfo(self) -> str:
+        """The user part of :meth:`url`: the credential, percent-encoded."""
+        from urllib.parse import quote
+
+        return quote(self.credentials[0], safe="")
 
     def demo_message(self, to: str, text: str) -> Message:
         """A message this vendor's default channel can send (vendors needing templates override)."""

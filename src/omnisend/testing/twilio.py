@@ -26,13 +26,13 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from .._text import sms_segments
 from ..models import Message
 from ..providers.twilio import ERRORS, KEY_PARAM, MAX_BODY, MAX_VALIDITY, SIGNATURE_HEADER, Twilio
 from ..webhooks import url_signature
-from ._emulator import Emulator, Record, Reply, Request
+from ._emulator import BLOCKED_NUMBER, INVALID_NUMBER, NOT_ON_WHATSAPP, Emulator, Record, Reply, Request
 
 __all__ = ["TwilioEmulator"]
 
@@ -86,12 +86,20 @@ class TwilioEmulator(Emulator):
         self.account_sid = account_sid
         self.api_keys = dict(api_keys or {})
         self.senders = None if senders is None else set(senders)
-        self.opted_out = set(opted_out)
+        self.opted_out = {*opted_out, BLOCKED_NUMBER}
         self.callback_url = callback_url
         self.wall_clock = wall_clock
 
     def new_id(self) -> str:
         return f"SM{next(self._ids):032x}"
+
+    webhook_secret_option = None  # callbacks are signed with the Auth Token itself
+
+    def url_userinfo(self) -> str:
+        return f"{quote(self.account_sid, safe='')}:{quote(self.credentials[0], safe='')}"
+
+    def url_options(self) -> dict[str, str]:
+        return {"webhook_url": self.callback_url}
 
     def make_provider(self, base_url: str, **options: Any) -> Twilio:
         """A :class:`Twilio` for this account, its callbacks addressed to ``callback_url``."""
@@ -202,14 +210,18 @@ class TwilioEmulator(Emulator):
         if sender is not None and to.startswith("whatsapp:") != sender.startswith("whatsapp:"):
             return 21910
         return (
-            self._check_recipient(to.rpartition(":")[2])
+            self._check_recipient(to.rpartition(":")[2], whatsapp=to.startswith("whatsapp:"))
             or self._check_sender(sender, service)
             or self._check_options(form)
         )
 
-    def _check_recipient(self, number: str) -> int | None:
+    def _check_recipient(self, number: str, *, whatsapp: bool = False) -> int | None:
         if number in MAGIC_TO:
             return MAGIC_TO[number]
+        if number == INVALID_NUMBER:
+            return 21211
+        if whatsapp and number == NOT_ON_WHATSAPP:
+            return 63003
         if not (number.startswith("+") and number[1:].isdigit() and 8 <= len(number) <= 16):
             return 21211
         return 21610 if number in self.opted_out else None
