@@ -4,8 +4,8 @@ The blocks of one page run in order in one namespace (a page's later blocks use 
 Requests to a vendor's production host are answered in-process by that vendor's emulator, which
 accepts the placeholder credentials (``"..."``, ``TOKEN``, ``KEY``...) as well as its own, so a snippet written for real
 use (``Smsapi(token="...")``) runs as written. A block that cannot run here says so on the line
-before its fence, ``<!-- docs-test: skip REASON -->``, and is listed by name (page:line) in the
-skip reason of its page's test.
+before its fence, ``<!-- docs-test: skip REASON -->``, or on its first line, ``# needs: WHAT``,
+and is listed by name (page:line) in the skip reason of its page's test.
 
 Fragments may use the names a reader has at hand in any app: ``provider`` (an ``Smsapi``),
 ``message`` and ``messages`` (a list of them), and ``body``/``headers``/``query``, a delivery
@@ -33,6 +33,7 @@ ROOT = Path(__file__).parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
 SKIP = re.compile(r"<!--\s*docs-test:\s*skip\s+(.+?)\s*-->\s*$")
+NEEDS = re.compile(r"^#\s*(needs\b:?.*?)\s*$")
 
 #: Credentials the docs write for "your key here"; the emulators standing in for vendors accept them.
 PLACEHOLDERS = ("...", "TOKEN", "KEY", "API_KEY", "SERVICE_KEY")
@@ -69,7 +70,9 @@ def blocks(page: Path) -> list[Block]:
         line = text.count("\n", 0, match.start()) + 1
         before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
         skip = SKIP.search(before)
-        found.append(Block(str(page.relative_to(ROOT)), line, match.group(2), skip.group(1) if skip else None))
+        needs = NEEDS.match(match.group(2).split("\n", 1)[0])
+        reason = skip.group(1) if skip else needs.group(1) if needs else None
+        found.append(Block(str(page.relative_to(ROOT)), line, match.group(2), reason))
     return found
 
 
@@ -180,3 +183,9 @@ def test_the_collector_finds_blocks_and_skips() -> None:
     finally:
         page.unlink()
     assert block.skip == "needs a real Redis" and block.code == "x = 1\n" and block.line == 3
+    page.write_text("```python\n# needs: a redis-server\nx = 1\n```\n", encoding="utf-8")
+    try:
+        (block,) = blocks(page)
+    finally:
+        page.unlink()
+    assert block.skip == "needs: a redis-server"

@@ -173,3 +173,56 @@ def test_twilio_takes_sid_and_token() -> None:
     with pytest.raises(ConfigurationError, match=r"twilio wants ACCOUNT_SID:AUTH_TOKEN before the @") as caught:
         omnisend.from_url(f"twilio://{SECRET}@default")
     assert SECRET not in str(caught.value)
+
+
+# -- routers ---------------------------------------------------------------------------------
+
+
+def test_failover_and_roundrobin_build_routers() -> None:
+    from omnisend.routing import Failover, RoundRobin
+
+    failover = omnisend.from_url("failover(smsapi://a@default  clickatell://b@default?name=backup&sender=15551234567)")
+    assert isinstance(failover, Failover)
+    assert [(r.name, r.sender) for r in failover.routes] == [("smsapi", None), ("backup", "15551234567")]
+    assert isinstance(failover.routes[1].provider, Clickatell)
+    weighted = omnisend.from_url("roundrobin(smsapi://a@default?weight=3 mobizon://k@default?weight=0.5)")
+    assert isinstance(weighted, RoundRobin) and [r.weight for r in weighted.routes] == [3, 0.5]
+    nested = omnisend.from_url(" FAILOVER( roundrobin(smsapi://a@default mobizon://k@default) clickatell://b@default ) ")
+    assert isinstance(nested, Failover) and isinstance(nested.routes[0].provider, RoundRobin)
+
+
+def test_a_single_url_with_a_sender_is_a_one_route_router() -> None:
+    from omnisend.routing import Failover
+
+    provider = omnisend.from_url("smsapi://TOKEN@default?sender=Shop")
+    assert isinstance(provider, Failover)
+    (route,) = provider.routes
+    assert route.sender == "Shop" and isinstance(route.provider, Smsapi)
+
+
+@pytest.mark.parametrize(
+    ("url", "match"),
+    [
+        (f"failover(smsapi://{SECRET}@default", r"failover\( is not closed with \)"),
+        ("failover()", r"failover\(\) needs at least one provider URL"),
+        (f"failover(smsapi://{SECRET}@default) extra", r"unexpected text after the closing parenthesis"),
+        (f"roundrobin(smsapi://{SECRET}@default?weight=-1)", r"weight must be a finite number >= 0"),
+        (f"roundrobin(smsapi://{SECRET}@default?weight=x)", r"weight must be a number, got 'x'"),
+        (f"failover(nosuch://{SECRET}@default)", r"unknown provider scheme 'nosuch'"),
+        (f"failover(smsapi://{SECRET}@default?name=a smsapi://{SECRET}2@default?name=a)", r"name"),
+    ],
+)
+def test_bad_router_urls_hide_the_secret(url: str, match: str) -> None:
+    with pytest.raises(ConfigurationError, match=match) as caught:
+        omnisend.from_url(url)
+    assert SECRET not in str(caught.value) and caught.value.__cause__ is None
+
+
+@pytest.mark.tcp
+def test_a_failover_url_fails_over_between_emulators() -> None:
+    first, second = get_emulator("smsapi")(balance=0), get_emulator("mobizon")()
+    with first.serve() as a, second.serve() as b:
+        with Client.from_url(f"failover({first.url(a.base_url)} {second.url(b.base_url)})", retry=None) as client:
+            result = client.send(Message(to="+48500100200", text="hi"))
+    assert result.provider == "mobizon" and [type(e).__name__ for e in result.route_errors] == ["InsufficientBalance"]
+    assert first.accepted_count == 0 and second.accepted_count == 1
