@@ -38,7 +38,6 @@ REFUSED = [
     ("edna", INVALID_NUMBER, "sms", "error-address-format"),
     ("mobizon", INVALID_NUMBER, "sms", 1),
     ("mobizon", BLOCKED_NUMBER, "sms", 1),
-    ("webex_connect", INVALID_NUMBER, "sms", "7102"),
     ("webex_connect", BLOCKED_NUMBER, "sms", "7109"),
     ("twilio", INVALID_NUMBER, "sms", 21211),
     ("twilio", BLOCKED_NUMBER, "sms", 21610),
@@ -66,6 +65,19 @@ def test_edna_takes_refused_numbers_then_fails_them(number: str, channel: str) -
         assert result.message_id is not None
         report = client.get_status(result.message_id)
     assert report.status in ("failed", "undelivered") and report.status.is_final
+
+
+def test_webex_connect_takes_the_invalid_number_then_fails_it() -> None:
+    emulator = get_emulator("webex_connect")()
+    with client_for(emulator) as client:
+        result = client.send(Message(to=INVALID_NUMBER, text="hi"))
+    assert result.message_id is not None
+    (report,) = emulator.make_provider("http://emulator.test").parse_webhook(**emulator.deliver(result.message_id))
+    assert report.status == "failed" and report.error is not None and str(report.error.code) == "7102"
+    strict = get_emulator("webex_connect")(sync_refusals=True)
+    with client_for(strict) as client, pytest.raises(InvalidRecipient) as caught:
+        client.send(Message(to=INVALID_NUMBER, text="hi"))
+    assert caught.value.code == "7102"
 
 
 @pytest.mark.parametrize("name", list(EMULATORS))
