@@ -100,6 +100,17 @@ def test_status_reads_the_delivery_status(emulator: tuple[SmsapiEmulator, Emulat
     assert missing.returncode == 1 and missing.stderr.startswith("NotFound: smsapi:")
 
 
+def test_status_through_a_router_names_the_route(emulator: tuple[SmsapiEmulator, EmulatorServer]) -> None:
+    emu, server = emulator
+    url = f"failover({emu.url(server.base_url)}&name=main)"
+    sent = omnisend("send", "--url", url, "--to", "+48500100200", "--text", "hi", "--json")
+    result = json.loads(sent.stdout)
+    assert result["provider"] == "main"
+    done = omnisend("status", "--url", url, "--provider", "main", result["message_id"])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{result['message_id']}: queued")
+
+
 def test_status_where_the_vendor_has_no_lookup_says_so() -> None:
     done = omnisend("status", "--url", "webex-connect://key@default", "some-id")
     assert done.returncode == 1

@@ -243,7 +243,11 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 f"{client.provider.display_name} offers no status lookup; delivery reports arrive by webhook",
                 provider=client.provider.name,
             )
-        report = client.get_status(args.message_id)
+        report = (
+            client.get_status(args.message_id, provider=args.provider)
+            if args.provider
+            else client.get_status(args.message_id)
+        )
     if args.json:
         print(json.dumps(_jsonable(report), ensure_ascii=False), file=out)
         return OK
@@ -448,6 +452,7 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="look up the delivery status of a message")
     connection(status)
     status.add_argument("message_id", metavar="MESSAGE_ID")
+    status.add_argument("--provider", help="through a router: the route that took the message (the result's provider)")
 
     explain = sub.add_parser("explain", help="what a vendor code means: class, retried or not, vendor meaning")
     explain.add_argument("provider", metavar="PROVIDER")
