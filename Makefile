@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Both use one virtualenv, .venv.
-# `make demo` installs only what the demo needs (omnisend and its three runtime dependencies);
+# `make demo` installs only what the demo needs (omnisend and its runtime dependencies);
 # `make test` adds the rest (test tools, linters, the optional extras) on first use.
 PYTHON ?= python3
 VENV ?= .venv
