@@ -815,3 +815,30 @@ def test_a_circuit_opened_by_delivery_unknown_is_skipped_as_service_unavailable(
     assert type(skipped) is ServiceUnavailable and skipped.accepted is False
     assert "circuit open after DeliveryUnknown" in str(skipped)
     assert posts(first) == 1
+
+
+def test_a_healthy_route_costs_one_store_read_per_send_and_no_write(local: Harness) -> None:
+    class Counting(MemoryBreakerStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[str] = []
+
+        def get(self, key: str) -> Any:
+            self.calls.append("get")
+            return super().get(key)
+
+        def record_success(self, key: str) -> None:
+            self.calls.append("success")
+            super().record_success(key)
+
+    store = Counting()
+    first, second = SmsapiEmulator(), ClickatellEmulator()
+    local.connect(Failover(local.provider(first), local.provider(second), breaker=Breaker(store=store)))
+    for n in range(3):
+        local.send(sms(f"+4850060000{n}"))
+    assert store.calls == ["get"] * 3
+    first.script(Fault.http_error(503), Fault.http_error(503), Fault.http_error(503))
+    local.send(sms("+48500600010"))  # smsapi fails (count 1), clickatell takes it
+    store.calls.clear()
+    local.send(sms("+48500600011"))  # the first success after a failure clears the count: one write
+    assert store.calls == ["get", "success"] and store.get("smsapi").closed

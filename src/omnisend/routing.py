@@ -490,7 +490,8 @@ class Router(Provider):
         settled: dict[str, tuple[RecipientResult, str]] = {}  # number -> (its outcome, the route's name)
         pending = message
         for index, route in enumerate(routes):
-            skipped = self._skip(route)
+            state = self.store.get(route.name)  # one read per route and send (a shared store: one round trip)
+            skipped = self._skip(route, state)
             if skipped is not None:
                 errors.append(skipped)
                 yield from _tell(RouteSkipped(route.name, f"circuit open after {type(skipped).__name__}"))
@@ -500,7 +501,7 @@ class Router(Provider):
                 flow = route.provider.send_flow(route.message_for(pending), idempotency_key=key)
                 result: SendResult = yield from _watched(flow, watch, route.provider.name)
             except OmnisendError as exc:
-                self._record(route, exc)
+                self._record(route, exc, state)
                 if watch.landed or not fails_over(exc):
                     if not taken:
                         raise _with_route_errors(exc, errors)  # noqa: B904 - the route's own error, as it is
@@ -514,7 +515,7 @@ class Router(Provider):
                 errors.append(exc)
                 yield from _tell(RouteSkipped(route.name, f"failed over after {type(exc).__name__}"))
                 continue
-            self._record(route, None)
+            self._record(route, None, state)
             if not isinstance(route.provider, Router) and result.provider != route.name:
                 result = replace(result, provider=route.name)
             taken.append(result)
@@ -540,9 +541,8 @@ class Router(Provider):
         outcomes = [r if r.provider is not None else replace(r, provider=name) for r, name in settled.values()]
         return _merge(message, key, taken, outcomes, errors)
 
-    def _skip(self, route: Route) -> OmnisendError | None:
+    def _skip(self, route: Route, state: BreakerState) -> OmnisendError | None:
         """The error to record when ``route``'s circuit is open (it is skipped); ``None`` to send."""
-        state = self.store.get(route.name)
         if state.open_until is None:
             return None
         now = self.breaker.clock()
@@ -568,10 +568,12 @@ class Router(Provider):
         skipped.route_errors = ()
         return skipped
 
-    def _record(self, route: Route, error: OmnisendError | None) -> None:
+    def _record(self, route: Route, error: OmnisendError | None, state: BreakerState) -> None:
+        """Tell the store how the route did (``state``: what it held before the send; a closed
+        circuit that answered costs no write)."""
         store = self.store
         if error is None:
-            if not store.get(route.name).closed:
+            if not state.closed:
                 store.record_success(route.name)
             return
         if isinstance(error, PROVIDER_FAULTS):
@@ -586,7 +588,7 @@ class Router(Provider):
             )
         elif error.http_status is not None or error.code is not None:
             # The vendor answered about the message (an invalid number...): the route is up.
-            if not store.get(route.name).closed:
+            if not state.closed:
                 store.record_success(route.name)
 
 
