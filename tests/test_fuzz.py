@@ -31,19 +31,20 @@ import string
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import timezone
 from functools import cache
 from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
+from hypothesis import HealthCheck, assume, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 
-from omnisend import Client, DeliveryReport, Message, OmnisendError, SendResult
+from omnisend import Client, ConfigurationError, DeliveryReport, Message, OmnisendError, SendResult, ValidationError
 from omnisend._docs import available
 from omnisend.providers import Provider
 from omnisend.providers.base import ErrorTable, StatusTable, Step
-from omnisend.testing import Emulator, get_emulator
+from omnisend.testing import Emulator, get_emulator, strict_adapters
 
 PROVIDER_CLASSES = available()
 IDS = [cls.name for cls in PROVIDER_CLASSES]
@@ -143,6 +144,14 @@ def subject(cls: type[Provider]) -> Subject:
 
 
 every_adapter = pytest.mark.parametrize("cls", PROVIDER_CLASSES, ids=IDS)
+
+
+@pytest.fixture(autouse=True)
+def _strict() -> Iterator[None]:
+    """Every property runs in strict mode: an unexpected exception inside an adapter (a ``KeyError``
+    the parse guard would turn into a typed error for users) fails the test instead."""
+    with strict_adapters():
+        yield
 
 
 # -- strategies -------------------------------------------------------------------------------------
@@ -608,3 +617,120 @@ def test_pinned_a_flow_assembling_its_result_from_echoing_steps(cls: type[Provid
             return httpx.Response(real.status_code, json=body, request=step.request)
 
         assert answer_flow(flow, echoing, secrets, SendResult), "the flow did not end"
+
+
+# -- bad input: text, sender, options, keys, credentials -----------------------------------------------
+# Whatever a caller hands omnisend, the outcome is a request that can go out, or a typed error before
+# any request: ``ValidationError`` from ``Message`` or the adapter, ``ConfigurationError`` from a
+# provider's constructor. Never ``UnicodeEncodeError``, ``TypeError`` or a JSON encoder's ``ValueError``.
+
+ANY_CHAR = st.characters(exclude_categories=())  # surrogates and control characters included
+NASTY_TEXT = st.one_of(
+    st.text(ANY_CHAR, max_size=24),
+    st.sampled_from(["\x00", "a\x00b", "\ud800", "x\udfffy", "\n", " ", "k--1", "a|b", "a,b", "\u00e9\u200b", "\t"]),
+    st.text(st.sampled_from("ab-\x00\ud83d\n"), min_size=1, max_size=6),
+)
+OPTION_VALUES = st.recursive(
+    st.one_of(
+        SCALARS,
+        NASTY_TEXT,
+        st.binary(max_size=4),
+        st.sets(st.integers(0, 3), max_size=2),
+        st.datetimes(timezones=st.none() | st.just(timezone.utc)),
+        st.dates(),
+        st.decimals(allow_nan=True),
+        st.just(object()),
+        st.times(),
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(NASTY_TEXT | st.integers(0, 3), inner, max_size=3)
+        | st.tuples(inner)
+    ),
+    max_leaves=8,
+)
+
+
+@cache
+def option_names(s: Subject) -> st.SearchStrategy[str]:
+    owned = sorted(s.cls.owned_options)
+    spelled = [*owned, *(o.upper() for o in owned), *(re.sub(r"\.(\w+)", r"[\1]", o) for o in owned)]
+    return st.sampled_from(spelled or ["x"]) | NASTY_TEXT | st.sampled_from(["note", "validity", "params"])
+
+
+def _message_fields(data: st.DataObject, s: Subject) -> dict[str, Any]:
+    demo = get_emulator(s.cls.name)().demo_message(NUMBERS[0], "fuzz").model_dump(exclude_defaults=True)
+    fields: dict[str, Any] = {**demo, "to": list(NUMBERS[: data.draw(st.integers(1, 3), label="recipients")])}
+    if data.draw(st.booleans(), label="nasty text"):
+        fields["text"] = data.draw(NASTY_TEXT, label="text")
+    if data.draw(st.booleans(), label="nasty sender"):
+        fields["sender"] = data.draw(NASTY_TEXT, label="sender")
+    if data.draw(st.booleans(), label="nasty key"):
+        fields["idempotency_key"] = data.draw(NASTY_TEXT, label="key")
+    options = data.draw(st.dictionaries(option_names(s), OPTION_VALUES, max_size=3), label="options")
+    if options:
+        fields["options"] = {**fields.get("options", {}), **options}
+    return fields
+
+
+def check_request(request: httpx.Request) -> None:
+    """A request that can really go out: its headers and body are bytes, its URL is ASCII."""
+    assert isinstance(request.content, bytes)
+    assert all(isinstance(k, bytes) and isinstance(v, bytes) for k, v in request.headers.raw)
+    str(request.url).encode("ascii")
+
+
+@every_adapter
+@FUZZ
+@given(data=st.data())
+def test_bad_input_is_a_typed_error_before_any_request(cls: type[Provider], data: st.DataObject) -> None:
+    s = subject(cls)
+    provider, _ = pick(data, s)
+    try:
+        message = Message(**_message_fields(data, s))
+    except ValidationError as exc:
+        check_error(s.secrets, exc)
+        return
+    key = message.idempotency_key or data.draw(st.sampled_from([KEY]) | NASTY_TEXT, label="flow key")
+    try:
+        flow = provider.send_flow(message, idempotency_key=key)
+        step = next(flow)
+    except StopIteration:
+        return
+    except (ValidationError, ConfigurationError) as exc:  # refused before any request
+        check_error(s.secrets, exc)
+        _event(f"refused {type(exc).__name__}")
+        return
+    assert isinstance(step, Step)
+    check_request(step.request)
+    _event("sent")
+
+
+def _credential_argument(cls: type[Provider]) -> str:
+    return next(name for name in inspect.signature(cls.__init__).parameters if name != "self")
+
+
+@every_adapter
+@FUZZ
+@given(data=st.data())
+def test_bad_credentials_are_a_configuration_error_when_the_provider_is_built(
+    cls: type[Provider], data: st.DataObject
+) -> None:
+    s = subject(cls)
+    distinct = st.text(string.printable, max_size=30).map(lambda text: f"Cr3d{text}")  # never an ordinary word
+    credential = data.draw(NASTY_TEXT.map(lambda text: f"Cr3d{text}") | NASTY_TEXT | distinct, label="credential")
+    try:
+        provider = cls(**{_credential_argument(cls): credential, "base_url": BASE})
+    except ConfigurationError as exc:
+        if len(credential.strip()) >= 4:  # shorter values are not masked: they would mask ordinary words
+            assert credential.strip() not in str(exc) and credential.strip() not in repr(exc)
+        _event("refused")
+        return
+    assume(credential.strip().startswith("Cr3d"))
+    emulator = new_emulator(s)
+    with Client(provider, retry=None, http_client=httpx.Client(transport=emulator.transport())) as client:
+        try:
+            check_request(provider.build_request(s.message(), idempotency_key=KEY))
+        except OmnisendError as exc:  # edna without a cascade: a typed refusal, before any request
+            check_error(provider._secrets(), exc)
+        outcome(provider, lambda: client.send(s.message()), SendResult)

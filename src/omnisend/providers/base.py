@@ -417,14 +417,8 @@ def _guard(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
                     provider=self.name,
                     field="webhook",
                 ) from exc
-            status = response.status_code if isinstance(response, httpx.Response) else None
-            raise TransportError(
-                f"unexpected answer shape ({type(exc).__name__}: {_redact.scrub(str(exc), self._masks())})",
-                provider=self.name,
-                http_status=status,
-                accepted=None if status is not None and 200 <= status < 300 else False,
-                retryable=False,
-            ) from exc
+            answer = response if isinstance(response, httpx.Response) else None
+            raise self.shape_error(answer, f"{type(exc).__name__}: {exc}") from exc
 
     return guarded
 
@@ -955,11 +949,32 @@ class Provider(abc.ABC):
         if not isinstance(body, dict):
             if not response.is_success:
                 raise self.http_error(response, raw=body)
-            raise TypeError(f"expected a JSON object, got {type(body).__name__}")
+            raise self.shape_error(response, f"expected a JSON object, got {type(body).__name__}")
         text = next((str(body[k]) for k in message if body.get(k) not in (None, "")), None)
         if body.get(code) is None:
             raise self.http_error(response, raw=body, message=text)
         raise self.vendor_error(body[code], response=response, vendor_message=text, raw=body)
+
+    def objects(self, value: object, response: httpx.Response | None, what: str) -> list[dict[str, Any]]:
+        """``value`` as a list of JSON objects (``[]`` for a missing or empty one); any other shape
+        is the typed :meth:`shape_error`, not a ``KeyError`` or ``AttributeError`` further on."""
+        if value is None or value == "" or value == [] or value == {}:
+            return []
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            raise self.shape_error(response, f"expected {what} to be a list of objects, got {type(value).__name__}")
+        return value
+
+    def shape_error(self, response: httpx.Response | None, detail: str) -> TransportError:
+        """The typed error for an answer whose shape the adapter cannot read (what the parse guard
+        raises for an unexpected exception): the vendor may have taken a message it answered 2xx to."""
+        status = response.status_code if response is not None else None
+        return TransportError(
+            f"unexpected answer shape ({_redact.scrub(detail, self._masks())})",
+            provider=self.name,
+            http_status=status,
+            accepted=None if status is not None and 200 <= status < 300 else False,
+            retryable=False,
+        )
 
     def http_error(
         self, response: httpx.Response, *, raw: object | None = None, message: str | None = None

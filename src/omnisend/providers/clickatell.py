@@ -376,7 +376,7 @@ class Clickatell(Provider):
         if not isinstance(body, dict):
             if not response.is_success:
                 raise self.http_error(response, raw=body)
-            raise TypeError(f"expected a JSON object, got {type(body).__name__}")
+            raise self.shape_error(response, f"expected a JSON object, got {type(body).__name__}")
         found = _error_of(body)
         if found is not None:
             code, text = found

@@ -501,7 +501,7 @@ class Edna(Provider):
     ) -> SendResult:
         body = self._checked(response)
         if not isinstance(body, dict):
-            raise TypeError(f"expected a JSON object, got {type(body).__name__}")
+            raise self.shape_error(response, f"expected a JSON object, got {type(body).__name__}")
         message_id = idempotency_key or _str(body.get("requestId") or body.get("id"))
         when = message.scheduled_at if message is not None else None
         later = when is not None and when > datetime.now(timezone.utc) + timedelta(minutes=1)
@@ -596,8 +596,10 @@ class Edna(Provider):
     def _parse_history(self, response: httpx.Response, *, message_id: str) -> tuple[list[dict[str, Any]], bool]:
         """The items of one history page carrying ``message_id``, and whether the page was full."""
         body = self._checked(response)
-        items = body if isinstance(body, list) else body.get("messages") or body.get("content") or []
-        items = [item for item in items if isinstance(item, dict)]
+        listed = (body.get("messages") or body.get("content") or []) if isinstance(body, dict) else body
+        if not isinstance(listed, list):
+            raise self.shape_error(response, f"expected a list of messages, got {type(listed).__name__}")
+        items = [item for item in listed if isinstance(item, dict)]
         mine = [i for i in items if message_id in (_str(i.get("requestId")), _str(i.get("messageId")))]
         return mine, len(items) >= HISTORY_PAGE
 

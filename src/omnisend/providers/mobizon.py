@@ -517,7 +517,10 @@ class Mobizon(Provider):
         return self.call("message", "getSMSStatus", {"ids": [message_id]})
 
     def parse_status(self, response: httpx.Response, *, message_id: str | None = None) -> DeliveryReport:
-        return self.parse_statuses(response, message_ids=[message_id] if message_id else [])[0]
+        reports = self.parse_statuses(response, message_ids=[message_id] if message_id else [])
+        if not reports:
+            raise NotFound("no status in the answer", provider=self.name, http_status=response.status_code)
+        return reports[0]
 
     def parse_statuses(self, response: httpx.Response, *, message_ids: Sequence[str]) -> list[DeliveryReport]:
         """One report per id asked for; an id the vendor leaves out reads ``UNKNOWN`` with a ``NotFound`` reason."""

@@ -421,7 +421,7 @@ class Smsapi(Provider):
         self, response: httpx.Response, *, message: Message | None = None, idempotency_key: str | None = None
     ) -> SendResult:
         body = self._body(response)
-        items = body.get("list") or []
+        items = self.objects(body.get("list"), response, "list")
         if (
             message is not None
             and isinstance(message.to, str)
@@ -437,7 +437,8 @@ class Smsapi(Provider):
             recipient = RecipientResult(message.to, message_id, status)
             return SendResult(self.name, message_id, status, (recipient,), idempotency_key, raw=body)
         by_number = {str(item.get("submitted_number") or item.get("number")): item for item in items}
-        invalid = {str(i.get("submitted_number") or i.get("number")): i for i in body.get("invalid_numbers") or []}
+        rejected = self.objects(body.get("invalid_numbers"), response, "invalid_numbers")
+        invalid = {str(i.get("submitted_number") or i.get("number")): i for i in rejected}
         scheduled = message is not None and self._scheduled(message)
         numbers = message.recipients if message is not None else tuple(f"+{n}" for n in by_number)
         recipients = []
@@ -486,7 +487,7 @@ class Smsapi(Provider):
         if not response.is_success:
             raise self.http_error(response, raw=body)
         if not isinstance(body, dict):
-            raise TypeError(f"expected a JSON object, got {type(body).__name__}")
+            raise self.shape_error(response, f"expected a JSON object, got {type(body).__name__}")
         return body
 
     # -- status -----------------------------------------------------------------------------
@@ -496,7 +497,7 @@ class Smsapi(Provider):
 
     def parse_status(self, response: httpx.Response, *, message_id: str | None = None) -> DeliveryReport:
         body = self._body(response)
-        items = body.get("list") or []
+        items = self.objects(body.get("list"), response, "list")
         item = next((i for i in items if _str(i.get("id")) == message_id), items[0] if items else None)
         if item is None:
             raise self.vendor_error(301, response=response, raw=body)

@@ -484,7 +484,7 @@ class WebexConnect(Provider):
             raise self.http_error(response, raw=body)
         entries = [answer] if isinstance(answer, dict) else answer
         if not isinstance(entries, list) or not entries:
-            raise TypeError("expected a 'response' array or object")
+            raise self.shape_error(response, "expected a 'response' array or object")
         numbers = message.recipients if message is not None else tuple("" for _ in entries)
         recipients = []
         for position, to in enumerate(numbers):
@@ -548,6 +548,12 @@ class WebexConnect(Provider):
                 )
             infos = note.get("deliveryInfo")
             for info in infos if isinstance(infos, list) else [infos or {}]:
+                if not isinstance(info, dict):
+                    raise ValidationError(
+                        "Webex Connect receipt with a deliveryInfo that is not an object",
+                        provider=self.name,
+                        field="deliveryInfo",
+                    )
                 reports.append(self._receipt(note, info))
         return reports
 
