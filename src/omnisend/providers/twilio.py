@@ -475,7 +475,11 @@ class Twilio(Provider):
             WebhookAuthError: the signature is missing or does not match.
             ConfigurationError: no URL to check against, or no ``auth_token`` to check with.
         """
-        pairs = parse_qsl(body.decode("utf-8") if isinstance(body, bytes) else body, keep_blank_values=True)
+        try:
+            text = body.decode("utf-8") if isinstance(body, bytes) else body
+        except UnicodeDecodeError as exc:
+            raise ValidationError("the callback body is not UTF-8", provider=self.name, field="body") from exc
+        pairs = parse_qsl(text, keep_blank_values=True)
         target = url or self.webhook_url
         if self._auth_token is None or not target:
             need = (
