@@ -342,7 +342,10 @@ class Clickatell(Provider):
         self, response: httpx.Response, *, message: Message | None = None, idempotency_key: str | None = None
     ) -> SendResult:
         body = self._body(response)
-        items = [i for i in body.get("messages") or [] if isinstance(i, dict)]
+        listed = body.get("messages") or []
+        if not isinstance(listed, list):
+            raise self.shape_error(response, f"expected a list of messages, got {type(listed).__name__}")
+        items = [i for i in listed if isinstance(i, dict)]
         if not items:
             if not response.is_success:
                 raise self.http_error(response, raw=body)
