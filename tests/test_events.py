@@ -188,3 +188,22 @@ def test_status_lookups_tell_attempts_but_are_not_sends() -> None:
         with Client(Smsapi(token=TOKEN, base_url=BASE), on_event=events) as client:
             client.get_status("m1")
     assert [type(e) for e in events] == [AttemptFinished]
+
+
+def test_through_a_router_send_finished_names_the_vendor_that_took_it() -> None:
+    from omnisend import Failover
+    from omnisend.testing import ClickatellEmulator, SmsapiEmulator
+
+    first, second = ClickatellEmulator(balance=0), SmsapiEmulator()
+    transport = httpx.MockTransport(
+        lambda request: (first if request.url.host == "clickatell.test" else second).transport().handle_request(request)
+    )
+    router = Failover(first.make_provider("http://clickatell.test"), second.make_provider("http://smsapi.test"))
+    events = Recorder()
+    with Client(router, on_event=events, http_client=httpx.Client(transport=transport)) as client:
+        result = client.send(Message(to="+48500100200", text="hi"))
+    assert result.provider == "smsapi"
+    started, finished = events[0], events[-1]
+    assert isinstance(started, SendStarted) and started.provider == router.name
+    assert isinstance(finished, SendFinished) and finished.provider == "smsapi"
+    assert [e.provider for e in events if isinstance(e, AttemptFinished)] == ["clickatell", "smsapi"]

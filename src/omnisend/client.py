@@ -441,7 +441,12 @@ class _BaseClient:
         if call.on_event is not None:
             call.emit(
                 _events.SendFinished(
-                    self.provider.name, call.idempotency_key, call.attempts, _since(call), result, None
+                    result.provider or self.provider.name,
+                    call.idempotency_key,
+                    call.attempts,
+                    _since(call),
+                    result,
+                    None,
                 )
             )
         if logger.isEnabledFor(logging.DEBUG):
@@ -458,7 +463,9 @@ class _BaseClient:
         """Tell the end of a send that failed: the ``SendFinished`` event and the WARNING log record."""
         call.flush(None)
         call.emit(
-            _events.SendFinished(self.provider.name, call.idempotency_key, call.attempts, _since(call), None, error)
+            _events.SendFinished(
+                error.provider or self.provider.name, call.idempotency_key, call.attempts, _since(call), None, error
+            )
         )
         logger.warning(
             "%s: send failed, key %s, %d attempt(s): %s: %s",

@@ -26,7 +26,7 @@ __all__ = ["AttemptFinished", "Event", "EventHandler", "RouteSkipped", "SendFini
 
 @dataclass(frozen=True, slots=True)
 class SendStarted:
-    """A logical send begins."""
+    """A logical send begins; ``provider`` is the client's provider (a router's name, through a router)."""
 
     provider: str
     idempotency_key: str | None
@@ -52,7 +52,11 @@ class AttemptFinished:
 
 @dataclass(frozen=True, slots=True)
 class SendFinished:
-    """A logical send ended: exactly one of ``result`` and ``error`` is set."""
+    """A logical send ended: exactly one of ``result`` and ``error`` is set.
+
+    ``provider`` names the vendor that took the message (``result.provider``) or whose error ended
+    the send (``error.provider``): through a router, the route, not the router.
+    """
 
     provider: str
     idempotency_key: str | None
