@@ -131,17 +131,48 @@ def test_messages_with_their_own_key_are_not_merged_where_one_key_covers_the_req
 def test_messages_with_their_own_key_are_batched_where_the_vendor_takes_an_id_per_recipient(
     policy: RetryPolicy,
 ) -> None:
-    """SMSAPI takes one idx per recipient: keyed messages share a request, each keeping its own idx."""
+    """SMSAPI takes one idx per recipient: keyed messages share a request, each keeping its own idx.
+
+    A re-run is answered 53 for the whole batch; that answer cannot say which members landed, so each
+    member is asked again alone (see ``members_alone``): every one answers "duplicate", none is sent twice.
+    """
     emu = SmsapiEmulator()
     messages = [Message(to=f"+4850010020{n}", text="x", idempotency_key=f"order-{n}") for n in range(3)]
     with inprocess_client(emu, policy) as client:
         outcomes = list(client.send_many(messages))
-        again = list(client.send_many(messages))  # a re-run: same request count, nothing sent twice
+        again = list(client.send_many(messages))  # a re-run: nothing sent twice
     sends = [r for r in emu.requests if r.method == "POST"]
-    assert len(sends) == 2 and sends[0].form["idx"] == "order-0|order-1|order-2" == sends[1].form["idx"]
+    assert sends[0].form["idx"] == "order-0|order-1|order-2" == sends[1].form["idx"]
+    assert [r.form["idx"] for r in sends[2:]] == ["order-0", "order-1", "order-2"]
     assert [o.result.idempotency_key for o in outcomes if o.result] == ["order-0", "order-1", "order-2"]
     assert all(o.ok and o.result is not None and o.result.deduplicated for o in again)
     assert emu.accepted_count == 3 and emu.duplicates() == 0
+
+
+@pytest.mark.parametrize("driver", ["threads", "asyncio"])
+def test_a_rerun_grouped_differently_never_loses_the_new_members(policy: RetryPolicy, driver: str) -> None:
+    """A keyed batch mixing a sent id with new ones is answered "duplicate" as a whole: the new ones
+    must still be sent (once), not reported as sent."""
+    emu = SmsapiEmulator()
+    first = Message(to="+48500100200", text="x", idempotency_key="order-0")
+    later = [first, *(Message(to=f"+4850010020{n}", text="x", idempotency_key=f"order-{n}") for n in (1, 2))]
+    with inprocess_client(emu, policy) as client:
+        client.send(first)
+    if driver == "threads":
+        with inprocess_client(emu, policy) as client:
+            outcomes = list(client.send_many(later))
+    else:
+
+        async def run() -> list:
+            async with inprocess_async_client(emu, policy) as aclient:
+                return [o async for o in aclient.send_many(later)]
+
+        outcomes = asyncio.run(run())
+    assert all(o.ok and o.result is not None for o in outcomes)
+    assert [o.result.deduplicated for o in outcomes] == [True, False, False]
+    assert [o.result.idempotency_key for o in outcomes] == ["order-0", "order-1", "order-2"]
+    assert emu.accepted_count == 3 and emu.duplicates() == 0
+    assert {r.to for r in emu.messages.values()} == {"+48500100200", "+48500100201", "+48500100202"}
 
 
 def test_a_batch_never_sends_twice_under_faults(policy: RetryPolicy) -> None:

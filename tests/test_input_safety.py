@@ -113,7 +113,7 @@ def test_derived_ids_respect_the_vendor_id_limits() -> None:
 # -- 2. Message.options cannot override what omnisend owns -------------------------------------------
 
 #: Per vendor, option spellings of the fields omnisend sets: idempotency and de-duplication, recipients,
-#: authentication (from the vendors' API references in docs/providers and /work/shared/providers).
+#: authentication (from the vendors' API references in docs/providers and ../shared/providers).
 OWNED = {
     "smsapi": [{"idx": ""}, {"check_idx": "0"}, {"IDX": "x"}, {"to": "48600100200"}, {"group": "all"}],
     "clickatell": [{"clientMessageId": "other"}, {"to": "48600100200"}],

@@ -10,9 +10,11 @@ Keys. Where the vendor takes an id per recipient in one request (SMSAPI ``idx``,
 ``Provider.keyed_recipients``), every member keeps its own key — the caller's, or one generated
 for it — and its recipients keep the ids they would have if it were sent alone
 (``<key>`` for one recipient, ``<key>--<n>`` for several). Messages with their own keys are
-batched too, so a campaign with deterministic keys re-runs at the same request count, each
-member de-duplicated by the vendor. Each member's outcome (result and errors) carries that key:
-re-sending the member with it is safe. Elsewhere a caller's key belongs to one message, so such
+batched too, so a campaign with deterministic keys is sent at the same request count as one
+without, each member de-duplicated by the vendor. Each member's outcome (result and errors)
+carries that key: re-sending the member with it is safe. A batch the vendor answers "already
+sent" as a whole is asked again member by member (:func:`members_alone`): a re-run grouped
+differently from the first run mixes sent and new ids, and no new member may be reported as sent. Elsewhere a caller's key belongs to one message, so such
 messages are sent alone, and merged messages share one key.
 """
 
@@ -28,7 +30,7 @@ from ._inputs import new_key, recipient_ids
 from .errors import OmnisendError
 from .models import Message, RecipientResult, SendResult
 
-__all__ = ["Batcher", "Job", "Order", "Pipeline", "SendOutcome", "ajobs", "jobs", "split_outcomes"]
+__all__ = ["Batcher", "Job", "Order", "Pipeline", "SendOutcome", "ajobs", "jobs", "members_alone", "split_outcomes"]
 
 Order = Literal["input", "completion"]
 
@@ -185,6 +187,25 @@ def split_outcomes(job: Job, result: SendResult | None, error: OmnisendError | N
         )
         outcomes.append(SendOutcome(index, message, part, None))
     return outcomes
+
+
+def members_alone(job: Job, result: SendResult | None) -> list[tuple[int, Message, Message]] | None:
+    """For a keyed batch answered "already sent" as a whole: each member to send again alone.
+
+    Such an answer (SMSAPI 53 for the request) cannot say which members landed earlier: a re-run
+    that groups keyed messages differently mixes ids that were sent with ids that were not, and
+    reporting every member as sent would silently lose the new ones. Nothing of the refused request
+    was taken, and the vendor de-duplicates each member's own ids, so each member goes out again
+    alone with its key: one that landed earlier is answered "duplicate" (success, ``deduplicated``),
+    a new one is sent now. Returns ``(index, input message, message to send)`` per member, or
+    ``None`` when the batch result stands.
+    """
+    if result is None or not result.deduplicated or job.keys is None or len(job.members) < 2:
+        return None
+    return [
+        (index, message, message.model_copy(update={"idempotency_key": key}))
+        for (index, message), key in zip(job.members, job.keys, strict=True)
+    ]
 
 
 def _keyed(error: OmnisendError | None, key: str | None) -> OmnisendError | None:

@@ -23,7 +23,7 @@ import httpx
 from . import _redact, _wire
 from . import events as _events
 from ._answer import DEFAULT_MAX_RESPONSE_BYTES, Body, Timeouts, clean_cause, current, deadline_of
-from ._bulk import Job, Order, Pipeline, SendOutcome, ajobs, jobs, split_outcomes
+from ._bulk import Job, Order, Pipeline, SendOutcome, ajobs, jobs, members_alone, split_outcomes
 from ._inputs import new_key as _new_key
 from ._text import sms_segments
 from .errors import (
@@ -695,11 +695,24 @@ class Client(_BaseClient):
 
         stop = threading.Event()  # set when the consumer leaves: no new send, no retry, no wait
 
+        def send(message: Message) -> SendResult:
+            return self._send(message, retry, timeout, stop)
+
         def run(job: Job) -> list[SendOutcome]:
             try:
-                return split_outcomes(job, self._send(job.message, retry, timeout, stop), None)
+                result = send(job.message)
             except OmnisendError as exc:
                 return split_outcomes(job, None, exc)
+            alone = members_alone(job, result)
+            if alone is None:
+                return split_outcomes(job, result, None)
+            outcomes = []
+            for index, message, keyed in alone:  # see members_alone: a whole-batch "duplicate" answer
+                try:
+                    outcomes.append(SendOutcome(index, message, send(keyed), None))
+                except OmnisendError as exc:
+                    outcomes.append(SendOutcome(index, message, None, exc))
+            return outcomes
 
         pool = ThreadPoolExecutor(concurrency, thread_name_prefix="omnisend-send")
         pipeline = Pipeline(window=2 * concurrency, order=order)
@@ -964,6 +977,22 @@ class AsyncClient(_BaseClient):
             async with reading:
                 return await anext(async_source, None)
 
+        async def run(job: Job) -> list[SendOutcome]:
+            try:
+                result = await self.send(job.message, retry=retry, timeout=timeout)
+            except OmnisendError as exc:
+                return split_outcomes(job, None, exc)
+            alone = members_alone(job, result)
+            if alone is None:
+                return split_outcomes(job, result, None)
+            outcomes = []
+            for index, message, keyed in alone:  # see members_alone: a whole-batch "duplicate" answer
+                try:
+                    outcomes.append(SendOutcome(index, message, await self.send(keyed, retry=retry, timeout=timeout)))
+                except OmnisendError as exc:
+                    outcomes.append(SendOutcome(index, message, None, exc))
+            return outcomes
+
         async def worker() -> None:
             # A fixed set of workers, each sending one job after another: a task per message
             # would cost a task's set-up, and its garbage-collector churn, on every message.
@@ -986,9 +1015,7 @@ class AsyncClient(_BaseClient):
                     wake_consumer()
                     return
                 try:
-                    outcomes = split_outcomes(job, await self.send(job.message, retry=retry, timeout=timeout), None)
-                except OmnisendError as exc:
-                    outcomes = split_outcomes(job, None, exc)
+                    outcomes = await run(job)
                 except Exception as exc:  # noqa: BLE001 - a bug, not a send error: the consumer re-raises it
                     crashed.append(exc)
                     wake_consumer()
