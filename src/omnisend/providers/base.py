@@ -897,6 +897,15 @@ class Provider(abc.ABC):
 
     # -- reading answers (shared by every adapter) --------------------------------------------
 
+    def webhook_text(self, body: bytes | str) -> str:
+        """A callback body as text; ``ValidationError`` (before any parsing) when it is not UTF-8."""
+        if isinstance(body, str):
+            return body
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValidationError("the callback body is not UTF-8", provider=self.name, field="body") from exc
+
     def read_json(self, response: httpx.Response, *, allow_empty: bool = False) -> Any:
         """The decoded JSON body; a typed error for empty, HTML or truncated bodies.
 

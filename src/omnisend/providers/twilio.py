@@ -475,11 +475,7 @@ class Twilio(Provider):
             WebhookAuthError: the signature is missing or does not match.
             ConfigurationError: no URL to check against, or no ``auth_token`` to check with.
         """
-        try:
-            text = body.decode("utf-8") if isinstance(body, bytes) else body
-        except UnicodeDecodeError as exc:
-            raise ValidationError("the callback body is not UTF-8", provider=self.name, field="body") from exc
-        pairs = parse_qsl(text, keep_blank_values=True)
+        pairs = parse_qsl(self.webhook_text(body), keep_blank_values=True)
         target = url or self.webhook_url
         if self._auth_token is None or not target:
             need = (
