@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from omnisend import _redact, _text
 from omnisend.client import _new_key
-from omnisend.providers.base import _encode_form, _form_request, _free_of_secrets
+from omnisend.providers._guard import _free_of_secrets
+from omnisend.providers._wire import _encode_form, _form_request
 
 TEXT = st.text(st.characters(codec="utf-8"), max_size=30)
 
@@ -67,12 +68,12 @@ def test_a_request_with_a_repeating_query_is_the_one_httpx_builds(query: dict[st
 
 
 def test_mobizon_calls_take_the_cached_url_path_and_send_what_they_sent_before() -> None:
-    from omnisend.providers import Mobizon, base
+    from omnisend.providers import Mobizon, _wire
     from omnisend.providers.mobizon import _flatten
 
     key = "kz+key/with=odd%chars"
-    base._URLS.clear()  # bounded caches shared by the whole run: a full one (many emulator ports) caches nothing
-    base._QUERY_URLS.clear()
+    _wire._URLS.clear()  # bounded caches shared by the whole run: a full one (many emulator ports) caches nothing
+    _wire._QUERY_URLS.clear()
     provider = Mobizon(api_key=key, base_url="http://127.0.0.1:8080")
     fields = {"recipient": "77001234567", "text": "Zaproszenie: 50% taniej & więcej", "params": {"name": "k-1"}}
     ours = provider.call("message", "sendSmsMessage", fields)
@@ -89,7 +90,7 @@ def test_mobizon_calls_take_the_cached_url_path_and_send_what_they_sent_before()
     )
     assert ours.url.raw_path == before.url.raw_path and ours.content == before.content
     assert dict(ours.headers) == dict(before.headers)
-    assert str(ours.url) in base._QUERY_URLS.values() and str(ours.url) in base._URLS  # built and parsed once
+    assert str(ours.url) in _wire._QUERY_URLS.values() and str(ours.url) in _wire._URLS  # built and parsed once
 
 
 def test_generated_keys_are_uuid4_hex() -> None:
@@ -214,7 +215,7 @@ def _spellings(table: object) -> list[object]:
 
 @pytest.mark.parametrize("table", _tables(), ids=lambda t: f"{type(t).__name__}-{len(t)}")  # type: ignore[arg-type]
 def test_a_table_lookup_by_exact_spelling_finds_the_row_the_general_rule_finds(table: object) -> None:
-    from omnisend.providers.base import _code_key
+    from omnisend.providers._tables import _code_key
 
     def general(value: object) -> object:
         key = _code_key(value)

@@ -11,28 +11,30 @@ Vendor knowledge lives in two tables per vendor:
   retryability follows from the class unless the vendor says otherwise for that code.
 * :class:`StatusTable` — vendor delivery status → :class:`~omnisend.DeliveryStatus`.
 
-What every vendor shares is written once here: the HTTP-status fallbacks (401/403, 402, 404,
-408, 429 + ``Retry-After``, 5xx), bodies that are empty, HTML or truncated, and a guard around
-every ``parse_*``/``_parse_*`` method that turns any unexpected answer shape into a typed error
-instead of ``KeyError``/``TypeError`` and masks a credential the answer echoes (an error page
-quoting the key) in the error or the result's ``raw``.
+What every vendor shares is written once, one concern per module, all importable from here:
+
+* ``_tables`` — :class:`ErrorTable`, :class:`StatusTable` and the HTTP-status fallbacks (401/403,
+  402, 404, 408, 429 + ``Retry-After``, 5xx) for answers that carry no vendor code;
+* ``_steps`` — :class:`Step` and :data:`Flow`, the contract with the client;
+* ``_guard`` — the guard around every ``parse_*``/``_parse_*`` method and flow that turns any
+  unexpected answer shape into a typed error instead of ``KeyError``/``TypeError`` and masks a
+  credential the answer echoes; :func:`strict_adapters` for tests;
+* ``_wire`` — the hot-path shortcuts of request building (cached URLs, one-pass forms);
+* this module — :class:`Provider`: credentials, request building, reading answers (bodies that
+  are empty, HTML or truncated), typed errors and reports.
 """
 
 from __future__ import annotations
 
 import abc
-import contextlib
-import contextvars
-import dataclasses
 import functools
 import inspect
 import json
 import os
-from collections.abc import Callable, Generator, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Final, Generic, NoReturn, TypeVar
-from urllib.parse import quote_plus, urlsplit
+from typing import Any, ClassVar, Final, NoReturn, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -40,15 +42,11 @@ from .. import _redact
 from .._inputs import derive_id, owned_option, recipient_ids
 from .._version import __version__
 from ..errors import (
-    AuthError,
     ConfigurationError,
     DeliveryFailed,
     DuplicateMessage,
-    InsufficientBalance,
     InvalidRecipient,
-    NotFound,
     OmnisendError,
-    PermissionDenied,
     ProviderError,
     RateLimited,
     ServiceUnavailable,
@@ -58,8 +56,13 @@ from ..errors import (
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, ReportError, SendResult
 from ..retry import parse_retry_after
+from ._guard import WebhookHeaders, _guard, _guard_build, _guard_flow, strict, strict_adapters
+from ._steps import Flow, Step
+from ._tables import HTTP_FALLBACKS, Code, ErrorCode, ErrorTable, StatusEntry, StatusTable, _kept
+from ._wire import _FORM, _FORM_ARGS, _STR_ONLY, _encode_form, _form_request, _plain_form, _query_url, _url
 
 __all__ = [
+    "Code",
     "ErrorCode",
     "ErrorTable",
     "Flow",
@@ -68,484 +71,19 @@ __all__ = [
     "StatusEntry",
     "StatusTable",
     "Step",
+    "WebhookHeaders",
+    "strict",
+    "strict_adapters",
 ]
 
 R = TypeVar("R")
-Code = str | int
 
 USER_AGENT: Final = f"omnisend/{__version__} (+python; httpx)"
-
-
-# -- tables ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorCode:
-    """One row of a code table: what a vendor code means and which exception it raises."""
-
-    exc: type[ProviderError]
-    """The exception class raised for this code."""
-    meaning: str
-    """The vendor's own description."""
-    retryable: bool | None = None
-    """Per-code override, only where the vendor says so; ``None`` follows the class."""
-    ambiguous: bool = False
-    """The vendor may have taken the message although it answered with this code."""
-    retry_after: float | None = None
-    """A wait the vendor documents for this code (seconds), used by ``RateLimited``."""
-    hint: str | None = None
-    """What to check when the fix is known; added to the error's message after the vendor's words."""
-
-    @property
-    def is_retryable(self) -> bool:
-        return self.exc.default_retryable if self.retryable is None else self.retryable
-
-
-def _code_key(code: object) -> Code | None:
-    """Canonical lookup key: numbers that arrive as strings (``"103"``) find the row ``103``."""
-    if isinstance(code, bool) or code is None:
-        return None
-    if isinstance(code, int):
-        return code
-    if isinstance(code, float) and code.is_integer():
-        return int(code)
-    text = str(code).strip()
-    if text.lstrip("-").isdigit() and len(text) < 19:
-        return int(text)
-    return text
-
-
-class ErrorTable(Mapping[Code, ErrorCode]):
-    """A vendor's code table: a read-only mapping with :meth:`error` to build the typed error.
-
-    Args:
-        rows: vendor code → :class:`ErrorCode`.
-        fallback: the class for a code that is not in the table (forward compatibility).
-        case_insensitive: match string codes regardless of case.
-    """
-
-    def __init__(
-        self,
-        rows: Mapping[Code, ErrorCode],
-        *,
-        fallback: type[ProviderError] = ProviderError,
-        case_insensitive: bool = False,
-    ) -> None:
-        self._rows = dict(rows)
-        self._case_insensitive = case_insensitive
-        self._index: dict[Code, ErrorCode] = {}
-        for code, row in rows.items():
-            key = _code_key(code)
-            if key is None:
-                raise TypeError(f"bad code {code!r} in an error table")
-            if case_insensitive and isinstance(key, str):
-                key = key.lower()
-            self._index[key] = row
-        self.fallback = fallback
-
-    def __getitem__(self, code: Code) -> ErrorCode:
-        return self._rows[code]
-
-    def __iter__(self) -> Iterator[Code]:
-        return iter(self._rows)
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def lookup(self, code: object) -> ErrorCode | None:
-        """The row for ``code``, however the vendor spelled the number; ``None`` if unknown."""
-        if type(code) is str:  # spelled as the row's own key (a hit implies no padding, no digits)
-            row = self._index.get(code.lower() if self._case_insensitive else code)
-            if row is not None:
-                return row
-        key = _code_key(code)
-        if key is None:
-            return None
-        if self._case_insensitive and isinstance(key, str):
-            key = key.lower()
-        return self._index.get(key)
-
-    def error(
-        self,
-        code: object,
-        *,
-        fallback: type[ProviderError] | None = None,
-        at_least: type[ProviderError] | None = None,
-        **kwargs: Any,
-    ) -> ProviderError:
-        """Build (not raise) the typed error for ``code``.
-
-        Args:
-            code: the vendor's code, however spelled.
-            fallback: the class for a code not in the table (default: the table's own fallback).
-            at_least: a class the error must be an instance of (e.g. ``RateLimited`` for any HTTP
-                429): a row of another class keeps its code and words but takes this class.
-        """
-        row = self.lookup(code)
-        kept: Code | None = code if isinstance(code, (str, int)) and not isinstance(code, bool) else None
-        if kept is None and code is not None:
-            kept = str(code)
-        if row is None:
-            return (fallback or self.fallback)(code=kept, **kwargs)
-        if at_least is not None and not issubclass(row.exc, at_least):
-            kwargs.setdefault("vendor_message", row.meaning)
-            return at_least(code=kept, **kwargs)
-        if row.ambiguous:
-            kwargs.setdefault("accepted", None)
-        if row.retryable is not None:
-            kwargs.setdefault("retryable", row.retryable)
-        if not kwargs.get("vendor_message"):
-            kwargs["vendor_message"] = row.meaning
-        if row.retry_after is not None:
-            kwargs.setdefault("retry_after", row.retry_after)
-        if row.hint and not kwargs.get("message"):
-            kwargs["message"] = f"{str(kwargs['vendor_message']).rstrip('. ')}; {row.hint}"
-        return row.exc(code=kept, **kwargs)
-
-
-@dataclass(frozen=True, slots=True)
-class StatusEntry:
-    """One row of a status table."""
-
-    status: DeliveryStatus
-    meaning: str
-    error: type[ProviderError] | None = None
-    """For failure statuses: the exception class the reason corresponds to."""
-
-
-class StatusTable(Mapping[Code, StatusEntry]):
-    """A vendor's delivery-status table; unknown values normalise to ``UNKNOWN``, never ``KeyError``.
-
-    Args:
-        rows: vendor status → :class:`StatusEntry`.
-        case_insensitive: match string statuses regardless of case.
-        families: name prefix → entry, for a vendor that documents families of names and adds new
-            members over time (``WHATSAPP_TEMPLATE_...``): a name no row holds takes the entry of
-            the longest prefix it starts with, so a new failure still reads as a failure.
-    """
-
-    def __init__(
-        self,
-        rows: Mapping[Code, StatusEntry],
-        *,
-        case_insensitive: bool = False,
-        families: Mapping[str, StatusEntry] | None = None,
-    ) -> None:
-        self._rows = dict(rows)
-        self._case_insensitive = case_insensitive
-        self.families: Mapping[str, StatusEntry] = dict(families or {})
-        self._families = sorted(
-            ((p.lower() if case_insensitive else p, e) for p, e in self.families.items()), key=lambda f: -len(f[0])
-        )
-        self._index: dict[Code, StatusEntry] = {}
-        for code, row in rows.items():
-            key = _code_key(code)
-            if key is None:
-                raise TypeError(f"bad status {code!r} in a status table")
-            self._index[key.lower() if case_insensitive and isinstance(key, str) else key] = row
-
-    def __getitem__(self, code: Code) -> StatusEntry:
-        return self._rows[code]
-
-    def __iter__(self) -> Iterator[Code]:
-        return iter(self._rows)
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def lookup(self, value: object) -> StatusEntry | None:
-        if type(value) is str:  # spelled as the row's own key (a hit implies no padding, no digits)
-            row = self._index.get(value.lower() if self._case_insensitive else value)
-            if row is not None:
-                return row
-        key = _code_key(value)
-        if key is None:
-            return None
-        if self._case_insensitive and isinstance(key, str):
-            key = key.lower()
-        row = self._index.get(key)
-        if row is None and isinstance(key, str):
-            row = next((entry for prefix, entry in self._families if key.startswith(prefix)), None)
-        return row
-
-    def normalize(self, value: object) -> DeliveryStatus:
-        """The :class:`DeliveryStatus` for a vendor value; ``UNKNOWN`` when not in the table."""
-        row = self.lookup(value)
-        return row.status if row is not None else DeliveryStatus.UNKNOWN
-
-    def report_error(
-        self, value: object, *, code: Code | None = None, message: str | None = None
-    ) -> ReportError | None:
-        """The failure reason for a failure status (``None`` for non-failures)."""
-        row = self.lookup(value)
-        if row is None or row.error is None:
-            return None
-        return ReportError(row.error.__name__, code if code is not None else _kept(value), message or row.meaning)
-
-
-def _kept(value: object) -> Code | None:
-    if value is None or isinstance(value, bool):
-        return None
-    return value if isinstance(value, (str, int)) else str(value)
-
-
-#: HTTP status → (exception class, whether the vendor may have taken the message).
-#: Used only when the body carries no vendor code of its own.
-HTTP_FALLBACKS: Final[Mapping[int, tuple[type[OmnisendError], bool | None]]] = {
-    400: (ValidationError, False),
-    401: (AuthError, False),
-    402: (InsufficientBalance, False),
-    403: (PermissionDenied, False),
-    404: (NotFound, False),
-    405: (ValidationError, False),
-    408: (ServiceUnavailable, None),
-    409: (DuplicateMessage, False),
-    413: (ValidationError, False),
-    415: (ValidationError, False),
-    422: (ValidationError, False),
-    429: (RateLimited, False),
-    500: (ServiceUnavailable, None),
-    502: (ServiceUnavailable, None),
-    503: (ServiceUnavailable, False),
-    504: (ServiceUnavailable, None),
-}
-
-
-# -- the sans-I/O step contract -------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Step(Generic[R]):
-    """One HTTP exchange of a flow: the request, and the pure function that reads its answer.
-
-    The client sends ``request`` (again, unchanged, on each retry) and hands the response to
-    ``parse``. ``idempotent`` says whether sending it twice is harmless (the vendor
-    de-duplicates on our key, or the call only reads). ``on_duplicate`` builds the result when
-    the vendor answers "already seen" to a repeated attempt: the first attempt landed.
-    """
-
-    request: httpx.Request
-    parse: Callable[[httpx.Response], R]
-    idempotent: bool = False
-    read_only: bool = False
-    on_duplicate: Callable[[DuplicateMessage], R] | None = None
-    delay: float = 0.0
-    """Seconds the client waits before sending this step (vendor pacing such as "poll at most
-    once a second"); it uses the retry policy's ``sleep``, so tests do not really wait."""
-    provider: str | None = None
-    """The provider that makes this request, when it is not the client's own (a router's route):
-    errors the client builds for it (a refused connection, a timeout) name that provider."""
-
-
-#: A flow yields steps, receives each step's parsed value (or the step's error, thrown in),
-#: and returns the final value.
-Flow = Generator[Step[Any], Any, R]
 
 
 # -- the provider base class ---------------------------------------------------------------
 
 _GUARDED: Final = ("parse_response", "parse_status", "parse_webhook")
-
-
-class WebhookHeaders(Mapping[str, str]):
-    """Webhook request headers with case-insensitive names (any text value, unlike ``httpx.Headers``)."""
-
-    def __init__(self, headers: Mapping[str, str]) -> None:
-        self._items = {str(k).lower(): (str(k), str(v)) for k, v in dict(headers).items()}
-
-    def __getitem__(self, name: str) -> str:
-        return self._items[name.lower()][1]
-
-    def __iter__(self) -> Iterator[str]:
-        return (original for original, _ in self._items.values())
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._items
-
-    def __repr__(self) -> str:
-        return f"WebhookHeaders({dict(self)!r})"
-
-
-_STRICT: Final = contextvars.ContextVar("omnisend_strict_adapters", default=False)
-
-
-def strict() -> bool:
-    """Whether adapter bugs re-raise (tests) instead of becoming typed errors (users).
-
-    On inside :func:`omnisend.testing.strict_adapters` or with ``OMNISEND_STRICT_ADAPTERS=1``.
-    """
-    return _STRICT.get() or os.environ.get("OMNISEND_STRICT_ADAPTERS", "") not in ("", "0")
-
-
-@contextlib.contextmanager
-def strict_adapters() -> Iterator[None]:
-    """Within this block (in this thread or task), an unexpected exception inside an adapter's
-    ``parse_*`` methods or flows is raised as is, so a test fails on it, instead of becoming the
-    typed error users get. Set ``OMNISEND_STRICT_ADAPTERS=1`` for the same everywhere."""
-    token = _STRICT.set(True)
-    try:
-        yield
-    finally:
-        _STRICT.reset(token)
-
-
-def _guard(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(method)
-    def guarded(self: Provider, *args: Any, **kwargs: Any) -> Any:
-        if name == "parse_webhook" and not isinstance(kwargs.get("headers"), WebhookHeaders):
-            # Header names are case-insensitive whatever mapping the web framework hands over.
-            kwargs["headers"] = WebhookHeaders(kwargs.get("headers") or {})
-        try:
-            value = method(self, *args, **kwargs)
-            secrets = self._masks()
-            if args and isinstance(args[0], httpx.Response) and _free_of_secrets(args[0], secrets):
-                return value  # nothing read from this answer can hold a secret: no walk needed
-            return _scrub_value(value, secrets)
-        except OmnisendError as exc:
-            _scrub_error(exc, self._masks())
-            raise
-        except Exception as exc:
-            if strict():
-                raise
-            response = args[0] if args and isinstance(args[0], httpx.Response) else kwargs.get("response")
-            if name == "parse_webhook":
-                raise ValidationError(
-                    f"the webhook payload has an unexpected shape ({type(exc).__name__})",
-                    provider=self.name,
-                    field="webhook",
-                ) from exc
-            answer = response if isinstance(response, httpx.Response) else None
-            raise self.shape_error(answer, f"{type(exc).__name__}: {exc}") from exc
-
-    return guarded
-
-
-def _guard_flow(method: Callable[..., Flow[R]]) -> Callable[..., Flow[R]]:
-    """A vendor flow whose final value and escaping error are masked like a parse method's.
-
-    A send flow first checks its message (:meth:`Provider.check_message`). An unexpected exception
-    inside the flow (an adapter bug) becomes a :class:`TransportError` — ``accepted=False`` when no
-    step was handed out yet, ``None`` after — unless :func:`strict` is on.
-    """
-
-    @functools.wraps(method)
-    def guarded(self: Provider, *args: Any, **kwargs: Any) -> Flow[R]:
-        stepped = False
-        try:
-            if method.__name__ == "send_flow":
-                self.check_message(args[0] if args else kwargs.get("message"), kwargs.get("idempotency_key"))
-            inner = method(self, *args, **kwargs)
-            step = next(inner)
-            while True:
-                stepped = True
-                try:
-                    sent = yield step
-                except GeneratorExit:
-                    inner.close()
-                    raise
-                except BaseException as exc:  # noqa: BLE001 - the driver throws a step's error in: the flow decides
-                    step = inner.throw(exc)
-                else:
-                    step = inner.send(sent)
-        except StopIteration as stop:
-            return _scrub_value(stop.value, self._masks())  # type: ignore[no-any-return]
-        except OmnisendError as exc:
-            _scrub_error(exc, self._masks())
-            raise
-        except Exception as exc:
-            if strict():
-                raise
-            raise TransportError(
-                f"internal error in the {self.name} adapter ({type(exc).__name__}: "
-                f"{_redact.scrub(str(exc), self._masks())})"
-                + ("; an earlier request of this send may have reached the vendor" if stepped else ""),
-                provider=self.name,
-                accepted=None if stepped else False,
-                retryable=False,
-            ) from exc
-
-    return guarded
-
-
-def _guard_build(method: Callable[..., httpx.Request]) -> Callable[..., httpx.Request]:
-    """``build_request`` after :meth:`Provider.check_message`: bad input is refused the same way by every vendor."""
-
-    @functools.wraps(method)
-    def guarded(self: Provider, message: Message, *, idempotency_key: str) -> httpx.Request:
-        self.check_message(message, idempotency_key)
-        return method(self, message, idempotency_key=idempotency_key)
-
-    return guarded
-
-
-def _scrub_error(error: OmnisendError, secrets: tuple[str, ...]) -> None:
-    """Mask credentials an answer echoed (an error page quoting the key, a code object) in ``error``."""
-    if not any(secrets):
-        return
-    error.message = str(_redact.scrub(error.message, secrets))
-    error.args = (error.message,)
-    error.raw = _redact.scrub(error.raw, secrets)
-    if error.vendor_message is not None:
-        error.vendor_message = str(_redact.scrub(error.vendor_message, secrets))
-    if isinstance(error.code, str):
-        error.code = str(_redact.scrub(error.code, secrets))
-
-
-def _free_of_secrets(response: httpx.Response, secrets: tuple[str, ...]) -> bool:
-    """Whether no value decoded from ``response``'s body can contain one of ``secrets``.
-
-    A body with no backslash (no JSON escape), no ``%`` (no URL escape) and no NUL byte (so not
-    UTF-16/32 JSON) holds every string it decodes to verbatim as UTF-8 bytes; one bytes search
-    per secret then settles it. Anything else is "don't know" (the caller walks the result).
-    """
-    try:
-        content = response.content
-    except httpx.ResponseNotRead:
-        return False
-    if b"\\" in content or b"%" in content or b"\x00" in content:
-        return False
-    for secret in secrets:
-        if secret and secret.encode() in content:
-            return False
-    return True
-
-
-def _scrub_value(value: R, secrets: tuple[str, ...]) -> R:
-    """Mask credentials an answer echoed in the ``raw`` of a parsed result (and its recipients' errors)."""
-    secrets = tuple(secret for secret in secrets if secret)
-    if not secrets:
-        return value
-    if isinstance(value, list):
-        return [_scrub_value(item, secrets) for item in value]  # type: ignore[return-value]
-    if isinstance(value, (SendResult, DeliveryReport)):
-        for recipient in getattr(value, "recipients", ()):
-            if recipient.error is not None:
-                _scrub_error(recipient.error, secrets)
-        if value.raw is not None and _echoes(value.raw, secrets):
-            return dataclasses.replace(value, raw=_redact.scrub(value.raw, secrets))
-    return value
-
-
-def _echoes(value: object, secrets: tuple[str, ...]) -> bool:
-    """Whether a decoded payload holds one of ``secrets`` anywhere (a cheap walk, nothing copied)."""
-    if _redact.absent(value, secrets):  # one C-speed pass settles the common case
-        return False
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            for secret in secrets:
-                if secret in item:
-                    return True
-        elif isinstance(item, dict):
-            stack += item.keys()
-            stack += item.values()
-        elif isinstance(item, (list, tuple)):
-            stack += item
-    return False
 
 
 class Provider(abc.ABC):
@@ -1103,118 +641,6 @@ class _Empty(dict[str, Any]):
 
 
 _EMPTY: Final = _Empty()
-
-
-_URLS: dict[str, httpx.URL] = {}
-_URLS_MAX: Final = 256
-
-
-def _url(text: str) -> httpx.URL:
-    """``httpx.URL(text)``, parsed once per distinct URL (parsing is a good part of building a request)."""
-    url = _URLS.get(text)
-    if url is None:
-        url = httpx.URL(text)
-        if len(_URLS) < _URLS_MAX:  # bounded: URLs that carry ids are parsed each time
-            _URLS[text] = url
-    return url
-
-
-def _query_url(url: str, params: dict[str, str]) -> str:
-    """``str(httpx.URL(url, params=params))`` for a URL without a query: what httpx sends for ``params=``."""
-    key = (url, *params.items())
-    text = _QUERY_URLS.get(key)
-    if text is None:
-        text = str(httpx.URL(url, params=params))
-        if len(_QUERY_URLS) < _URLS_MAX:
-            _QUERY_URLS[key] = text
-    return text
-
-
-_QUERY_URLS: dict[tuple[object, ...], str] = {}
-
-
-_FORM: Final = "application/x-www-form-urlencoded"
-_SET_BY_HTTPX: Final = frozenset({"host", "content-type", "content-length", "transfer-encoding"})
-
-
-def _plain_form(data: dict[Any, Any], headers: Mapping[str, str]) -> bool:
-    """Whether ``data`` is a flat str → str form, and ``headers`` leave the framing to us."""
-    return {*map(type, data), *map(type, data.values())} <= _STR_ONLY and _SET_BY_HTTPX.isdisjoint(
-        k.lower() for k in headers
-    )
-
-
-_STR_ONLY: Final = frozenset({str})
-_FORM_ARGS: Final = frozenset({"data", "params"})
-
-
-def _form_request(method: str, url: str, headers: dict[str, str], body: bytes) -> httpx.Request:
-    """``httpx.Request(method, url, headers=headers, content=body)`` for a form, headers normalised once.
-
-    The same request httpx builds (``Host`` first, the caller's headers, then the form's
-    ``Content-Length`` and ``Content-Type``; ``.content`` readable). httpx normalises every
-    header of every request, twice; here the framed headers are normalised once per distinct
-    (URL, body length, headers) and copied for each request.
-    """
-    key = (url, len(body), *headers.items())
-    frame = _FRAMES.get(key)
-    parsed = _url(url)
-    if frame is None:
-        frame = httpx.Headers(
-            [
-                ("Host", parsed.netloc.decode("ascii")),
-                *headers.items(),
-                ("Content-Length", str(len(body))),
-                ("Content-Type", _FORM),
-            ]
-        )
-        if len(_FRAMES) < _FRAMES_MAX:  # bounded: a few hundred body lengths per endpoint
-            _FRAMES[key] = frame
-    request = httpx.Request(method, parsed, headers=frame, stream=httpx.ByteStream(body))  # copies ``frame``
-    request.headers.encoding = frame.encoding  # worked out once per frame, not per request
-    request.read()  # sets .content, as httpx does for a body given as bytes
-    return request
-
-
-_FRAMES: dict[tuple[object, ...], httpx.Headers] = {}
-_FRAMES_MAX: Final = 2048
-
-
-# ``quote_plus`` for ASCII text as one ``str.translate``: a space becomes ``+``, every character
-# other than the unreserved ones (letters, digits, ``_.-~``) its ``%XX``.
-_UNRESERVED: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
-_FORM_TABLE: Final = tuple(
-    "+" if code == 32 else chr(code) if chr(code) in _UNRESERVED else f"%{code:02X}" for code in range(128)
-)  # a sequence indexed by code point: str.translate reads it faster than a dict
-
-
-def _form_quote(text: str) -> str:
-    """``quote_plus(text)``, byte for byte."""
-    if text.isascii():
-        return text if text.isalnum() else text.translate(_FORM_TABLE)
-    return quote_plus(text)
-
-
-def _encode_form(data: dict[str, str]) -> bytes:
-    """``urlencode(data).encode()``, byte for byte (field names, a handful per vendor, encoded once)."""
-    last = _FORM_LAST
-    parts = []
-    for key, value in data.items():
-        seen = last.get(key)
-        if seen is not None and seen[0] == value:
-            parts.append(seen[1])  # a constant field (format=json): encoded once
-            continue
-        pair = f"{_form_quote(key)}={value if value.isalnum() and value.isascii() else _form_quote(value)}"
-        if seen is not None or len(last) < _FORM_LAST_MAX:
-            last[key] = (value, pair)
-        parts.append(pair)
-    return "&".join(parts).encode()
-
-
-# Per field name, the last value encoded and its ``name=value`` text (field names are a handful
-# per vendor; a value that repeats, as most do, is then encoded once).
-_FORM_LAST: dict[str, tuple[str, str]] = {}
-_FORM_LAST_MAX: Final = 1024
 
 
 def _snippet(content: bytes, limit: int = 2048) -> str:

@@ -91,7 +91,8 @@ from ..errors import (
     WebhookAuthError,
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, ReportError, SendResult
-from .base import ErrorCode, ErrorTable, Flow, Provider, StatusEntry, StatusTable, Step, _code_key
+from ._tables import _code_key
+from .base import ErrorCode, ErrorTable, Flow, Provider, StatusEntry, StatusTable, Step
 
 __all__ = ["Mobizon", "WrongDomain"]
 

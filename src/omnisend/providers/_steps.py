@@ -1,0 +1,45 @@
+"""The sans-I/O step contract between an adapter and the client: a :class:`Step` (one request and the
+pure function that reads its answer) and a :data:`Flow` (a generator of steps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import httpx
+
+from ..errors import (
+    DuplicateMessage,
+)
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Step(Generic[R]):
+    """One HTTP exchange of a flow: the request, and the pure function that reads its answer.
+
+    The client sends ``request`` (again, unchanged, on each retry) and hands the response to
+    ``parse``. ``idempotent`` says whether sending it twice is harmless (the vendor
+    de-duplicates on our key, or the call only reads). ``on_duplicate`` builds the result when
+    the vendor answers "already seen" to a repeated attempt: the first attempt landed.
+    """
+
+    request: httpx.Request
+    parse: Callable[[httpx.Response], R]
+    idempotent: bool = False
+    read_only: bool = False
+    on_duplicate: Callable[[DuplicateMessage], R] | None = None
+    delay: float = 0.0
+    """Seconds the client waits before sending this step (vendor pacing such as "poll at most
+    once a second"); it uses the retry policy's ``sleep``, so tests do not really wait."""
+    provider: str | None = None
+    """The provider that makes this request, when it is not the client's own (a router's route):
+    errors the client builds for it (a refused connection, a timeout) name that provider."""
+
+
+#: A flow yields steps, receives each step's parsed value (or the step's error, thrown in),
+#: and returns the final value.
+Flow = Generator[Step[Any], Any, R]
