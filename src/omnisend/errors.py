@@ -105,7 +105,8 @@ class OmnisendError(Exception):
     attempts: int | None
     """How many HTTP attempts were made before this error was raised."""
     request_id: str | None
-    """The vendor's request or trace id, when it sends one."""
+    """The vendor's id of the request, when it sends one (``Provider.request_id_header``: Twilio's
+    ``Twilio-Request-Id``); quote it to the vendor's support."""
     route_errors: tuple[OmnisendError, ...] = ()
     """Through a router: the errors of the routes tried before the one that raised this (oldest first)."""
 

@@ -537,3 +537,13 @@ def test_the_emulators_callbacks_pass_the_official_validator() -> None:
     params = dict(parse_qsl(kwargs["body"].decode()))
     assert RequestValidator(emulator.credentials[0]).validate(kwargs["url"], params, kwargs["headers"]["X-Twilio-Signature"])
     assert not RequestValidator("another-token").validate(kwargs["url"], params, kwargs["headers"]["X-Twilio-Signature"])
+
+
+def test_the_vendor_request_id_is_kept_on_errors() -> None:
+    """Twilio names every request in ``Twilio-Request-Id``; support asks for it."""
+    emu = TwilioEmulator()
+    with Client(emu.make_provider("http://twilio.test"), http_client=httpx.Client(transport=emu.transport())) as client:
+        with pytest.raises(InvalidRecipient, match="21211") as info:
+            client.send(Message(to="+15005550001", text="hi", sender="+15005550006"))
+    assert info.value.request_id is not None and info.value.request_id.startswith("RQ")
+    assert len(info.value.request_id) == 34

@@ -109,6 +109,8 @@ class Provider(abc.ABC):
     """The most recipients one request may carry (a class default; an instance may set its own)."""
     status_lookup: ClassVar[bool] = False
     """Whether the vendor offers a status lookup (``Client.get_status``)."""
+    request_id_header: ClassVar[str | None] = None
+    """The header in which the vendor names each request (kept as ``error.request_id``), if it has one."""
     webhook_auth: ClassVar[str] = "none"
     """How the vendor's delivery callbacks are authenticated (shown in the docs' feature matrix)."""
     owned_options: ClassVar[frozenset[str]] = frozenset()
@@ -523,6 +525,11 @@ class Provider(abc.ABC):
             retryable=False,
         )
 
+    def request_id(self, response: httpx.Response) -> str | None:
+        """The vendor's id of this request (``request_id_header``), for its support; ``None`` when absent."""
+        value = response.headers.get(self.request_id_header) if self.request_id_header else None
+        return value[:200] if value else None
+
     def http_error(
         self, response: httpx.Response, *, raw: object | None = None, message: str | None = None
     ) -> OmnisendError:
@@ -544,6 +551,7 @@ class Provider(abc.ABC):
         }
         if issubclass(cls, ProviderError):
             kwargs["retry_after"] = retry_after(response)
+        kwargs["request_id"] = self.request_id(response)
         text = message or f"HTTP {status} {response.reason_phrase}".strip()
         return cls(text, **kwargs)
 
@@ -566,6 +574,7 @@ class Provider(abc.ABC):
         if response is not None:
             status = response.status_code
             extra.setdefault("http_status", status)
+            extra.setdefault("request_id", self.request_id(response))
             if status == 429 or "retry-after" in response.headers:
                 hint = retry_after(response)
                 if hint is not None:

@@ -348,6 +348,7 @@ class Twilio(Provider):
     status_lookup = True
     credential_env = "OMNISEND_TWILIO_AUTH_TOKEN"
     max_recipients = 1
+    request_id_header = "Twilio-Request-Id"
     webhook_auth = "`X-Twilio-Signature`: HMAC-SHA1 of the callback URL and the sorted form fields"
     owned_options = frozenset({"To", "StatusCallback"})
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
 from email.utils import format_datetime
@@ -132,6 +133,11 @@ class TwilioEmulator(Emulator):
         return bool(password) and self.api_keys.get(user) == password
 
     def route(self, request: Request) -> Reply:
+        reply = self._route(request)
+        reply.headers.setdefault("twilio-request-id", f"RQ{uuid.uuid4().hex}")  # Twilio names every request
+        return reply
+
+    def _route(self, request: Request) -> Reply:
         path = request.path
         prefix = f"{API}{self.account_sid}/Messages"
         if not path.startswith(API):
