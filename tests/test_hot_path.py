@@ -55,7 +55,7 @@ def test_a_request_with_a_repeating_query_is_the_one_httpx_builds(query: dict[st
 
     provider = Mobizon(api_key="k+y/=%2F", base_url="http://127.0.0.1:8080")
     for _ in range(2):  # built, then from the cache
-        ours = provider.request("POST", "/service/message/sendSmsMessage", params=query, data=form)
+        ours = provider.build_http_request("POST", "/service/message/sendSmsMessage", params=query, data=form)
         theirs = httpx.Request(
             "POST",
             "http://127.0.0.1:8080/service/message/sendSmsMessage",
@@ -76,7 +76,7 @@ def test_mobizon_calls_take_the_cached_url_path_and_send_what_they_sent_before()
     _wire._QUERY_URLS.clear()
     provider = Mobizon(api_key=key, base_url="http://127.0.0.1:8080")
     fields = {"recipient": "77001234567", "text": "Zaproszenie: 50% taniej & więcej", "params": {"name": "k-1"}}
-    ours = provider.call("message", "sendSmsMessage", fields)
+    ours = provider.build_call("message", "sendSmsMessage", fields)
     before = httpx.Request(  # what Mobizon.call built before the cached-URL path
         "POST",
         "http://127.0.0.1:8080/service/message/sendSmsMessage",

@@ -341,7 +341,7 @@ class _BasicVendor(Provider):
         return ((self.user, self.password),)
 
     def build_request(self, message: Message, *, idempotency_key: str) -> httpx.Request:
-        return self.request("POST", "/send", auth=None)
+        return self.build_http_request("POST", "/send", auth=None)
 
     def parse_response(
         self, response: httpx.Response, *, message: Message | None = None, idempotency_key: str | None = None

@@ -245,7 +245,7 @@ def test_golden_campaign_steps(policy: RetryPolicy) -> None:
 
 def test_golden_add_recipients_send_and_status_requests() -> None:
     p = provider()
-    add = p.call("campaign", "addRecipients", {"id": "9", "recipients": ["77001234567", "77001234568"]})
+    add = p.build_call("campaign", "addRecipients", {"id": "9", "recipients": ["77001234567", "77001234568"]})
     assert add.content == b"id=9&recipients%5B0%5D=77001234567&recipients%5B1%5D=77001234568"
     assert str(p.build_status_request("12111324").url) == f"{BASE}/service/message/getSMSStatus?{QUERY}"
     assert p.build_status_request("12111324").content == b"ids%5B0%5D=12111324"
@@ -481,14 +481,14 @@ def test_the_emulator_speaks_the_envelope_for_bad_calls() -> None:
     emulator = MobizonEmulator()
     p = emulator.make_provider("http://emulator.test")
     with httpx.Client(transport=emulator.transport()) as http:
-        assert http.send(p.call("nosuch", "thing")).json()["code"] == 4
-        assert http.send(p.call("message", "nosuch")).json()["code"] == 5
-        bad = httpx.Request("POST", p.call("user", "getOwnBalance").url.copy_set_param("output", "xml"))
+        assert http.send(p.build_call("nosuch", "thing")).json()["code"] == 4
+        assert http.send(p.build_call("message", "nosuch")).json()["code"] == 5
+        bad = httpx.Request("POST", p.build_call("user", "getOwnBalance").url.copy_set_param("output", "xml"))
         assert http.send(bad).json()["code"] == 6
-        assert http.send(p.call("user", "getOwnBalance")).json()["data"] == {"balance": "1000.0000", "currency": "KZT"}
-        too_many = p.call("message", "getSMSStatus", {"ids": [str(i) for i in range(101)]})
+        assert http.send(p.build_call("user", "getOwnBalance")).json()["data"] == {"balance": "1000.0000", "currency": "KZT"}
+        too_many = p.build_call("message", "getSMSStatus", {"ids": [str(i) for i in range(101)]})
         assert http.send(too_many).json()["code"] == 12
-        assert http.send(p.call("message", "getSMSStatus")).json()["code"] == 2
+        assert http.send(p.build_call("message", "getSMSStatus")).json()["code"] == 2
 
 
 # -- code 13: the wrong domain --------------------------------------------------------------------------
@@ -903,8 +903,8 @@ def test_emulator_add_recipients_takes_every_documented_form(recipients: object)
     emulator = MobizonEmulator()
     p = emulator.make_provider(BASE)
     with httpx.Client(transport=emulator.transport()) as http:
-        campaign = http.send(p.call("campaign", "create", {"data": {"text": "Hi {name}", "type": 3}})).json()["data"]
-        answer = http.send(p.call("campaign", "addRecipients", {"id": campaign, "recipients": recipients})).json()
+        campaign = http.send(p.build_call("campaign", "create", {"data": {"text": "Hi {name}", "type": 3}})).json()["data"]
+        answer = http.send(p.build_call("campaign", "addRecipients", {"id": campaign, "recipients": recipients})).json()
     assert answer["code"] == 0
     assert [(i["recipient"], i["number"], i["code"]) for i in answer["data"]] == [
         ("77001234567", "77001234567", 0),
@@ -918,6 +918,6 @@ def test_emulator_add_recipients_refuses_two_sources_at_once() -> None:
     p = emulator.make_provider(BASE)
     fields = {"recipients": ["77001234567"], "recipients[0][recipient]": "77001234568"}
     with httpx.Client(transport=emulator.transport()) as http:
-        campaign = http.send(p.call("campaign", "create", {"data": {"text": "Hi", "type": 2}})).json()["data"]
-        answer = http.send(p.call("campaign", "addRecipients", {"id": campaign, **fields})).json()
+        campaign = http.send(p.build_call("campaign", "create", {"data": {"text": "Hi", "type": 2}})).json()["data"]
+        answer = http.send(p.build_call("campaign", "addRecipients", {"id": campaign, **fields})).json()
     assert answer["code"] == 12

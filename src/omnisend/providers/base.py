@@ -276,7 +276,7 @@ class Provider(abc.ABC):
 
     # -- building requests -------------------------------------------------------------------
 
-    def request(
+    def build_http_request(
         self,
         method: str,
         path: str,
@@ -597,7 +597,7 @@ class Provider(abc.ABC):
             **extra,
         )
 
-    def report(
+    def build_report(
         self,
         *,
         message_id: object,

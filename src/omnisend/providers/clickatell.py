@@ -277,7 +277,7 @@ class Clickatell(Provider):
             fields["from"] = message.sender.lstrip("+")
         fields.update(message.options)
         messages = [{"channel": message.channel, "to": to.lstrip("+"), **fields} for to in message.recipients]
-        return self.request("POST", "/v1/message", headers=self._auth(), json={"messages": messages})
+        return self.build_http_request("POST", "/v1/message", headers=self._auth(), json={"messages": messages})
 
     def _content(self, message: Message) -> dict[str, Any]:
         """The channel-specific fields of one message entry; ``ValidationError`` for what cannot be sent."""
@@ -391,7 +391,7 @@ class Clickatell(Provider):
     # -- status -----------------------------------------------------------------------------
 
     def build_status_request(self, message_id: str) -> httpx.Request:
-        return self.request("GET", f"/v1/message/{quote(message_id, safe='')}", headers=self._auth())
+        return self.build_http_request("GET", f"/v1/message/{quote(message_id, safe='')}", headers=self._auth())
 
     def parse_status(self, response: httpx.Response, *, message_id: str | None = None) -> DeliveryReport:
         body = self._body(response)
@@ -451,7 +451,7 @@ class Clickatell(Provider):
         else:
             vendor_status, code = name, number
         timestamp = entry.get("timestamp")
-        return self.report(
+        return self.build_report(
             message_id=message_id,
             vendor_status=vendor_status,
             recipient=_plus(entry.get("to")),

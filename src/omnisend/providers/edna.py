@@ -367,7 +367,7 @@ class Edna(Provider):
         build = self._pulse_body if self.api == "pulse" else self._im_body
         path, body = build(message, idempotency_key, content)
         extra = {k: v for k, v in message.options.items() if k not in CONSUMED_OPTIONS}
-        return self.request("POST", path, headers=self._auth(), json=_merge(_compact(body), extra))
+        return self.build_http_request("POST", path, headers=self._auth(), json=_merge(_compact(body), extra))
 
     def _content(self, message: Message) -> _Content:
         options, channel = message.options, message.channel
@@ -538,7 +538,9 @@ class Edna(Provider):
     def build_status_request(self, message_id: str) -> httpx.Request:
         """IM: ``GET imOutMessage/{id}``. Pulse: the first ``messages/history`` page (see :meth:`status_flow`)."""
         if self.api == "im":
-            return self.request("GET", f"/api/imOutMessage/{quote(message_id, safe='')}", headers=self._auth())
+            return self.build_http_request(
+                "GET", f"/api/imOutMessage/{quote(message_id, safe='')}", headers=self._auth()
+            )
         return self._history_request(0, datetime.now(timezone.utc))
 
     def _history_request(self, page: int, now: datetime) -> httpx.Request:
@@ -556,7 +558,7 @@ class Edna(Provider):
             "limit": HISTORY_PAGE,
             "sort": [{"property": "messageId", "direction": "DESC"}],
         }
-        return self.request("POST", "/api/messages/history", headers=self._auth(), json=query)
+        return self.build_http_request("POST", "/api/messages/history", headers=self._auth(), json=query)
 
     def status_flow(self, message_id: str) -> Flow[DeliveryReport]:
         """IM: one lookup. Pulse: ``messages/history`` pages (newest first) until the request id is found.
@@ -672,7 +674,7 @@ class Edna(Provider):
             raise ValidationError(
                 "edna status event without requestId or imOutMessageId", provider=self.name, field="requestId"
             )
-        report = self.report(
+        report = self.build_report(
             message_id=ours if ours not in (None, "") else edna_id,
             vendor_status=status,
             idempotency_key=ours,

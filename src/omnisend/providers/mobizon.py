@@ -269,14 +269,14 @@ class Mobizon(Provider):
     def _secrets(self) -> tuple[str, ...]:
         return (self._key,) + ((self._webhook_secret,) if self._webhook_secret else ())
 
-    def call(self, module: str, method: str, fields: Mapping[str, object] | None = None) -> httpx.Request:
+    def build_call(self, module: str, method: str, fields: Mapping[str, object] | None = None) -> httpx.Request:
         """``POST /service/<module>/<method>`` with the key in the query and ``fields`` form-encoded."""
         form = dict(_flatten(fields or {}))  # PHP-style names are unique: nothing is lost
         query = {"output": "json", "api": "v1", "apiKey": self._key}
         if form:
             # The cached-URL path (``Provider.request``): the query with the key is built once.
-            return self.request("POST", f"/service/{module}/{method}", params=query, data=form)
-        return self.request(
+            return self.build_http_request("POST", f"/service/{module}/{method}", params=query, data=form)
+        return self.build_http_request(
             "POST",
             f"/service/{module}/{method}",
             params=query,
@@ -323,7 +323,7 @@ class Mobizon(Provider):
 
     def build_request(self, message: Message, *, idempotency_key: str) -> httpx.Request:
         """``message/sendSmsMessage`` for one recipient; ``campaign/create`` (the first step) for several."""
-        return self.call(*self._send_call(message, idempotency_key))
+        return self.build_call(*self._send_call(message, idempotency_key))
 
     def parse_response(
         self, response: httpx.Response, *, message: Message | None = None, idempotency_key: str | None = None
@@ -495,7 +495,7 @@ class Mobizon(Provider):
     ) -> Flow[R]:
         """One call; on code 13 re-sent once to the domain the answer names (``api.mobizon.*`` only)."""
         try:
-            value: R = yield Step(self.call(module, method, form), parse, **step)
+            value: R = yield Step(self.build_call(module, method, form), parse, **step)
         except WrongDomain as exc:
             host = _host(exc.raw.get("data") if isinstance(exc.raw, dict) else None)
             if not self.follow_domain_redirect or host is None:
@@ -509,13 +509,13 @@ class Mobizon(Provider):
                 host,
                 self.base_url,
             )
-            value = yield Step(self.call(module, method, form), parse, **step)
+            value = yield Step(self.build_call(module, method, form), parse, **step)
         return value
 
     # -- status -------------------------------------------------------------------------------
 
     def build_status_request(self, message_id: str) -> httpx.Request:
-        return self.call("message", "getSMSStatus", {"ids": [message_id]})
+        return self.build_call("message", "getSMSStatus", {"ids": [message_id]})
 
     def parse_status(self, response: httpx.Response, *, message_id: str | None = None) -> DeliveryReport:
         reports = self.parse_statuses(response, message_ids=[message_id] if message_id else [])
@@ -535,7 +535,9 @@ class Mobizon(Provider):
             reason = ReportError(NotFound.__name__, None, "left out of the answer: unknown id, or another account's")
             return DeliveryReport(self.name, message_id, DeliveryStatus.UNKNOWN, None, error=reason)
         when = self._when(item.get("statusUpdateTs") or item.get("startSendTs"))
-        return self.report(message_id=item.get("id"), vendor_status=item.get("status"), timestamp=when, raw=dict(item))
+        return self.build_report(
+            message_id=item.get("id"), vendor_status=item.get("status"), timestamp=when, raw=dict(item)
+        )
 
     def status_flow(self, message_id: str) -> Flow[DeliveryReport]:
         reports = yield from self.statuses_flow([message_id])
@@ -583,7 +585,7 @@ class Mobizon(Provider):
         if event.get("eventType") != "sms-delivery-report" or not isinstance(data, dict):
             return []
         return [
-            self.report(
+            self.build_report(
                 message_id=data.get("messageId"),
                 vendor_status=data.get("status"),
                 recipient=_plus(data.get("to")),

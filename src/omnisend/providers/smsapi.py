@@ -398,7 +398,7 @@ class Smsapi(Provider):
             form["test"] = "1"
         if message.options:
             form.update(self.form_options(message.options))
-        return self.request("POST", "/sms.do", headers=self._auth(), data=form)
+        return self.build_http_request("POST", "/sms.do", headers=self._auth(), data=form)
 
     def _add_times(self, form: dict[str, str], message: Message) -> None:
         """``date`` (a scheduled send) and ``expiration_date`` (validity), checked against SMSAPI's limits."""
@@ -493,7 +493,9 @@ class Smsapi(Provider):
     # -- status -----------------------------------------------------------------------------
 
     def build_status_request(self, message_id: str) -> httpx.Request:
-        return self.request("GET", "/sms.do", headers=self._auth(), params={"status": message_id, "format": "json"})
+        return self.build_http_request(
+            "GET", "/sms.do", headers=self._auth(), params={"status": message_id, "format": "json"}
+        )
 
     def parse_status(self, response: httpx.Response, *, message_id: str | None = None) -> DeliveryReport:
         body = self._body(response)
@@ -501,7 +503,7 @@ class Smsapi(Provider):
         item = next((i for i in items if _str(i.get("id")) == message_id), items[0] if items else None)
         if item is None:
             raise self.vendor_error(301, response=response, raw=body)
-        return self.report(
+        return self.build_report(
             message_id=item.get("id"),
             vendor_status=item.get("status"),
             recipient=_plus(item.get("number")),
@@ -540,7 +542,7 @@ class Smsapi(Provider):
             return values[i] if values is not None and i < len(values) and values[i] else None
 
         return [
-            self.report(
+            self.build_report(
                 message_id=msg_id,
                 vendor_status=_int_or_str(column("status", i)),
                 recipient=_plus(column("to", i)),

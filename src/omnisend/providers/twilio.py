@@ -386,7 +386,7 @@ class Twilio(Provider):
 
     def _request(self, method: str, tail: str, **kwargs: Any) -> httpx.Request:
         path = f"/2010-04-01/Accounts/{self.account_sid}/{tail}"
-        return self.request(method, path, headers={"Authorization": self._authorization}, **kwargs)
+        return self.build_http_request(method, path, headers={"Authorization": self._authorization}, **kwargs)
 
     # -- send -----------------------------------------------------------------------------
 
@@ -499,7 +499,7 @@ class Twilio(Provider):
         """A report from Message-resource fields (``sid``, ``status``, ``to``, ``error_code``, ``error_message``)."""
         sid, status, code = fields.get("sid"), fields.get("status"), str(fields.get("error_code"))
         error_code = int(code) if code.isdigit() else None
-        return self.report(
+        return self.build_report(
             message_id=sid,
             vendor_status=status,
             recipient=_number(fields.get("to")),

@@ -436,7 +436,7 @@ class WebexConnect(Provider):
             )
         if len(str(body.get("callbackData", ""))) > MAX_CALLBACK_DATA:
             self.invalid(f"callbackData allows at most {MAX_CALLBACK_DATA} characters", field="options.callbackData")
-        return self.request("POST", PATH, headers=self._auth(), json=body)
+        return self.build_http_request("POST", PATH, headers=self._auth(), json=body)
 
     def _sms(self, message: Message) -> dict[str, Any]:
         if message.sender is not None:
@@ -564,7 +564,7 @@ class WebexConnect(Provider):
         reason = " - ".join(
             str(t) for t in (info.get("Description") or info.get("description"), info.get("additionalInfo")) if t
         )
-        report = self.report(
+        report = self.build_report(
             message_id=note.get("transid"),
             vendor_status=vendor_status,
             recipient=_plus(info.get("destination")),
