@@ -502,7 +502,7 @@ def test_wrong_domain_is_followed_once_and_remembered(policy: RetryPolicy, caplo
         second = client.send(Message(to=TO, text="again"))
         report = client.get_status(second.message_id or "")
     assert first.attempts == 2 and second.attempts == 1 and report.status is DeliveryStatus.QUEUED
-    assert client.provider.base_url == "https://api.mobizon.ua"
+    assert client.provider.home_url == "https://api.mobizon.ua" and client.provider.base_url == "http://emulator.test"
     assert [r.header("host") for r in emulator.requests] == ["emulator.test"] + ["api.mobizon.ua"] * 3
     (warning,) = [r for r in caplog.records if r.name == "omnisend"]
     text = warning.getMessage()
@@ -574,7 +574,8 @@ async def test_wrong_domain_async(policy: RetryPolicy) -> None:
     emulator = MobizonEmulator(home_domain="api.mobizon.com.br")
     async with inprocess_async_client(emulator, policy) as client:
         result = await client.send(Message(to=[TO, "+77001234568"], text="hi"))
-    assert result.attempts == 4 and client.provider.base_url == "https://api.mobizon.com.br"
+    assert result.attempts == 4 and client.provider.home_url == "https://api.mobizon.com.br"
+    assert client.provider.base_url == "http://emulator.test"  # configured value, never rewritten mid-send
     assert emulator.accepted_count == 2
 
 

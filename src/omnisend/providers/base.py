@@ -282,9 +282,11 @@ class Provider(abc.ABC):
         path: str,
         *,
         headers: Mapping[str, str] | None = None,
+        base_url: str | None = None,
         **kwargs: Any,
     ) -> httpx.Request:
-        """An ``httpx.Request`` to ``base_url + path`` with omnisend's User-Agent."""
+        """An ``httpx.Request`` to ``base_url + path`` (the provider's, unless given) with omnisend's User-Agent."""
+        root = base_url or self.base_url
         merged = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if headers:
             merged.update(headers)
@@ -295,14 +297,14 @@ class Provider(abc.ABC):
             # the headers twice) costs more than the rest of a send.
             params = kwargs.get("params")
             if params is None:
-                return _form_request(method, self.base_url + path, merged, _encode_form(data))
+                return _form_request(method, root + path, merged, _encode_form(data))
             if isinstance(params, dict) and {*map(type, params), *map(type, params.values())} <= _STR_ONLY:
                 # A query that repeats on every call (Mobizon's key and format): the URL text is
                 # built once per (URL, query) and parsed once (``_url``), not merged per request.
-                return _form_request(method, _query_url(self.base_url + path, params), merged, _encode_form(data))
+                return _form_request(method, _query_url(root + path, params), merged, _encode_form(data))
             merged["Content-Type"] = _FORM
             kwargs["content"] = _encode_form(kwargs.pop("data"))
-        return httpx.Request(method, _url(self.base_url + path), headers=merged, **kwargs)
+        return httpx.Request(method, _url(root + path), headers=merged, **kwargs)
 
     def unsupported(self, feature: str, *, field: str | None = None) -> NoReturn:
         """Refuse a feature the vendor cannot do, before any request: :class:`Unsupported`.

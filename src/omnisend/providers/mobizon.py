@@ -20,8 +20,9 @@ Quirks:
   Codes 4/5/6 (bad module, method, format) come from the vendor, so they are ``ValidationError``.
 * Code **13** (wrong domain): the call is re-sent **once** to the domain ``data`` names, only if
   it is ``api.mobizon.<one label>`` or ``api.mobizon.com.br`` (never ``api.mobizon.evil.com``:
-  the key goes to no other host); the provider keeps that domain for its life and logs a warning
-  on the ``omnisend`` logger asking you to fix ``base_url``. Anything else raises ``WrongDomain``.
+  the key goes to no other host); the provider sends there from then on (``home_url``; the
+  configured ``base_url`` is never rewritten) and logs a warning on the ``omnisend`` logger asking
+  you to fix ``base_url``. Anything else raises ``WrongDomain``.
 * No de-duplication exists: codes 3, 10, 98, 100 and 999 and timeouts on a send may follow an
   accepted SMS, so they raise ``DeliveryUnknown`` and are not retried. Every send carries the
   idempotency key as the campaign name (``params[name]``), to find it in the panel before
@@ -265,24 +266,31 @@ class Mobizon(Provider):
         self.follow_domain_redirect = follow_domain_redirect
         url = base_url or os.environ.get("OMNISEND_MOBIZON_BASE_URL") or None
         super().__init__(base_url=f"https://{url}" if url and "://" not in url else url)
+        self._home: str | None = None  # the account's home domain, once a code 13 named it
 
     def _secrets(self) -> tuple[str, ...]:
         return (self._key,) + ((self._webhook_secret,) if self._webhook_secret else ())
 
-    def build_call(self, module: str, method: str, fields: Mapping[str, object] | None = None) -> httpx.Request:
-        """``POST /service/<module>/<method>`` with the key in the query and ``fields`` form-encoded."""
+    @property
+    def home_url(self) -> str:
+        """Where calls go: ``base_url``, or the home domain a code 13 answer named (learned once)."""
+        return self.base_url if self._home is None else f"https://{self._home}"
+
+    def build_call(
+        self, module: str, method: str, fields: Mapping[str, object] | None = None, *, host: str | None = None
+    ) -> httpx.Request:
+        """``POST /service/<module>/<method>`` with the key in the query and ``fields`` form-encoded
+        (to ``base_url``, or to ``https://<host>`` for the one re-send a code 13 asks for)."""
         form = dict(_flatten(fields or {}))  # PHP-style names are unique: nothing is lost
         query = {"output": "json", "api": "v1", "apiKey": self._key}
+        path = f"/service/{module}/{method}"
+        host = host or self._home
+        base = None if host is None else f"https://{host}"
         if form:
-            # The cached-URL path (``Provider.request``): the query with the key is built once.
-            return self.build_http_request("POST", f"/service/{module}/{method}", params=query, data=form)
-        return self.build_http_request(
-            "POST",
-            f"/service/{module}/{method}",
-            params=query,
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-            content=b"",
-        )
+            # The cached-URL path (``Provider.build_http_request``): the query with the key is built once.
+            return self.build_http_request("POST", path, params=query, data=form, base_url=base)
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        return self.build_http_request("POST", path, params=query, headers=headers, content=b"", base_url=base)
 
     # -- send -------------------------------------------------------------------------------
 
@@ -500,16 +508,15 @@ class Mobizon(Provider):
             host = _host(exc.raw.get("data") if isinstance(exc.raw, dict) else None)
             if not self.follow_domain_redirect or host is None:
                 raise
-            old = urlsplit(self.base_url).netloc
-            self.base_url = f"https://{host}"
             logger.warning(
                 "mobizon: %s does not serve this account, re-sent to %s; set Mobizon(base_url=%r) "
                 "(or OMNISEND_MOBIZON_BASE_URL) to skip the extra request",
-                old,
+                self._home or urlsplit(self.base_url).netloc,
                 host,
-                self.base_url,
+                f"https://{host}",
             )
-            value = yield Step(self.build_call(module, method, form), parse, **step)
+            self._home = host  # later calls go there at once; base_url stays what you configured
+            value = yield Step(self.build_call(module, method, form, host=host), parse, **step)
         return value
 
     # -- status -------------------------------------------------------------------------------
