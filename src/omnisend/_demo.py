@@ -54,7 +54,8 @@ class _RetryLog(logging.Handler):
         self.say = say
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.say(f"     log: {record.getMessage()}")
+        if record.levelno == logging.INFO:  # the retry lines; each step prints its own outcome
+            self.say(f"     log: {record.getMessage()}")
 
 
 def _available_emulators() -> list[type[Emulator]]:
