@@ -30,7 +30,18 @@ from ._inputs import new_key, recipient_ids
 from .errors import OmnisendError
 from .models import Message, RecipientResult, SendResult
 
-__all__ = ["Batcher", "Job", "Order", "Pipeline", "SendOutcome", "ajobs", "jobs", "members_alone", "split_outcomes"]
+__all__ = [
+    "Batcher",
+    "Job",
+    "Order",
+    "Pipeline",
+    "SendOutcome",
+    "ajobs",
+    "job_plan",
+    "jobs",
+    "members_alone",
+    "split_outcomes",
+]
 
 Order = Literal["input", "completion"]
 
@@ -206,6 +217,30 @@ def members_alone(job: Job, result: SendResult | None) -> list[tuple[int, Messag
         (index, message, message.model_copy(update={"idempotency_key": key}))
         for (index, message), key in zip(job.members, job.keys, strict=True)
     ]
+
+
+#: What a job's plan hands back for each message it asked to send: the result, or the typed error.
+Answer = SendResult | OmnisendError
+
+
+def job_plan(job: Job) -> Generator[Message, Answer, list[SendOutcome]]:
+    """The sends of one job, sans I/O: yields each message to send, receives its answer, returns the
+    job's outcomes (one per input message). Both ``send_many`` drivers run it; only the send differs.
+    """
+    answer = yield job.message
+    if isinstance(answer, OmnisendError):
+        return split_outcomes(job, None, answer)
+    alone = members_alone(job, answer)
+    if alone is None:
+        return split_outcomes(job, answer, None)
+    outcomes = []
+    for index, message, keyed in alone:
+        answer = yield keyed
+        if isinstance(answer, OmnisendError):
+            outcomes.append(SendOutcome(index, message, None, answer))
+        else:
+            outcomes.append(SendOutcome(index, message, answer, None))
+    return outcomes
 
 
 def _keyed(error: OmnisendError | None, key: str | None) -> OmnisendError | None:

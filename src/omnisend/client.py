@@ -23,7 +23,7 @@ import httpx
 from . import _redact, _wire
 from . import events as _events
 from ._answer import DEFAULT_MAX_RESPONSE_BYTES, Body, Timeouts, clean_cause, current, deadline_of
-from ._bulk import Job, Order, Pipeline, SendOutcome, ajobs, jobs, members_alone, split_outcomes
+from ._bulk import Job, Order, Pipeline, SendOutcome, ajobs, job_plan, jobs
 from ._inputs import new_key as _new_key
 from ._text import sms_segments
 from .errors import (
@@ -695,24 +695,19 @@ class Client(_BaseClient):
 
         stop = threading.Event()  # set when the consumer leaves: no new send, no retry, no wait
 
-        def send(message: Message) -> SendResult:
-            return self._send(message, retry, timeout, stop)
-
         def run(job: Job) -> list[SendOutcome]:
-            try:
-                result = send(job.message)
-            except OmnisendError as exc:
-                return split_outcomes(job, None, exc)
-            alone = members_alone(job, result)
-            if alone is None:
-                return split_outcomes(job, result, None)
-            outcomes = []
-            for index, message, keyed in alone:  # see members_alone: a whole-batch "duplicate" answer
+            plan = job_plan(job)  # the job's logic, shared with the asyncio driver
+            message = next(plan)
+            while True:
+                answer: SendResult | OmnisendError
                 try:
-                    outcomes.append(SendOutcome(index, message, send(keyed), None))
+                    answer = self._send(message, retry, timeout, stop)
                 except OmnisendError as exc:
-                    outcomes.append(SendOutcome(index, message, None, exc))
-            return outcomes
+                    answer = exc
+                try:
+                    message = plan.send(answer)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
 
         pool = ThreadPoolExecutor(concurrency, thread_name_prefix="omnisend-send")
         pipeline = Pipeline(window=2 * concurrency, order=order)
@@ -978,20 +973,18 @@ class AsyncClient(_BaseClient):
                 return await anext(async_source, None)
 
         async def run(job: Job) -> list[SendOutcome]:
-            try:
-                result = await self.send(job.message, retry=retry, timeout=timeout)
-            except OmnisendError as exc:
-                return split_outcomes(job, None, exc)
-            alone = members_alone(job, result)
-            if alone is None:
-                return split_outcomes(job, result, None)
-            outcomes = []
-            for index, message, keyed in alone:  # see members_alone: a whole-batch "duplicate" answer
+            plan = job_plan(job)  # the job's logic, shared with the thread driver
+            message = next(plan)
+            while True:
+                answer: SendResult | OmnisendError
                 try:
-                    outcomes.append(SendOutcome(index, message, await self.send(keyed, retry=retry, timeout=timeout)))
+                    answer = await self.send(message, retry=retry, timeout=timeout)
                 except OmnisendError as exc:
-                    outcomes.append(SendOutcome(index, message, None, exc))
-            return outcomes
+                    answer = exc
+                try:
+                    message = plan.send(answer)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
 
         async def worker() -> None:
             # A fixed set of workers, each sending one job after another: a task per message
