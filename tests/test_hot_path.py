@@ -293,3 +293,16 @@ def test_only_a_plain_one_request_send_skips_the_flow() -> None:
         many = [f"+4850010{n:04d}" for n in range(1001)]
         split = client._send_call(Message(to=many, text="hi"), _DEFAULT)[1]
     assert isinstance(plain, Step) and inspect.isgenerator(tagged) and inspect.isgenerator(split)
+
+
+def test_tables_refuse_a_key_no_vendor_code_can_be() -> None:
+    from omnisend.errors import ProviderError
+    from omnisend.models import DeliveryStatus
+    from omnisend.providers.base import ErrorCode, ErrorTable, StatusEntry, StatusTable
+
+    with pytest.raises(TypeError, match="bad code True in a ErrorTable"):
+        ErrorTable({True: ErrorCode(ProviderError, "x")})  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match="bad status None in a StatusTable"):
+        StatusTable({None: StatusEntry(DeliveryStatus.SENT, "x")})  # type: ignore[dict-item]
+    table = StatusTable({"Sent": StatusEntry(DeliveryStatus.SENT, "x")}, case_insensitive=True)
+    assert table.lookup("SENT") is table.lookup(" sent ") is table["Sent"] and len(table) == 1

@@ -65,7 +65,50 @@ def _code_key(code: object) -> Code | None:
     return text
 
 
-class ErrorTable(Mapping[Code, ErrorCode]):
+Row = TypeVar("Row")
+
+
+class _CodeMap(Mapping[Code, Row]):
+    """A read-only mapping of vendor codes whose lookup finds a row however the vendor spells its key."""
+
+    _what = "code"
+
+    def __init__(self, rows: Mapping[Code, Row], *, case_insensitive: bool = False) -> None:
+        self._rows = dict(rows)
+        self._case_insensitive = case_insensitive
+        self._index: dict[Code, Row] = {}
+        for code, row in rows.items():
+            key = _code_key(code)
+            if key is None:
+                raise TypeError(f"bad {self._what} {code!r} in a {type(self).__name__}")
+            self._index[self._fold(key)] = row
+
+    def _fold(self, key: Code) -> Code:
+        return key.lower() if self._case_insensitive and isinstance(key, str) else key
+
+    def __getitem__(self, code: Code) -> Row:
+        return self._rows[code]
+
+    def __iter__(self) -> Iterator[Code]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def _find(self, code: object) -> tuple[Row | None, Code | None]:
+        """The row for ``code`` (``None`` if unknown) and the canonical key it was looked up by."""
+        if type(code) is str:  # spelled as the row's own key (a hit implies no padding, no digits)
+            row = self._index.get(self._fold(code))
+            if row is not None:
+                return row, code
+        key = _code_key(code)
+        if key is None:
+            return None, None
+        key = self._fold(key)
+        return self._index.get(key), key
+
+
+class ErrorTable(_CodeMap[ErrorCode]):
     """A vendor's code table: a read-only mapping with :meth:`error` to build the typed error.
 
     Args:
@@ -81,39 +124,12 @@ class ErrorTable(Mapping[Code, ErrorCode]):
         fallback: type[ProviderError] = ProviderError,
         case_insensitive: bool = False,
     ) -> None:
-        self._rows = dict(rows)
-        self._case_insensitive = case_insensitive
-        self._index: dict[Code, ErrorCode] = {}
-        for code, row in rows.items():
-            key = _code_key(code)
-            if key is None:
-                raise TypeError(f"bad code {code!r} in an error table")
-            if case_insensitive and isinstance(key, str):
-                key = key.lower()
-            self._index[key] = row
+        super().__init__(rows, case_insensitive=case_insensitive)
         self.fallback = fallback
-
-    def __getitem__(self, code: Code) -> ErrorCode:
-        return self._rows[code]
-
-    def __iter__(self) -> Iterator[Code]:
-        return iter(self._rows)
-
-    def __len__(self) -> int:
-        return len(self._rows)
 
     def lookup(self, code: object) -> ErrorCode | None:
         """The row for ``code``, however the vendor spelled the number; ``None`` if unknown."""
-        if type(code) is str:  # spelled as the row's own key (a hit implies no padding, no digits)
-            row = self._index.get(code.lower() if self._case_insensitive else code)
-            if row is not None:
-                return row
-        key = _code_key(code)
-        if key is None:
-            return None
-        if self._case_insensitive and isinstance(key, str):
-            key = key.lower()
-        return self._index.get(key)
+        return self._find(code)[0]
 
     def error(
         self,
@@ -163,7 +179,7 @@ class StatusEntry:
     """For failure statuses: the exception class the reason corresponds to."""
 
 
-class StatusTable(Mapping[Code, StatusEntry]):
+class StatusTable(_CodeMap[StatusEntry]):
     """A vendor's delivery-status table; unknown values normalise to ``UNKNOWN``, never ``KeyError``.
 
     Args:
@@ -174,6 +190,8 @@ class StatusTable(Mapping[Code, StatusEntry]):
             the longest prefix it starts with, so a new failure still reads as a failure.
     """
 
+    _what = "status"
+
     def __init__(
         self,
         rows: Mapping[Code, StatusEntry],
@@ -181,39 +199,15 @@ class StatusTable(Mapping[Code, StatusEntry]):
         case_insensitive: bool = False,
         families: Mapping[str, StatusEntry] | None = None,
     ) -> None:
-        self._rows = dict(rows)
-        self._case_insensitive = case_insensitive
+        super().__init__(rows, case_insensitive=case_insensitive)
         self.families: Mapping[str, StatusEntry] = dict(families or {})
         self._families = sorted(
             ((p.lower() if case_insensitive else p, e) for p, e in self.families.items()), key=lambda f: -len(f[0])
         )
-        self._index: dict[Code, StatusEntry] = {}
-        for code, row in rows.items():
-            key = _code_key(code)
-            if key is None:
-                raise TypeError(f"bad status {code!r} in a status table")
-            self._index[key.lower() if case_insensitive and isinstance(key, str) else key] = row
-
-    def __getitem__(self, code: Code) -> StatusEntry:
-        return self._rows[code]
-
-    def __iter__(self) -> Iterator[Code]:
-        return iter(self._rows)
-
-    def __len__(self) -> int:
-        return len(self._rows)
 
     def lookup(self, value: object) -> StatusEntry | None:
-        if type(value) is str:  # spelled as the row's own key (a hit implies no padding, no digits)
-            row = self._index.get(value.lower() if self._case_insensitive else value)
-            if row is not None:
-                return row
-        key = _code_key(value)
-        if key is None:
-            return None
-        if self._case_insensitive and isinstance(key, str):
-            key = key.lower()
-        row = self._index.get(key)
+        """The row for ``value`` (or its name family's); ``None`` if unknown."""
+        row, key = self._find(value)
         if row is None and isinstance(key, str):
             row = next((entry for prefix, entry in self._families if key.startswith(prefix)), None)
         return row
