@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Final, Literal
@@ -630,6 +630,11 @@ class ServedEmulator:
 
     def __repr__(self) -> str:
         return f"<{type(self.emulator).__name__} served at {self.server.base_url}>"
+
+
+def unlisted(value: object, allowed: Collection[object] | None) -> bool:
+    """Whether ``value`` is given and not among ``allowed`` (``None``: every value is allowed)."""
+    return value is not None and allowed is not None and value not in allowed
 
 
 def closed_port_url(host: str = "127.0.0.1") -> str:

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from .._text import sms_segments
 from ..models import Message
 from ..providers.clickatell import ERRORS, MAX_SMS_PARTS, MAX_WHATSAPP_TEXT, STATUS_CODES, Clickatell
-from ._emulator import BLOCKED_NUMBER, INVALID_NUMBER, NOT_ON_WHATSAPP, Emulator, Record, Reply, Request
+from ._emulator import BLOCKED_NUMBER, INVALID_NUMBER, NOT_ON_WHATSAPP, Emulator, Record, Reply, Request, unlisted
 
 __all__ = ["ClickatellEmulator"]
 
@@ -96,12 +96,8 @@ class ClickatellEmulator(Emulator):
         return self._status(path.removeprefix("/v1/message/"))
 
     def _send(self, request: Request) -> Reply:
-        try:
-            payload = request.json()
-        except ValueError:
-            return self.error_reply(21)
-        entries = payload.get("messages") if isinstance(payload, dict) else None
-        if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        entries = _entries(request)
+        if entries is None:
             return self.error_reply(21)
         if len(entries) > self.max_per_request:
             return self.error_reply(22)
@@ -110,14 +106,7 @@ class ClickatellEmulator(Emulator):
             if any(self.rate_limited(n) for n in sorted(numbers)):
                 return self.error_reply(43)
             answers = [self._one(entry) for entry in entries]
-        rejected = [a for a in answers if not a["accepted"]]
-        if not rejected:
-            status = 202
-        elif len(answers) > 1:
-            status = 207
-        else:
-            status = HTTP_STATUS.get(rejected[0]["error"]["code"], 400)
-        return Reply.json({"messages": answers, "error": None}, status)
+        return Reply.json({"messages": answers, "error": None}, _answer_status(answers))
 
     def _one(self, entry: dict[str, Any]) -> dict[str, Any]:
         """Accept or reject one message entry (called with the lock held)."""
@@ -150,28 +139,26 @@ class ClickatellEmulator(Emulator):
         """The per-message error code for ``entry``, or ``None`` when it can be sent."""
         if channel not in ("sms", "whatsapp"):
             return 23
+        code = self._recipient_problem(to, channel)
+        if code is not None:
+            return code
+        sender = entry.get("from")
+        if unlisted(None if sender is None else str(sender), self.senders):
+            return 45
+        return _content_problem(channel, entry.get("content"), entry.get("hsm"))
+
+    def _recipient_problem(self, to: str, channel: object) -> int | None:
+        """25 for an invalid number, 26 for one opted out, 27 for one not on WhatsApp (a WhatsApp send)."""
         if not to.isdigit() or not 7 <= len(to) <= 15 or to.startswith("100000"):
             return 25
         if to in self.opted_out:
             return 26
-        if channel == "whatsapp" and (
-            to == NOT_ON_WHATSAPP[1:] or (self.whatsapp_users is not None and to not in self.whatsapp_users)
-        ):
+        if channel == "whatsapp" and not self._on_whatsapp(to):
             return 27
-        sender = entry.get("from")
-        if sender is not None and self.senders is not None and str(sender) not in self.senders:
-            return 45
-        content, hsm = entry.get("content"), entry.get("hsm")
-        if channel == "whatsapp" and isinstance(hsm, dict) and content is None:
-            ok = isinstance(hsm.get("template"), str) and isinstance(hsm.get("parameters"), dict)
-            return None if ok else 23
-        if not isinstance(content, str) or not content.strip():
-            return 23
-        if channel == "sms" and sms_segments(content).parts > MAX_SMS_PARTS:
-            return 100
-        if channel == "whatsapp" and len(content) > MAX_WHATSAPP_TEXT:
-            return 24
         return None
+
+    def _on_whatsapp(self, to: str) -> bool:
+        return to != NOT_ON_WHATSAPP[1:] and (self.whatsapp_users is None or to in self.whatsapp_users)
 
     def _status(self, message_id: str) -> Reply:
         with self.lock:
@@ -218,3 +205,41 @@ class ClickatellEmulator(Emulator):
         if self.webhook_secret:
             callback["query"] = {"token": self.webhook_secret}
         return callback
+
+
+def _entries(request: Request) -> list[dict[str, Any]] | None:
+    """The message entries of a send; ``None`` when the body is not ``{"messages": [{...}, ...]}`` (21)."""
+    try:
+        payload = request.json()
+    except ValueError:
+        return None
+    entries = payload.get("messages") if isinstance(payload, dict) else None
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        return None
+    return entries
+
+
+def _answer_status(answers: list[dict[str, Any]]) -> int:
+    """202 when every message was accepted, 207 for several with a refusal among them, and the
+    refusal's own status for a single message refused."""
+    rejected = [a for a in answers if not a["accepted"]]
+    if not rejected:
+        return 202
+    if len(answers) > 1:
+        return 207
+    return HTTP_STATUS.get(rejected[0]["error"]["code"], 400)
+
+
+def _content_problem(channel: object, content: object, hsm: object) -> int | None:
+    """23 for a missing text (or a malformed WhatsApp template), 100 for an SMS of too many parts,
+    24 for a WhatsApp text too long."""
+    if channel == "whatsapp" and isinstance(hsm, dict) and content is None:
+        ok = isinstance(hsm.get("template"), str) and isinstance(hsm.get("parameters"), dict)
+        return None if ok else 23
+    if not isinstance(content, str) or not content.strip():
+        return 23
+    if channel == "sms" and sms_segments(content).parts > MAX_SMS_PARTS:
+        return 100
+    if channel == "whatsapp" and len(content) > MAX_WHATSAPP_TEXT:
+        return 24
+    return None

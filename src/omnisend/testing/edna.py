@@ -14,10 +14,13 @@ edna publishes no rate limit; this emulator throttles per number with HTTP 429 a
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Final, Literal
 
@@ -149,36 +152,35 @@ class EdnaEmulator(Emulator):
             data = request.json() if request.method == "POST" else None
         except ValueError:
             return self.error_reply("error-syntax")
-        if request.method == "POST" and path == "/api/cascade/schedule" and isinstance(data, dict):
-            return self._pulse_send(data)
-        if request.method == "POST" and path == "/api/messages/history" and isinstance(data, dict):
-            return self._history(data)
-        if request.method == "POST" and path in ("/api/imOutMessage", "/api/imOutHSM") and isinstance(data, dict):
-            return self._im_send(data, hsm=path.endswith("HSM"))
+        endpoint = self._posts().get(path) if request.method == "POST" else None
+        if endpoint is not None and isinstance(data, dict):
+            return endpoint(data)
         if request.method == "GET" and path.startswith("/api/imOutMessage/"):
             return self._im_status(path.rsplit("/", 1)[1])
         return self.error_reply("error-syntax" if data is not None else "error-not-found")
 
+    def _posts(self) -> dict[str, Callable[[dict[str, Any]], Reply]]:
+        """The POST endpoints (a JSON object each): path → handler."""
+        return {
+            "/api/cascade/schedule": self._pulse_send,
+            "/api/messages/history": self._history,
+            "/api/imOutMessage": functools.partial(self._im_send, hsm=False),
+            "/api/imOutHSM": functools.partial(self._im_send, hsm=True),
+        }
+
     # -- Pulse -----------------------------------------------------------------------------
 
     def _pulse_send(self, data: dict[str, Any]) -> Reply:
-        rid, cascade, content = data.get("requestId"), data.get("cascadeId"), data.get("content")
-        channel = CHANNEL_OF.get(cascade) if isinstance(cascade, int) else None
-        need = PULSE_BLOCKS[channel] if channel else None
-        if not isinstance(rid, str) or not rid or not isinstance(content, dict) or set(content) != {need}:
+        found = _cascade_blocks(data)
+        if found is None:
             return self.error_reply("cascade-scheduling-request-not-valid")  # unknown cascade or wrong blocks
-        block, target = content[need], data.get("subscriberFilter")
-        if not isinstance(block, dict) or not isinstance(target, dict):
-            return self.error_reply("cascade-scheduling-request-not-valid")
+        rid, channel, block, target = found
         address = str(target.get("address") or "")
-        if not address:
-            return self.error_reply("error-address-not-specified")
-        if target.get("type") != "PHONE" or not self._valid_address(address):
-            return self.error_reply("error-address-format")
-        start = _parse_time(data.get("startTime"))
-        if start is False:
-            return self.error_reply("error-start-time-format")
-        assert channel is not None
+        problem = self._pulse_address_problem(address, target)
+        if problem is None and _parse_time(data.get("startTime")) is False:
+            problem = "error-start-time-format"
+        if problem is not None:
+            return self.error_reply(problem)
         fields = {
             "contentType": str(block.get("contentType", "")).lower(),
             "text": block.get("text"),
@@ -189,30 +191,42 @@ class EdnaEmulator(Emulator):
         if problem:
             return self.error_reply(problem)
         with self.lock:
-            if rid in self.used_ids and self.repeated_request_id == "refuse":
+            return self._pulse_take(data, rid, channel, address, fields)
+
+    def _pulse_take(self, data: dict[str, Any], rid: str, channel: str, address: str, fields: dict[str, Any]) -> Reply:
+        """Take a well-formed Pulse send (with the lock held): refused, cancelled or stored with its first status."""
+        if rid in self.used_ids:
+            if self.repeated_request_id == "refuse":
                 return self.error_reply("error-id-not-unique")
-            if rid in self.used_ids:  # the retry of a message that landed: cancelled as a duplicate
-                self._log(rid, address, fields["text"], channel, "cancelled", cascade)
-                return Reply.json({"requestId": rid})
-            if self.rate_limited(address):
-                return self.error_reply(RATE_LIMITED)
-            if self.balance < self.price:
-                return self.error_reply("error-insufficient-balance")
-            status, error = ("delayed" if start and start > datetime.now(timezone.utc) else "enqueued"), None
-            fingerprint = (address, json.dumps(content, sort_keys=True))
-            now = self.clock()
-            if now - self._recent.get(fingerprint, -DUPLICATE_WINDOW) < DUPLICATE_WINDOW:
-                status = "cancelled"  # edna cancels an identical message within 20 minutes
-            elif address in self.blocked:
-                status, error = "failed", "user-blocked"
-            elif address in self.not_on.get(channel, ()):
-                status, error = "undelivered", f"not-{channel}-user"
-            elif channel == "whatsapp" and fields["contentType"] == "text" and address not in self.sessions:
-                if not self._matches_template(fields["text"]):
-                    status = "no-match-template"
-            self._recent[fingerprint] = now
-            self._store(rid, address, fields["text"], channel, "pulse", status, error, cascade=cascade)
+            # the retry of a message that landed: cancelled as a duplicate
+            self._log(rid, address, fields["text"], channel, "cancelled", data["cascadeId"])
+            return Reply.json({"requestId": rid})
+        if self.rate_limited(address):
+            return self.error_reply(RATE_LIMITED)
+        if self.balance < self.price:
+            return self.error_reply("error-insufficient-balance")
+        fingerprint = (address, json.dumps(data["content"], sort_keys=True))
+        now = self.clock()
+        if now - self._recent.get(fingerprint, -DUPLICATE_WINDOW) < DUPLICATE_WINDOW:
+            status, error = "cancelled", None  # edna cancels an identical message within 20 minutes
+        else:
+            status, error = self._pulse_status(data, channel, address, fields)
+        self._recent[fingerprint] = now
+        self._store(rid, address, fields["text"], channel, "pulse", status, error, cascade=data["cascadeId"])
         return Reply.json({"requestId": rid})
+
+    def _pulse_status(
+        self, data: dict[str, Any], channel: str, address: str, fields: dict[str, Any]
+    ) -> tuple[str, str | None]:
+        """The first status (and error) of a Pulse message that is not a duplicate."""
+        if address in self.blocked:
+            return "failed", "user-blocked"
+        if address in self.not_on.get(channel, ()):
+            return "undelivered", f"not-{channel}-user"
+        if channel == "whatsapp" and fields["contentType"] == "text" and address not in self.sessions:
+            if not self._matches_template(fields["text"]):
+                return "no-match-template", None
+        return _first_status(data), None
 
     def _history(self, data: dict[str, Any]) -> Reply:
         """``messages/history`` with its documented filters only (docs-pulse.edna.io): ``subscriberFilter``,
@@ -221,24 +235,13 @@ class EdnaEmulator(Emulator):
         start, end = _parse_time(data.get("dateFrom")), _parse_time(data.get("dateTo"))
         if start is False or end is False:
             return self.error_reply("error-syntax")
-        given = data.get("subscriberFilter")
-        target: dict[str, Any] = given if isinstance(given, dict) else {}
-        channels = {str(c).lower() for c in data.get("channelTypes") or []}
+        wanted = _HistoryFilter.of(data, start, end)
         sort = (data.get("sort") or [{}])[0]
         offset, limit = data.get("offset") or 0, data.get("limit") or 0
-        if not isinstance(offset, int) or not isinstance(limit, int) or offset < 0 or limit < 0:
+        if not _is_count(offset) or not _is_count(limit):
             return self.error_reply("error-syntax")
         with self.lock:
-            found = [
-                r
-                for r in self.pulse_log
-                if data.get("direction", "OUT") == "OUT"
-                and (not target.get("address") or r.to == f"+{target['address']}")
-                and (data.get("messageId") is None or str(data["messageId"]) == str(r.extra["edna_id"]))
-                and (not channels or r.extra["channel"] in channels)
-                and (not start or r.extra["sent_at"] >= start)
-                and (not end or r.extra["sent_at"] <= end)
-            ]
+            found = [r for r in self.pulse_log if wanted.matches(r)]
             found.sort(key=lambda r: int(r.extra["edna_id"]), reverse=str(sort.get("direction")).upper() == "DESC")
             items = [self._pulse_event(r) for r in found[offset : offset + (limit or 1000)]]
         return Reply.json(items)
@@ -266,6 +269,26 @@ class EdnaEmulator(Emulator):
     # -- IM API ----------------------------------------------------------------------------
 
     def _im_send(self, data: dict[str, Any], *, hsm: bool) -> Reply:
+        problem = self._im_problem(data, hsm=hsm)
+        if problem is not None:
+            return self.error_reply(problem)
+        message_id, address, channel = data["id"], str(data.get("address") or ""), data["imType"]
+        with self.lock:
+            if message_id in self.used_ids:
+                return self.error_reply("error-id-not-unique")
+            if self.rate_limited(address):
+                return self.error_reply(RATE_LIMITED)
+            if address in self.blocked:
+                return self.error_reply("user-blocked")
+            if address in self.not_on[channel]:
+                return self.error_reply(f"not-{channel}-user")
+            if self.balance < self.price:
+                return self.error_reply("error-insufficient-balance")
+            self._store(message_id, address, data.get("text"), channel, "im", _first_status(data), None)
+        return Reply.json({"id": message_id, "code": "ok"})
+
+    def _im_problem(self, data: dict[str, Any], *, hsm: bool) -> str | None:
+        """The seed code of a malformed IM send (the first check it fails), ``None`` when well formed."""
         message_id, subject, address = data.get("id"), data.get("subject"), str(data.get("address") or "")
         channel = data.get("imType")
         checks = [
@@ -284,24 +307,7 @@ class EdnaEmulator(Emulator):
         problem = problem or _content_problem(data, CONTENT_TYPES[str(channel)])
         if problem is None and hsm and not self._matches_template(data.get("text")):
             problem = "error-content-do-not-match-hsm-template"
-        if problem is not None:
-            return self.error_reply(problem)
-        assert isinstance(message_id, str) and isinstance(channel, str)
-        with self.lock:
-            if message_id in self.used_ids:
-                return self.error_reply("error-id-not-unique")
-            if self.rate_limited(address):
-                return self.error_reply(RATE_LIMITED)
-            if address in self.blocked:
-                return self.error_reply("user-blocked")
-            if address in self.not_on[channel]:
-                return self.error_reply(f"not-{channel}-user")
-            if self.balance < self.price:
-                return self.error_reply("error-insufficient-balance")
-            start = _parse_time(data.get("startTime"))
-            status = "delayed" if start and start > datetime.now(timezone.utc) else "enqueued"
-            self._store(message_id, address, data.get("text"), channel, "im", status, None)
-        return Reply.json({"id": message_id, "code": "ok"})
+        return problem
 
     def _im_status(self, message_id: str) -> Reply:
         with self.lock:
@@ -322,6 +328,14 @@ class EdnaEmulator(Emulator):
 
     def _valid_address(self, address: str) -> bool:
         return address.isdigit() and 8 <= len(address) <= 15 and f"+{address}" != self.invalid_number
+
+    def _pulse_address_problem(self, address: str, target: dict[str, Any]) -> str | None:
+        """The seed code of a subscriber filter without an address, or not a valid ``PHONE`` one."""
+        if not address:
+            return "error-address-not-specified"
+        if target.get("type") != "PHONE" or not self._valid_address(address):
+            return "error-address-format"
+        return None
 
     def _matches_template(self, text: object) -> bool:
         return isinstance(text, str) and any(p.fullmatch(text) for p in self.templates)
@@ -384,6 +398,62 @@ class EdnaEmulator(Emulator):
         if self.webhook_key:
             headers["X-API-KEY"] = self.webhook_key
         return {"body": json.dumps(event).encode(), "headers": headers}
+
+
+def _cascade_blocks(data: dict[str, Any]) -> tuple[str, str, dict[str, Any], dict[str, Any]] | None:
+    """The request id, channel, content block and subscriber filter of a Pulse send; ``None`` when the
+    request id is missing, the cascade unknown or the content blocks not the cascade's channel's."""
+    rid, cascade, content = data.get("requestId"), data.get("cascadeId"), data.get("content")
+    channel = CHANNEL_OF.get(cascade) if isinstance(cascade, int) else None
+    if channel is None or not isinstance(rid, str) or not rid or not isinstance(content, dict):
+        return None
+    block, target = content.get(PULSE_BLOCKS[channel]), data.get("subscriberFilter")
+    if set(content) != {PULSE_BLOCKS[channel]} or not isinstance(block, dict) or not isinstance(target, dict):
+        return None
+    return rid, channel, block, target
+
+
+@dataclass(frozen=True)
+class _HistoryFilter:
+    """The documented filters of ``messages/history``; one not given lets every message through."""
+
+    outgoing: bool
+    address: object
+    message_id: object
+    channels: frozenset[str]
+    start: datetime | None
+    end: datetime | None
+
+    @classmethod
+    def of(cls, data: dict[str, Any], start: datetime | None, end: datetime | None) -> _HistoryFilter:
+        given = data.get("subscriberFilter")
+        target: dict[str, Any] = given if isinstance(given, dict) else {}
+        channels = frozenset(str(c).lower() for c in data.get("channelTypes") or [])
+        return cls(
+            data.get("direction", "OUT") == "OUT", target.get("address"), data.get("messageId"), channels, start, end
+        )
+
+    def matches(self, record: Record) -> bool:
+        sent_at = record.extra["sent_at"]
+        return (
+            self.outgoing
+            and (not self.address or record.to == f"+{self.address}")
+            and (self.message_id is None or str(self.message_id) == str(record.extra["edna_id"]))
+            and (not self.channels or record.extra["channel"] in self.channels)
+            and (not self.start or sent_at >= self.start)
+            and (not self.end or sent_at <= self.end)
+        )
+
+
+def _is_count(value: object) -> bool:
+    """An ``offset`` or ``limit``: a whole number, not negative."""
+    return isinstance(value, int) and value >= 0
+
+
+def _first_status(data: dict[str, Any]) -> str:
+    """``delayed`` for a ``startTime`` in the future, else ``enqueued``."""
+    start = _parse_time(data.get("startTime"))
+    return "delayed" if start and start > datetime.now(timezone.utc) else "enqueued"
 
 
 def _digits(numbers: tuple[str, ...]) -> set[str]:

@@ -236,21 +236,9 @@ class MobizonEmulator(Emulator):
             campaign = self._campaign(form)
             if isinstance(campaign, Reply):
                 return campaign
-            # The documented forms (addRecipients.md): a comma/newline string, recipients[]=..., or
-            # the two-dimensional recipients[i][recipient]=... (placeholders beside it); one at a time.
-            sources = [
-                lists.get("recipients") or [],
-                [n for n in re.split(r"[,\n]", form.get("recipients", "")) if n],
-                _rows(form, "recipients", "recipient"),
-            ]
-            given = [source for source in sources if source]
-            if len(given) > 1:
-                return self.reply(12, message="Only one source of recipients per request.")
-            numbers = given[0] if given else []
-            if not numbers:
-                return self.reply(11, {"recipients": ["Recipients are required."]}, "Required parameter missing.")
-            if len(numbers) > 500:
-                return self.reply(12, message="At most 500 recipients per request.")
+            numbers = self._numbers_to_add(form, lists)
+            if isinstance(numbers, Reply):
+                return numbers
             if self.background_adds:
                 task_id = len(self.tasks) + 1
                 self.tasks[task_id] = _Task(campaign, numbers)
@@ -259,6 +247,25 @@ class MobizonEmulator(Emulator):
         added = sum(1 for i in items if i["code"] == 0)
         code = 0 if added == len(items) else 99 if added == 0 else 98
         return self.reply(code, items)
+
+    def _numbers_to_add(self, form: dict[str, str], lists: dict[str, list[str]]) -> list[str] | Reply:
+        """The numbers of ``addRecipients``, or the refusal of a request without them, with more than
+        one source of them, or with more than 500. The documented sources (addRecipients.md): a
+        comma/newline string, ``recipients[]=...``, or the two-dimensional
+        ``recipients[i][recipient]=...`` (placeholders beside it); one at a time."""
+        sources = [
+            lists.get("recipients") or [],
+            [n for n in re.split(r"[,\n]", form.get("recipients", "")) if n],
+            _rows(form, "recipients", "recipient"),
+        ]
+        given = [source for source in sources if source]
+        if len(given) > 1:
+            return self.reply(12, message="Only one source of recipients per request.")
+        if not given:
+            return self.reply(11, {"recipients": ["Recipients are required."]}, "Required parameter missing.")
+        if len(given[0]) > 500:
+            return self.reply(12, message="At most 500 recipients per request.")
+        return given[0]
 
     def _add_one(self, campaign: _Campaign, given: str) -> dict[str, Any]:
         """One item: ``number`` echoes the value as sent ("the original value of the recipient number")."""

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from .._text import sms_segments
 from ..providers.smsapi import ERRORS, Smsapi
-from ._emulator import BLOCKED_NUMBER, INVALID_NUMBER, Emulator, Reply, Request
+from ._emulator import BLOCKED_NUMBER, INVALID_NUMBER, Emulator, Reply, Request, unlisted
 
 __all__ = ["SmsapiEmulator"]
 
@@ -85,71 +85,26 @@ class SmsapiEmulator(Emulator):
 
     def _send(self, form: dict[str, str]) -> Reply:
         text = form.get("message", "")
-        if not text.strip() and not form.get("template"):
-            return self.error_reply(11)
-        numbers = [n.strip().lstrip("+") for n in form.get("to", "").split(",") if n.strip()]
-        if not numbers:
-            return self.error_reply(13)
-        idxs = form["idx"].split("|") if form.get("idx") else []
-        if idxs and len(idxs) not in (1, len(numbers)):
-            return self.error_reply(20)
-        if any(len(i) > 255 for i in idxs):
-            return self.error_reply(27)
-        sender = form.get("from")
-        if sender is not None and self.senders is not None and sender not in self.senders:
-            return self.error_reply(14)
+        numbers, idxs = _recipients(form)
+        code = self._malformed(form, text, numbers, idxs)
+        if code is not None:
+            return self.error_reply(code)
         with self.lock:
             if _flag(form.get("check_idx")) and any(i in self.used_idx for i in idxs):
                 return self.error_reply(53)
-            blacklisted = [n for n in numbers if n in self.blacklist]
-            if blacklisted and len(blacklisted) == len(numbers):
+            valid, invalid, blacklisted = self._classify(numbers)
+            if blacklisted == numbers:
                 return self.error_reply(57)
-            invalid = [
-                n for n in numbers if not n.isdigit() or len(n) < 8 or n.startswith("4899") or n == INVALID_NUMBER[1:]
-            ]
-            valid = [n for n in numbers if n not in invalid and n not in blacklisted]
             if not valid:
                 return Reply.json(
-                    {
-                        "error": 13,
-                        "message": "No correct phone numbers",
-                        "invalid_numbers": [
-                            {"number": n, "submitted_number": n, "message": "Invalid phone number"} for n in invalid
-                        ],
-                    }
+                    {"error": 13, "message": "No correct phone numbers", "invalid_numbers": _refused(invalid)}
                 )
             if any(self.rate_limited(n) for n in valid):
                 return self.error_reply(52)
             parts = sms_segments(text).parts if text else 1
             if self.balance < self.price * parts * len(valid):
                 return self.error_reply(103)
-            test = _flag(form.get("test"))
-            sent_at = int(time.time())  # Unix seconds, as in the vendor's answers (not the rate-limit clock)
-            items = []
-            for n in valid:
-                idx = idxs[numbers.index(n)] if len(idxs) == len(numbers) else (idxs[0] if idxs else None)
-                if test:
-                    msg_id, status = self.new_id(), "QUEUE"
-                else:
-                    record = self.accept(
-                        to=f"+{n}", text=text, key=idx, parts=parts, status="QUEUE", sender=sender, sent_at=sent_at
-                    )
-                    msg_id, status = record.id, record.status
-                items.append(
-                    {
-                        "id": msg_id,
-                        "points": round(self.price * parts, 4),
-                        "number": n,
-                        "submitted_number": n,
-                        "date_sent": sent_at,
-                        "status": status,
-                        "idx": idx,
-                        "error": None,
-                        "parts": parts,
-                    }
-                )
-            if not test:
-                self.used_idx.update(idxs)
+            items = self._take(form, parts, valid, numbers, idxs)
         body: dict[str, Any] = {
             "count": len(items),
             "list": items,
@@ -158,10 +113,60 @@ class SmsapiEmulator(Emulator):
             "parts": parts,
         }
         if invalid or blacklisted:
-            body["invalid_numbers"] = [
-                {"number": n, "submitted_number": n, "message": "Invalid phone number"} for n in invalid + blacklisted
-            ]
+            body["invalid_numbers"] = _refused(invalid + blacklisted)
         return Reply.json(body)
+
+    def _classify(self, numbers: list[str]) -> tuple[list[str], list[str], list[str]]:
+        """``numbers`` as (valid, invalid, blacklisted), each in the order given."""
+        blacklisted = [n for n in numbers if n in self.blacklist]
+        invalid = [n for n in numbers if _invalid(n)]
+        return [n for n in numbers if n not in invalid and n not in blacklisted], invalid, blacklisted
+
+    def _malformed(self, form: dict[str, str], text: str, numbers: list[str], idxs: list[str]) -> int | None:
+        """The error code of a send the vendor refuses as a whole before looking at its numbers, in
+        the order SMSAPI checks; ``None`` when it is well formed."""
+        checks = (
+            (not text.strip() and not form.get("template"), 11),  # no message (nor template)
+            (not numbers, 13),  # no recipient
+            (len(idxs) not in (0, 1, len(numbers)), 20),  # neither one idx nor one per number
+            (any(len(i) > 255 for i in idxs), 27),  # an idx too long
+            (unlisted(form.get("from"), self.senders), 14),  # a sender name not registered
+        )
+        return next((code for failed, code in checks if failed), None)
+
+    def _take(
+        self, form: dict[str, str], parts: int, valid: list[str], numbers: list[str], idxs: list[str]
+    ) -> list[dict[str, Any]]:
+        """The answer item of each valid number's message; unless ``test=1``, the messages are stored
+        and charged, and their idx values count as used."""
+        test, text, sender = _flag(form.get("test")), form.get("message", ""), form.get("from")
+        sent_at = int(time.time())  # Unix seconds, as in the vendor's answers (not the rate-limit clock)
+        items = []
+        for number in valid:
+            idx = _idx_of(number, numbers, idxs)
+            if test:
+                msg_id, status = self.new_id(), "QUEUE"
+            else:
+                record = self.accept(
+                    to=f"+{number}", text=text, key=idx, parts=parts, status="QUEUE", sender=sender, sent_at=sent_at
+                )
+                msg_id, status = record.id, record.status
+            items.append(
+                {
+                    "id": msg_id,
+                    "points": round(self.price * parts, 4),
+                    "number": number,
+                    "submitted_number": number,
+                    "date_sent": sent_at,
+                    "status": status,
+                    "idx": idx,
+                    "error": None,
+                    "parts": parts,
+                }
+            )
+        if not test:
+            self.used_idx.update(idxs)
+        return items
 
     def _status(self, ids: str) -> Reply:
         with self.lock:
@@ -229,6 +234,29 @@ def _json_fields(request: Request) -> dict[str, str]:
         else:
             fields[str(key)] = str(value)
     return fields
+
+
+def _recipients(form: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The numbers of ``to`` (comma-separated, ``+`` optional) and the ``idx`` values (``|``-separated)."""
+    numbers = [n.strip().lstrip("+") for n in form.get("to", "").split(",") if n.strip()]
+    return numbers, form["idx"].split("|") if form.get("idx") else []
+
+
+def _invalid(number: str) -> bool:
+    """A number SMSAPI answers as invalid: not all digits, too short, or the emulator's invalid ones."""
+    return not number.isdigit() or len(number) < 8 or number.startswith("4899") or number == INVALID_NUMBER[1:]
+
+
+def _refused(numbers: list[str]) -> list[dict[str, str]]:
+    """The ``invalid_numbers`` entries of an answer."""
+    return [{"number": n, "submitted_number": n, "message": "Invalid phone number"} for n in numbers]
+
+
+def _idx_of(number: str, numbers: list[str], idxs: list[str]) -> str | None:
+    """The ``idx`` of ``number``'s message: its own where each number has one, else the shared one."""
+    if len(idxs) == len(numbers):
+        return idxs[numbers.index(number)]
+    return idxs[0] if idxs else None
 
 
 def _flag(value: str | None) -> bool:

@@ -22,15 +22,20 @@ import json
 import re
 import uuid
 from datetime import datetime, timezone
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from .._text import sms_segments
 from ..providers.webex_connect import ERRORS, HUB_ALGORITHMS, MAX_DESTINATIONS, PATH, WebexConnect
-from ._emulator import BLOCKED_NUMBER, INVALID_NUMBER, Emulator, Record, Reply, Request
+from ._emulator import BLOCKED_NUMBER, INVALID_NUMBER, Emulator, Record, Reply, Request, unlisted
 
 __all__ = ["WebexConnectEmulator"]
 
 _E164 = re.compile(r"\+?[1-9][0-9]{6,14}")
+#: The destination field of each channel.
+ADDRESS_FIELD: Final = {"sms": "msisdn", "whatsapp": "waid"}
+
+#: A refusal: the error code, and the description when it is not the table's.
+Problem = tuple[str, str | None] | None
 
 
 class WebexConnectEmulator(Emulator):
@@ -126,50 +131,46 @@ class WebexConnectEmulator(Emulator):
 
     def _send(self, body: dict[str, Any]) -> Reply:
         channel = body.get("deliverychannel")
-        destinations = body.get("destination")
-        if not channel:
-            return self._error("7003", "param 'deliverychannel' missing")
-        if not isinstance(destinations, list) or not destinations:
-            return self._error("7003", "any one of [customerid,msisdn,email, userid,pushid,psid, etc.] is mandatory")
-        if len(destinations) > MAX_DESTINATIONS:
-            return self._error("7009")
-        correlation = body.get("correlationid")
-        if correlation is not None and len(str(correlation).encode("utf-8")) > 50:
-            return self._error("7004", "invalid value of param 'correlationid'")
         content = body.get("message")
         template = content.get("template") if isinstance(content, dict) else None
-        text: str | None = None
-        sender: str | None = None
-        if channel == "sms":
-            channels = body.get("channels")
-            sms = channels.get("sms") if isinstance(channels, dict) else None
-            if not isinstance(sms, dict):
-                sms = {}
-            text = str(sms["text"]) if sms.get("text") is not None else None
-            sender = sms.get("senderid")
-            if not text and not template:
-                return self._error("7003", "param 'text' missing for channel sms")
-            if text and len(text) > 1024 and self.sync_refusals:
-                return self._error("7107")
-            if sms.get("type", "1") not in ("1", "2", "3", "4"):
-                return self._error("7004", "invalid value of param 'type' , only [1,2,3,4] are allowed")
-            if sender is not None and self.senders is not None and sender not in self.senders and self.sync_refusals:
-                return self._error("7101")
-            field = "msisdn"
-        elif channel == "whatsapp":
-            if body.get("appid") not in self.apps:
-                return self._error("7104")
-            if not template:
-                return self._error("7003", "param 'template' missing for channel whatsapp")
-            if self.templates is not None and template not in self.templates:
-                return self._error("7108")
-            field = "waid"
-        else:
-            return self._error("7106")
-        numbers = [str(n) for d in destinations if isinstance(d, dict) for n in d.get(field) or []]
+        sms = _sms_block(body) if channel == "sms" else {}
+        problem = _envelope_problem(body) or self._channel_problem(body, channel, sms, template)
+        if problem is not None:
+            return self._error(*problem)
+        field = ADDRESS_FIELD[str(channel)]
+        numbers = [str(n) for d in body["destination"] if isinstance(d, dict) for n in d.get(field) or []]
         if not numbers:
             return self._error("7003", f"param '{field}' missing")
-        return self._accept(body, channel, numbers, text, sender, template)
+        return self._accept(body, str(channel), numbers, _sms_text(sms), sms.get("senderid"), template)
+
+    def _channel_problem(self, body: dict[str, Any], channel: object, sms: dict[str, Any], template: Any) -> Problem:
+        """What the send's channel refuses in it (7106: not a channel of the service)."""
+        if channel == "sms":
+            return self._sms_problem(sms, template)
+        if channel == "whatsapp":
+            return self._whatsapp_problem(body, template)
+        return "7106", None
+
+    def _sms_problem(self, sms: dict[str, Any], template: Any) -> Problem:
+        text = _sms_text(sms)
+        if not text and not template:
+            return "7003", "param 'text' missing for channel sms"
+        if text and len(text) > 1024 and self.sync_refusals:
+            return "7107", None
+        if sms.get("type", "1") not in ("1", "2", "3", "4"):
+            return "7004", "invalid value of param 'type' , only [1,2,3,4] are allowed"
+        if unlisted(sms.get("senderid"), self.senders) and self.sync_refusals:
+            return "7101", None
+        return None
+
+    def _whatsapp_problem(self, body: dict[str, Any], template: Any) -> Problem:
+        if body.get("appid") not in self.apps:
+            return "7104", None
+        if not template:
+            return "7003", "param 'template' missing for channel whatsapp"
+        if self.templates is not None and template not in self.templates:
+            return "7108", None
+        return None
 
     def _accept(
         self,
@@ -181,17 +182,7 @@ class WebexConnectEmulator(Emulator):
         template: Any,
     ) -> Reply:
         plus = [n if n.startswith("+") else f"+{n}" for n in numbers]
-        refused: dict[str, tuple[str, str]] = {}
-        failing: dict[str, tuple[str, str]] = {}  # taken now, answered by a Failed receipt
-        for n in plus:
-            if n == self.invalid_number or not _E164.fullmatch(n):
-                (refused if self.sync_refusals else failing)[n] = ("7102", "Invalid address")
-            elif n in self.dnd:
-                refused[n] = ("7109", "User in DnD")
-            elif text and len(text) > 1024:
-                failing[n] = ("7107", "Message length exceeded")
-            elif sender is not None and self.senders is not None and sender not in self.senders:
-                failing[n] = ("7101", "Invalid Sender ID")
+        refused, failing = self._screen(plus, text, sender)
         valid = [n for n in plus if n not in refused and n not in failing]
         parts = sms_segments(text).parts if text else 1
         with self.lock:
@@ -207,19 +198,56 @@ class WebexConnectEmulator(Emulator):
                     continue
                 transid = base if index == 0 else f"{base}_{index}"
                 extra = {"channel": channel, "template": template, "callbackData": body.get("callbackData")}
-                status = "Queued"
-                if number in failing:
-                    status, extra["failure"] = "Failed", failing[number]
-                self.messages[transid] = Record(
-                    transid, number, text, body.get("correlationid"), status, self.clock(), parts, sender, extra
-                )
-                if number not in failing:
-                    self.balance -= self.price * parts
-                entry = {"code": "1001", "description": "Queued", "transid": transid}
-                if body.get("correlationid") is not None:
-                    entry["correlationid"] = body["correlationid"]
-                entries.append(entry)
+                self._store(transid, number, text, body.get("correlationid"), parts, sender, extra, failing.get(number))
+                entries.append(_queued(transid, body))
         return Reply.json({"response": entries})
+
+    def _screen(
+        self, numbers: list[str], text: str | None, sender: str | None
+    ) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
+        """The destinations refused in the answer, and those taken now but answered by a ``Failed``
+        receipt: number → (code, description)."""
+        refused: dict[str, tuple[str, str]] = {}
+        failing: dict[str, tuple[str, str]] = {}
+        for number in numbers:
+            verdict = self._destination_problem(number, text, sender)
+            if verdict is not None:
+                now, code, description = verdict
+                (refused if now else failing)[number] = (code, description)
+        return refused, failing
+
+    def _destination_problem(self, number: str, text: str | None, sender: str | None) -> tuple[bool, str, str] | None:
+        """Why a destination is refused in the answer (``True``) or taken and then answered by a
+        ``Failed`` receipt (``False``), with the code and description; ``None`` when it is fine."""
+        if number == self.invalid_number or not _E164.fullmatch(number):
+            return self.sync_refusals, "7102", "Invalid address"
+        if number in self.dnd:
+            return True, "7109", "User in DnD"
+        if text and len(text) > 1024:
+            return False, "7107", "Message length exceeded"
+        if unlisted(sender, self.senders):
+            return False, "7101", "Invalid Sender ID"
+        return None
+
+    def _store(
+        self,
+        transid: str,
+        number: str,
+        text: str | None,
+        key: str | None,
+        parts: int,
+        sender: str | None,
+        extra: dict[str, Any],
+        failure: tuple[str, str] | None,
+    ) -> None:
+        """Keep a message taken under ``transid``; one with a ``failure`` is not charged and gets the
+        ``Failed`` receipt carrying it."""
+        status = "Queued"
+        if failure is not None:
+            status, extra["failure"] = "Failed", failure
+        self.messages[transid] = Record(transid, number, text, key, status, self.clock(), parts, sender, extra)
+        if failure is None:
+            self.balance -= self.price * parts
 
     # -- receipts ---------------------------------------------------------------------------------
 
@@ -264,3 +292,37 @@ class WebexConnectEmulator(Emulator):
             digest = HUB_ALGORITHMS[self.signature_algorithm]
             headers["x-hub-signature"] = hmac.new(self.webhook_secret.encode(), body, digest).hexdigest()
         return {"body": body, "headers": headers}
+
+
+def _envelope_problem(body: dict[str, Any]) -> Problem:
+    """What every send is checked for first: a channel, 1 to 1000 destinations, a short ``correlationid``."""
+    destinations = body.get("destination")
+    if not body.get("deliverychannel"):
+        return "7003", "param 'deliverychannel' missing"
+    if not isinstance(destinations, list) or not destinations:
+        return "7003", "any one of [customerid,msisdn,email, userid,pushid,psid, etc.] is mandatory"
+    if len(destinations) > MAX_DESTINATIONS:
+        return "7009", None
+    correlation = body.get("correlationid")
+    if correlation is not None and len(str(correlation).encode("utf-8")) > 50:
+        return "7004", "invalid value of param 'correlationid'"
+    return None
+
+
+def _sms_block(body: dict[str, Any]) -> dict[str, Any]:
+    """``channels.sms`` of a send (empty when it is missing or not an object)."""
+    channels = body.get("channels")
+    sms = channels.get("sms") if isinstance(channels, dict) else None
+    return sms if isinstance(sms, dict) else {}
+
+
+def _sms_text(sms: dict[str, Any]) -> str | None:
+    return str(sms["text"]) if sms.get("text") is not None else None
+
+
+def _queued(transid: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The answer entry of a destination taken (``1001`` Queued), echoing the ``correlationid``."""
+    entry = {"code": "1001", "description": "Queued", "transid": transid}
+    if body.get("correlationid") is not None:
+        entry["correlationid"] = body["correlationid"]
+    return entry
