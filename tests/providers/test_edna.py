@@ -169,6 +169,7 @@ def test_ok_is_success_not_an_error(im: Edna) -> None:
         (im_answer({"code": "error-brand-new"}), ProviderError, "error-brand-new", False),
         (problem("forbidden-by-policy", 403), PermissionDenied, "forbidden-by-policy", False),
         (problem("internal-failure", 500), ServiceUnavailable, "internal-failure", None),
+        (problem("insufficient-storage", 507), ServiceUnavailable, "insufficient-storage", None),
         (problem("Bad Request", 400), ValidationError, "Bad Request", False),
     ],
 )

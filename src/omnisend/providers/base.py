@@ -324,9 +324,11 @@ class Provider(abc.ABC):
             return self
         raise ConfigurationError(f"no provider {name!r} here: this client sends through {self.name!r}", provider=name)
 
-    def invalid(self, message: str, *, field: str | None = None) -> NoReturn:
-        """Refuse a bad value before any request."""
-        raise ValidationError(message, provider=self.name, field=field)
+    def invalid(
+        self, message: str, *, field: str | None = None, error: type[ValidationError] = ValidationError
+    ) -> NoReturn:
+        """Refuse a bad value before any request (as ``error``: a :class:`ValidationError` or a subclass)."""
+        raise error(message, provider=self.name, field=field)
 
     def check_channel(self, message: Message) -> None:
         if message.channel not in self.channels:
@@ -537,14 +539,7 @@ class Provider(abc.ABC):
     ) -> OmnisendError:
         """The typed error for a non-2xx answer that carries no vendor code."""
         status = response.status_code
-        cls, accepted = HTTP_FALLBACKS.get(status, (None, False))
-        if cls is None:
-            if status >= 500:
-                cls, accepted = ServiceUnavailable, None
-            elif status >= 400:
-                cls = ProviderError
-            else:
-                cls, accepted = TransportError, None
+        cls, accepted = http_fallback(status)
         kwargs: dict[str, Any] = {
             "provider": self.name,
             "http_status": status,
@@ -583,7 +578,7 @@ class Provider(abc.ABC):
                     extra.setdefault("retry_after", hint)
             if status >= 400 and table.lookup(code) is None:
                 # A code the table does not know: the HTTP status says at least this much.
-                cls, accepted = HTTP_FALLBACKS.get(status, (ProviderError, False))
+                cls, accepted = http_fallback(status)
                 if issubclass(cls, ProviderError):
                     fallback = cls
                     extra.setdefault("accepted", accepted)
@@ -664,6 +659,17 @@ def _opt_str(value: object) -> str | None:
     if value is None or value == "":
         return None
     return str(value)
+
+
+def http_fallback(status: int) -> tuple[type[OmnisendError], bool | None]:
+    """The class of an HTTP error status that carries no code the tables know, and whether the
+    vendor may have taken the message: ``HTTP_FALLBACKS``, else any 5xx is ``ServiceUnavailable``
+    (may have landed), any 4xx a ``ProviderError`` (refused), anything else a ``TransportError``."""
+    if status in HTTP_FALLBACKS:
+        return HTTP_FALLBACKS[status]
+    if status >= 500:
+        return ServiceUnavailable, None
+    return (ProviderError, False) if status >= 400 else (TransportError, None)
 
 
 def retry_after(response: httpx.Response) -> float | None:

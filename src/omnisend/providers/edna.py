@@ -71,7 +71,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final, Literal
 from urllib.parse import quote, urlsplit
@@ -205,39 +205,73 @@ HOSTS: Final = {
     ("im", "io"): "https://im.edna.io",
     ("im", "ru"): "https://im.edna.ru",
 }
-API_CHANNELS: Final = {"pulse": frozenset({"sms", "whatsapp", "viber"}), "im": frozenset({"whatsapp", "viber"})}
+
+
+@dataclass(frozen=True, slots=True)
+class _Api:
+    """How one edna API spells a send: its channels, paths and where the content fields go."""
+
+    channels: frozenset[str]
+    paths: tuple[str, str]
+    """The send path of a session message and of a template message."""
+    upper: bool
+    """Whether ``contentType`` is upper-case (``TEXT``) or lower-case (``text``)."""
+    fields: Mapping[str, tuple[str, ...]]
+    """Where a content field goes (a path of keys in the content), when not under its own name."""
+
+
+APIS: Final = {
+    "pulse": _Api(
+        frozenset({"sms", "whatsapp", "viber"}),
+        ("/api/cascade/schedule", "/api/cascade/schedule"),
+        upper=True,
+        fields={
+            "url": ("attachment", "url"),
+            "name": ("attachment", "name"),
+            "latitude": ("location", "latitude"),
+            "longitude": ("location", "longitude"),
+            "address": ("location", "address"),
+        },
+    ),
+    "im": _Api(
+        frozenset({"whatsapp", "viber"}),
+        ("/api/imOutMessage", "/api/imOutHSM"),
+        upper=False,
+        fields={"url": ("attachmentUrl",), "name": ("attachmentName",), "address": ("locationAddress",)},
+    ),
+}
 PULSE_BLOCKS: Final = {"sms": "smsContent", "whatsapp": "whatsappContent", "viber": "viberContent"}
-MEDIA_TYPES: Final = {
-    "sms": frozenset(),
-    "viber": frozenset({"image"}),
-    "whatsapp": frozenset({"image", "video", "audio", "document"}),
+#: What each channel carries: a content kind (``Media.type``, a location, a template) not listed is refused.
+KINDS: Final = {
+    "sms": frozenset({"text"}),
+    "viber": frozenset({"text", "image"}),
+    "whatsapp": frozenset({"text", "image", "video", "audio", "document", "location", "template"}),
+}
+#: Why a kind is refused where ``KINDS`` does not list it (media: ``"{kind} media on {channel}"``).
+REFUSALS: Final = {
+    "template": "templates on {channel} (edna templates are WhatsApp HSM)",
+    "location": "a location outside a plain WhatsApp message",
 }
 PRIORITIES: Final = ("realtime", "high", "normal", "low")
 TEMPLATE_PARTS: Final = ("header", "footer", "keyboard")
 CONSUMED_OPTIONS: Final = frozenset({*TEMPLATE_PARTS, "location"})
 MAX_IM_ID: Final = 36
+COORDINATE_LIMITS: Final = {"latitude": 90, "longitude": 180}
 #: Pulse status lookups: history items per page (the documented example's ``limit``), pages read
-#: at most, and the default window of ``dateFrom``.
+#: at most, the default window of ``dateFrom``, and the query's fixed part (only documented filters).
 HISTORY_PAGE: Final = 1000
 HISTORY_PAGES: Final = 10
 STATUS_WINDOW: Final = timedelta(days=7)
+HISTORY_QUERY: Final = {
+    "direction": "OUT",
+    "limit": HISTORY_PAGE,
+    "sort": [{"property": "messageId", "direction": "DESC"}],
+}
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: edna documents no SMS length limit; 10 parts (1530 GSM-7 / 670 UCS-2 characters) is a safe
 #: ceiling shared by most SMS routes, refused before sending rather than cut by an operator.
 MAX_SMS_PARTS: Final = 10
 _PLACEHOLDER: Final = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
-
-
-@dataclass(frozen=True, slots=True)
-class _Content:
-    """What a message carries, before it is put in one API's shape."""
-
-    kind: str
-    text: str | None = None
-    url: str | None = None
-    coordinates: tuple[float, float] | None = None
-    parts: dict[str, Any] = field(default_factory=dict)
-    hsm: bool = False
 
 
 class Edna(Provider):
@@ -318,157 +352,139 @@ class Edna(Provider):
     def send_flow(self, message: Message, *, idempotency_key: str) -> Flow[SendResult]:
         """One request per recipient. A refused number is recorded and the others go on; any other
         error is raised while nothing was accepted, and recorded for its recipient after that."""
-        numbers = message.recipients
+        singles = [message.model_copy(update={"to": to}) for to in message.recipients]
         ids = self.recipient_ids(message, idempotency_key)
-        singles = [message.model_copy(update={"to": to}) for to in numbers]
         # Every request is built (and checked) before the first one goes out.
-        requests = [self.build_request(m, idempotency_key=i) for m, i in zip(singles, ids, strict=True)]
+        steps = [self.send_step(one, idempotency_key=key) for one, key in zip(singles, ids, strict=True)]
         recipients: list[RecipientResult] = []
         results: list[SendResult] = []
-        first_error: OmnisendError | None = None
-        for single, message_id, request in zip(singles, ids, requests, strict=True):
+        errors: list[OmnisendError] = []
+        for single, step in zip(singles, steps, strict=True):
             try:
-                result: SendResult = yield Step(
-                    request,
-                    functools.partial(self.parse_response, message=single, idempotency_key=message_id),
-                    idempotent=True,
-                    on_duplicate=functools.partial(self.duplicate_result, message=single, idempotency_key=message_id),
-                )
+                result: SendResult = yield step
             except OmnisendError as exc:
                 if not results and not isinstance(exc, ValidationError):
                     raise  # an account or transport error before anything landed: the caller re-sends
-                first_error = first_error or exc
+                errors.append(exc)
                 status = DeliveryStatus.REJECTED if exc.accepted is False else DeliveryStatus.UNKNOWN
                 recipients.append(RecipientResult(single.recipients[0], None, status, exc))
                 continue
             results.append(result)
-            recipients.extend(result.recipients)
-        if not results and first_error is not None:
-            raise first_error
-        return SendResult(
-            provider=self.name,
-            message_id=results[0].message_id,
-            status=results[0].status,
+            recipients += result.recipients
+        if not results:
+            raise errors[0]
+        raw = results[0].raw if len(singles) == 1 else [r.raw for r in results]
+        deduplicated = all(r.deduplicated for r in results)
+        return replace(
+            results[0],
             recipients=tuple(recipients),
             idempotency_key=idempotency_key,
-            raw=results[0].raw if len(numbers) == 1 else [r.raw for r in results],
-            deduplicated=all(r.deduplicated for r in results),
+            raw=raw,
+            deduplicated=deduplicated,
         )
 
     def build_request(self, message: Message, *, idempotency_key: str) -> httpx.Request:
-        if message.channel not in API_CHANNELS[self.api]:
+        api = APIS[self.api]
+        if message.channel not in api.channels:
             self.unsupported(f"the {message.channel!r} channel on the {self.api} API")
         if len(message.recipients) != 1:
             self.invalid("edna takes one recipient per request (Client.send sends one request per number)", field="to")
         now = datetime.now(timezone.utc)
         if message.scheduled_at is not None and message.scheduled_at < now - timedelta(minutes=5):
             self.invalid("scheduled_at is in the past", field="scheduled_at")
-        content = self._content(message)
-        build = self._pulse_body if self.api == "pulse" else self._im_body
-        path, body = build(message, idempotency_key, content)
+        kind, fields = self._content(message)
+        content = _placed({"contentType": kind.upper() if api.upper else kind, **fields}, api.fields)
+        body = (self._pulse_body if self.api == "pulse" else self._im_body)(message, idempotency_key, content)
         extra = {k: v for k, v in message.options.items() if k not in CONSUMED_OPTIONS}
+        path = api.paths[message.template is not None]
         return self.build_http_request("POST", path, headers=self._auth(), json=_merge(_compact(body), extra))
 
-    def _content(self, message: Message) -> _Content:
-        options, channel = message.options, message.channel
-        parts: dict[str, Any] = {k: options[k] for k in TEMPLATE_PARTS if k in options}
-        location = options.get("location")
-        if message.template is None and parts:
+    def _content(self, message: Message) -> tuple[str, dict[str, Any]]:
+        """The content type and fields of ``message`` (API-neutral names), checked against ``KINDS``."""
+        media, location, channel = message.media, message.options.get("location"), message.channel
+        parts = [k for k in TEMPLATE_PARTS if k in message.options]
+        if parts and message.template is None:
             self.invalid(f"{', '.join(parts)} need a WhatsApp template: pass template=Template(...)", field="template")
-        if message.template is not None:
-            if channel != "whatsapp":
-                self.unsupported(f"templates on {channel} (edna templates are WhatsApp HSM)")
-            if message.media is not None or location is not None:
-                self.invalid("a WhatsApp template takes media as options['header'] (edna's shape)", field="media")
-            return _Content("text", self._template_text(message), parts=parts, hsm=True)
-        if location is not None:
-            if channel != "whatsapp" or message.media is not None:
-                self.unsupported("a location outside a plain WhatsApp message")
-            address = location.get("address") if isinstance(location, Mapping) else None
-            return _Content("location", address or message.text, coordinates=self._coordinates(location))
+        kind: str = "location" if location is not None else media.type if media is not None else "text"
+        kind = "template" if message.template is not None else kind
+        if kind not in KINDS[channel] or (kind == "location" and media is not None):
+            self.unsupported(REFUSALS.get(kind, "{kind} media on {channel}").format(kind=kind, channel=channel))
+        fields = {"template": self._template, "location": self._location, "text": self._text}.get(kind, self._media)
+        return fields(message)
+
+    def _text(self, message: Message) -> tuple[str, dict[str, Any]]:
+        if message.channel == "sms" and message.text is not None:
+            check_sms_length(message.text, max_parts=MAX_SMS_PARTS, provider=self.name)
+        return "text", {"text": message.text}
+
+    def _media(self, message: Message) -> tuple[str, dict[str, Any]]:
         media = message.media
-        if media is None:
-            if channel == "sms" and message.text is not None:
-                check_sms_length(message.text, max_parts=MAX_SMS_PARTS, provider=self.name)
-            return _Content("text", message.text)
-        if media.type not in MEDIA_TYPES[channel]:
-            self.unsupported(f"{media.type} media on {channel}")
+        assert media is not None
         url = urlsplit(media.url)
         if url.scheme != "https" or not url.netloc:
             self.invalid("media.url must be an https:// URL: edna fetches media over HTTPS only", field="media.url")
-        return _Content(media.type, media.caption or message.text, url=media.url)
+        return media.type, {"url": media.url, "name": _file_name(media.url), "caption": media.caption or message.text}
 
-    def _template_text(self, message: Message) -> str:
+    def _template(self, message: Message) -> tuple[str, dict[str, Any]]:
+        """A WhatsApp template, matched by text: the registered (or given) text with its placeholders
+        filled, and its header, footer and buttons."""
         template = message.template
         assert template is not None
+        if message.media is not None or message.options.get("location") is not None:
+            self.invalid("a WhatsApp template takes media as options['header'] (edna's shape)", field="media")
         registered = self.templates.get(template.name)
         if registered is not None and message.text is not None:
             self.invalid(f"template {template.name!r} is registered on Edna(templates=): leave text out", field="text")
         source = registered if registered is not None else message.text
         if source is None:
-            raise TemplateError(
+            self.invalid(
                 f"edna matches WhatsApp templates by their text: register {template.name!r} with "
                 "Edna(templates={name: approved text}) or pass the approved text as Message.text",
-                provider=self.name,
                 field="template",
+                error=TemplateError,
             )
         params = template.params
         values = {str(i): v for i, v in enumerate(params, 1)} if isinstance(params, list) else dict(params)
-        found = _PLACEHOLDER.findall(source)
-        missing, unused = sorted(set(found) - set(values)), sorted(set(values) - set(found))
-        if missing or unused:
-            wrong = [f"{label} {names}" for label, names in (("missing", missing), ("unused", unused)) if names]
-            raise TemplateError(
-                f"template {template.name!r} has placeholders {sorted(set(found))}: parameters {', '.join(wrong)}",
-                provider=self.name,
-                field="template.params",
-            )
-        return _PLACEHOLDER.sub(lambda m: values[m.group(1)], source)
+        found = set(_PLACEHOLDER.findall(source))
+        unpaired = {"missing": found - values.keys(), "unused": values.keys() - found}
+        wrong = ", ".join(f"{label} {sorted(names)}" for label, names in unpaired.items() if names)
+        if wrong:
+            why = f"template {template.name!r} has placeholders {sorted(found)}: parameters {wrong}"
+            self.invalid(why, field="template.params", error=TemplateError)
+        parts = {k: v for k, v in message.options.items() if k in TEMPLATE_PARTS}
+        return "text", {"text": _PLACEHOLDER.sub(lambda m: values[m.group(1)], source), **parts}
 
-    def _coordinates(self, location: object) -> tuple[float, float]:
+    def _location(self, message: Message) -> tuple[str, dict[str, Any]]:
+        """``options["location"]``: numeric ``latitude`` and ``longitude`` within range, the address or the text."""
+        location = message.options["location"]
         if not isinstance(location, Mapping):
             self.invalid("options['location'] must be a mapping with latitude and longitude", field="options.location")
-        values = []
-        for name, limit in (("latitude", 90), ("longitude", 180)):
-            value = _float(location.get(name))
-            if not -limit <= value <= limit:  # NaN (missing, not a number) fails too
-                self.invalid(
-                    f"a location needs a numeric {name} between -{limit} and {limit}", field=f"options.location.{name}"
-                )
-            values.append(value)
-        return values[0], values[1]
+        values = {name: _number(location.get(name)) for name in COORDINATE_LIMITS}
+        for name, limit in COORDINATE_LIMITS.items():
+            if not -limit <= values[name] <= limit:  # NaN (missing, not a number) fails too
+                why = f"a location needs a numeric {name} between -{limit} and {limit}"
+                self.invalid(why, field=f"options.location.{name}")
+        return "location", {**values, "address": location.get("address") or message.text}
 
-    def _pulse_body(self, message: Message, message_id: str, c: _Content) -> tuple[str, dict[str, Any]]:
+    def _pulse_body(self, message: Message, message_id: str, content: dict[str, Any]) -> dict[str, Any]:
         if message.sender is not None:
-            self.unsupported(
-                "a sender on Pulse (it sends from the cascade's channel: leave sender out, or use api='im')",
-                field="sender",
-            )
+            why = "a sender on Pulse (it sends from the cascade's channel: leave sender out, or use api='im')"
+            self.unsupported(why, field="sender")
         if message.validity is not None:
             self.unsupported("a per-message validity on Pulse (set the stage TTL on the cascade)")
         cascade = message.options.get("cascadeId", self.cascades.get(message.channel))
         if cascade is None:
-            raise ConfigurationError(
-                f"edna: no Pulse cascade for {message.channel}: pass Edna(cascade_id=...) or options={{'cascadeId': ...}}",
-                provider=self.name,
-            )
-        block: dict[str, Any] = {"contentType": c.kind.upper(), **c.parts}
-        if c.coordinates is not None:
-            latitude, longitude = c.coordinates
-            block["location"] = _compact({"latitude": latitude, "longitude": longitude, "address": c.text})
-        elif c.url is not None:
-            block.update(attachment={"url": c.url, "name": _file_name(c.url)}, caption=c.text)
-        else:
-            block["text"] = c.text
-        return "/api/cascade/schedule", {
+            why = f"no Pulse cascade for {message.channel}: pass Edna(cascade_id=...) or options={{'cascadeId': ...}}"
+            raise ConfigurationError(f"edna: {why}", provider=self.name)
+        return {
             "requestId": message_id,
             "cascadeId": cascade,
             "subscriberFilter": {"address": message.recipients[0].lstrip("+"), "type": "PHONE"},
             "startTime": _iso(message.scheduled_at),
-            "content": {PULSE_BLOCKS[message.channel]: _compact(block)},
+            "content": {PULSE_BLOCKS[message.channel]: content},
         }
 
-    def _im_body(self, message: Message, message_id: str, c: _Content) -> tuple[str, dict[str, Any]]:
+    def _im_body(self, message: Message, message_id: str, content: dict[str, Any]) -> dict[str, Any]:
         if len(message_id) > MAX_IM_ID:
             self.invalid(f"the IM id allows {MAX_IM_ID} characters: shorten idempotency_key", field="idempotency_key")
         subject = message.sender or self.subject
@@ -477,7 +493,7 @@ class Edna(Provider):
         validity = int(message.validity.total_seconds()) if message.validity is not None else None
         if validity is not None and validity < 1:
             self.invalid("validity must be at least 1 second", field="validity")
-        body: dict[str, Any] = {
+        return {
             "id": message_id,
             "subject": subject,
             "address": message.recipients[0].lstrip("+"),
@@ -485,16 +501,8 @@ class Edna(Provider):
             "priority": self.priority,
             "validityPeriodSeconds": validity,
             "startTime": _iso(message.scheduled_at, millis=True),
-            "contentType": c.kind,
-            **c.parts,
+            **content,
         }
-        if c.coordinates is not None:
-            body.update(latitude=c.coordinates[0], longitude=c.coordinates[1], locationAddress=c.text)
-        elif c.url is not None:
-            body.update(attachmentUrl=c.url, attachmentName=_file_name(c.url), caption=c.text)
-        else:
-            body["text"] = c.text
-        return ("/api/imOutHSM" if c.hsm else "/api/imOutMessage"), body
 
     def parse_response(
         self, response: httpx.Response, *, message: Message | None = None, idempotency_key: str | None = None
@@ -513,9 +521,7 @@ class Edna(Provider):
         """The first attempt landed: its id is the one we chose, so the result keeps it."""
         result = super().duplicate_result(error, message=message, idempotency_key=idempotency_key)
         recipients = tuple(RecipientResult(r.to, idempotency_key, r.status) for r in result.recipients)
-        return SendResult(
-            self.name, idempotency_key, result.status, recipients, idempotency_key, raw=result.raw, deduplicated=True
-        )
+        return replace(result, message_id=idempotency_key, recipients=recipients)
 
     def _checked(self, response: httpx.Response) -> Any:
         """The decoded body; the vendor code (``code``, or a problem ``title``) raised as its class."""
@@ -523,10 +529,6 @@ class Edna(Provider):
         code = _code_of(body, response.is_success)
         if code is not None:
             detail = body.get("detail") or body.get("message")
-            if _ALL_ERRORS.lookup(code) is None and not response.is_success:
-                error = self.http_error(response, raw=body, message=_str(detail))
-                error.code, error.vendor_message = code, _str(detail)
-                raise error
             raise self.vendor_error(code, response=response, vendor_message=detail, raw=body, table=_ALL_ERRORS)
         if not response.is_success:
             detail = body.get("detail") if isinstance(body, dict) else None
@@ -538,9 +540,8 @@ class Edna(Provider):
     def build_status_request(self, message_id: str) -> httpx.Request:
         """IM: ``GET imOutMessage/{id}``. Pulse: the first ``messages/history`` page (see :meth:`status_flow`)."""
         if self.api == "im":
-            return self.build_http_request(
-                "GET", f"/api/imOutMessage/{quote(message_id, safe='')}", headers=self._auth()
-            )
+            path = f"/api/imOutMessage/{quote(message_id, safe='')}"
+            return self.build_http_request("GET", path, headers=self._auth())
         return self._history_request(0, datetime.now(timezone.utc))
 
     def _history_request(self, page: int, now: datetime) -> httpx.Request:
@@ -550,50 +551,30 @@ class Edna(Provider):
         ``dateTo`` and ``offset``/``limit`` paging, sorted by ``messageId``. ``subscriberFilter``
         needs the recipient, which a lookup by id does not have; the request id is matched in the items.
         """
-        query = {
-            "direction": "OUT",
-            "dateFrom": _iso(now - self.status_window),
-            "dateTo": _iso(now + timedelta(minutes=1)),
-            "offset": page * HISTORY_PAGE,
-            "limit": HISTORY_PAGE,
-            "sort": [{"property": "messageId", "direction": "DESC"}],
-        }
+        window = {"dateFrom": _iso(now - self.status_window), "dateTo": _iso(now + timedelta(minutes=1))}
+        query = {**HISTORY_QUERY, **window, "offset": page * HISTORY_PAGE}
         return self.build_http_request("POST", "/api/messages/history", headers=self._auth(), json=query)
 
     def status_flow(self, message_id: str) -> Flow[DeliveryReport]:
         """IM: one lookup. Pulse: ``messages/history`` pages (newest first) until the request id is found.
 
-        Every item carrying the request id is read: Pulse cancels an identical message to the same
-        address within 20 minutes, so a retry of a message that landed can leave a ``CANCELLED`` item
-        with the same request id beside the delivered one. The rule: a cancelled item never hides
-        another item's status; the report is ``cancelled`` only when every copy was cancelled. The
-        search stops at the first page after the matches, at the end of the history, or after
-        ``HISTORY_PAGES`` pages (``NotFound`` then).
+        Every item carrying the request id is read (see :meth:`_settled`). The search stops at the
+        first page after the matches, at the end of the history, or after ``HISTORY_PAGES`` pages
+        (``NotFound`` then). An empty id is refused by the base's lookup.
         """
-        if self.api == "im":
+        if self.api == "im" or not isinstance(message_id, str) or not message_id.strip():
             return (yield from super().status_flow(message_id))
-        if not isinstance(message_id, str) or not message_id.strip():
-            self.invalid("message_id is empty", field="message_id")
-        now = datetime.now(timezone.utc)
-        found: list[dict[str, Any]] = []
+        now, found = datetime.now(timezone.utc), []
+        parse = functools.partial(self._parse_history, message_id=message_id)
         for page in range(HISTORY_PAGES):
-            items, full = yield Step(
-                self._history_request(page, now),
-                functools.partial(self._parse_history, message_id=message_id),
-                idempotent=True,
-                read_only=True,
-            )
+            items, full = yield Step(self._history_request(page, now), parse, idempotent=True, read_only=True)
             found += items
             if (found and not items) or not full:
                 break
-        if not found:
-            raise NotFound(
-                f"no message with request id {message_id!r} among the account's newest "
-                f"{HISTORY_PAGES * HISTORY_PAGE} outbound messages of the last {self.status_window}",
-                provider=self.name,
-                code="error-not-found",
-            )
-        return self._settled(found)
+        where = (
+            f"the account's newest {HISTORY_PAGES * HISTORY_PAGE} outbound messages of the last {self.status_window}"
+        )
+        return self._settled(found, message_id, where)
 
     def _parse_history(self, response: httpx.Response, *, message_id: str) -> tuple[list[dict[str, Any]], bool]:
         """The items of one history page carrying ``message_id``, and whether the page was full."""
@@ -605,11 +586,22 @@ class Edna(Provider):
         mine = [i for i in items if message_id in (_str(i.get("requestId")), _str(i.get("messageId")))]
         return mine, len(items) >= HISTORY_PAGE
 
-    def _settled(self, items: list[dict[str, Any]]) -> DeliveryReport:
-        """The report of a request id from all its history items (the CANCELLED-duplicate rule)."""
-        reports = [self._event(item) for item in items]
-        kept = [r for r in reports if str(r.vendor_status).lower() != "cancelled"] or reports
-        latest = max(kept, key=lambda r: (r.timestamp or _EPOCH, _number(r.raw, "messageId")))
+    def _settled(
+        self, items: list[dict[str, Any]], message_id: str, where: str, response: httpx.Response | None = None
+    ) -> DeliveryReport:
+        """The report of a request id from all its history items; ``NotFound`` when there are none.
+
+        Pulse cancels an identical message to the same address within 20 minutes, so a retry of a
+        message that landed can leave a ``CANCELLED`` item with the same request id beside the
+        delivered one. The rule: a cancelled item never hides another item's status; the report is
+        ``cancelled`` only when every copy was cancelled.
+        """
+        if not items:
+            why = f"no message with request id {message_id!r} among {where}"
+            raise self.vendor_error("error-not-found", response=response, vendor_message=why)
+        reports = [(self._event(item), _number(item.get("messageId"), 0.0)) for item in items]
+        kept = [r for r in reports if str(r[0].vendor_status).lower() != "cancelled"] or reports
+        latest, _ = max(kept, key=lambda r: (r[0].timestamp or _EPOCH, r[1]))
         if str(latest.vendor_status).lower() == "cancelled":
             return replace(latest, status=_S.CANCELLED)  # every copy was cancelled: final
         return latest
@@ -620,11 +612,7 @@ class Edna(Provider):
         if isinstance(body, dict) and "imOutMessageId" in body:
             return self._event(body)
         items, _ = self._parse_history(response, message_id=message_id or "")
-        if items:
-            return self._settled(items)
-        raise self.vendor_error(
-            "error-not-found", response=response, vendor_message="no such message in the history", raw=body
-        )
+        return self._settled(items, message_id or "", "this history page", response)
 
     # -- webhook ----------------------------------------------------------------------------
 
@@ -725,6 +713,16 @@ def _compact(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if v is not None}
 
 
+def _placed(fields: Mapping[str, Any], paths: Mapping[str, tuple[str, ...]]) -> dict[str, Any]:
+    """``fields`` without ``None`` values, each where ``paths`` puts it (else under its own name)."""
+    placed: dict[str, Any] = {}
+    for name, value in fields.items():
+        if value is not None:
+            *outer, key = paths.get(name, (name,))
+            (placed.setdefault(outer[0], {}) if outer else placed)[key] = value
+    return placed
+
+
 def _iso(value: datetime | None, *, millis: bool = False) -> str | None:
     if value is None:
         return None
@@ -748,24 +746,15 @@ def _file_name(url: str) -> str:
     return urlsplit(url).path.rsplit("/", 1)[-1] or "attachment"
 
 
-def _float(value: object) -> float:
-    """A coordinate as a float; NaN for anything that is not a number."""
+def _number(value: object, default: float = math.nan) -> float:
+    """``value`` as a float; ``default`` for anything that is not a number."""
     if isinstance(value, (int, float, str)) and not isinstance(value, bool):
         try:
             return float(value)
         except ValueError:
             pass
-    return math.nan
+    return default
 
 
 def _str(value: object) -> str | None:
     return None if value in (None, "") else str(value)
-
-
-def _number(raw: object, key: str) -> float:
-    """``raw[key]`` as a number for ordering (0 when absent or not a number)."""
-    value = raw.get(key) if isinstance(raw, dict) else None
-    try:
-        return float(value) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else 0.0
-    except ValueError:
-        return 0.0
