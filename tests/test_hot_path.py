@@ -283,15 +283,14 @@ def test_only_a_plain_one_request_send_skips_the_flow() -> None:
     import inspect
 
     from omnisend import Client, Message
-    from omnisend.client import _DEFAULT
     from omnisend.providers import Smsapi
     from omnisend.providers.base import Step
 
     with Client(Smsapi(token="t0ken-for-tests")) as client:
-        plain = client._send_call(Message(to="+48500100200", text="hi"), _DEFAULT)[1]
-        tagged = client._send_call(Message(to="+48500100200", text="hi", metadata={"a": "b"}), _DEFAULT)[1]
+        plain = client._work(Message(to="+48500100200", text="hi"), "k1")
+        tagged = client._work(Message(to="+48500100200", text="hi", metadata={"a": "b"}), "k2")
         many = [f"+4850010{n:04d}" for n in range(1001)]
-        split = client._send_call(Message(to=many, text="hi"), _DEFAULT)[1]
+        split = client._work(Message(to=many, text="hi"), "k3")
     assert isinstance(plain, Step) and inspect.isgenerator(tagged) and inspect.isgenerator(split)
 
 

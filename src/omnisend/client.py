@@ -1,40 +1,34 @@
-"""``Client`` and ``AsyncClient``: they own the HTTP client and drive a provider's steps.
+"""``Client`` and ``AsyncClient``: they own the HTTP client and perform the engine's I/O.
 
-Everything but the I/O call lives in :class:`_Call` (one per logical operation): the
-idempotency key, attempt counting, turning ``httpx`` exceptions into typed errors, the
-ambiguous-failure rule and the "duplicate on a retry means it landed" rule. ``Client`` and
-``AsyncClient`` only differ in how they send a request and sleep.
+Everything but the I/O lives once in :mod:`omnisend._engine`: a sans-I/O driver that yields
+"send this request" and "sleep this long" for every send, status lookup and flow, and the one
+verdict per attempt. ``Client`` performs those commands with ``httpx.Client`` (or the
+close-to-wire path, :mod:`omnisend._wire`) and threads; ``AsyncClient`` with asyncio.
 """
 
 from __future__ import annotations
 
+import enum
 import inspect
 import logging
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sized
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Mapping, Sized
 from dataclasses import replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, Union, cast
 
 import httpx
 
-from . import _redact, _wire
+from . import _wire
 from . import events as _events
-from ._answer import DEFAULT_MAX_RESPONSE_BYTES, Body, Timeouts, clean_cause, current, deadline_of
+from ._answer import DEFAULT_MAX_RESPONSE_BYTES, current
 from ._bulk import Job, Order, Pipeline, SendOutcome, ajobs, job_plan, jobs
+from ._engine import Call, Driver, Pause, Send, drive
 from ._inputs import new_key as _new_key
 from ._text import sms_segments
-from .errors import (
-    ClientClosed,
-    ConfigurationError,
-    DeliveryUnknown,
-    DuplicateMessage,
-    OmnisendError,
-    TransportError,
-    ValidationError,
-)
+from .errors import ClientClosed, ConfigurationError, OmnisendError, ValidationError
 from .models import DeliveryReport, Message, SendResult
 from .providers.base import Flow, Provider, Step
 from .retry import NO_RETRY, RetryPolicy
@@ -46,291 +40,27 @@ if TYPE_CHECKING:  # imported where used: ``import omnisend`` should not pay for
     import threading
     from concurrent.futures import Future
 
-__all__ = ["AsyncClient", "Client", "DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT"]
+__all__ = ["NOT_GIVEN", "AsyncClient", "Client", "DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT", "NotGiven"]
 
 #: Connect fast, read patiently: a vendor that does not answer in 30 s is treated as ambiguous.
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 R = TypeVar("R")
-_DEFAULT: Any = object()
-
-# Errors raised before the request left this machine: nothing can have been sent.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
-class _Call:
-    """The bookkeeping of one logical operation (a send or a status lookup); no I/O."""
+class NotGiven(enum.Enum):
+    """The type of :data:`NOT_GIVEN`: "use the client's setting" (``None`` means "none at all")."""
 
-    def __init__(
-        self,
-        provider: Provider,
-        *,
-        idempotency_key: str | None,
-        key_from_caller: bool,
-        timeout: httpx.Timeout | None,
-        on_event: _events.EventHandler | None = None,
-        max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-    ) -> None:
-        self.provider = provider
-        self.idempotency_key = idempotency_key
-        self.key_from_caller = key_from_caller
-        self.timeout = None if timeout is None else _timeout_extension(timeout)  # httpx's request extension
-        self.budget = deadline_of(timeout)  # seconds the whole call may take (see docs/retries.md)
-        self.deadline = None if self.budget is None else time.monotonic() + self.budget
-        self.max_bytes = max_bytes
-        self.stop: threading.Event | None = None  # set by a sync send_many whose consumer left
-        self.attempts = 0
-        self.step_attempts = 0
-        self.step_unsure = False
-        self.step_idempotent = False
-        self.on_event = on_event
-        self.started = 0.0
-        self.attempt_started = 0.0
-        self.step_provider = provider.name  # who makes the current step's requests (a router's route)
-        self.pending: _events.AttemptFinished | None = None  # a failed attempt, until its retry wait is known
-        self.segments: int | None = None  # SMS parts per recipient, stamped on the result
+    NOT_GIVEN = "NOT_GIVEN"
 
-    # -- events (only when an ``on_event`` handler is set) ------------------------------------
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
 
-    def emit(self, event: _events.Event) -> None:
-        """Hand ``event`` to the handler; a handler that raises is logged, never breaks the send."""
-        if self.on_event is None:
-            return
-        try:
-            self.on_event(event)
-        except Exception:
-            logger.warning("omnisend: the on_event handler raised on %s", type(event).__name__, exc_info=True)
 
-    def attempt_ended(self, error: OmnisendError | None, http_status: int | None) -> None:
-        """Record the attempt that just ended: a success is told at once, a failure once its fate is known."""
-        if self.on_event is None:
-            return
-        self.flush(None)
-        event = _events.AttemptFinished(
-            provider=self.step_provider,
-            idempotency_key=self.idempotency_key,
-            attempt=self.attempts,
-            duration=time.perf_counter() - self.attempt_started,
-            http_status=http_status if error is None else error.http_status,
-            error=error,
-            retry_in=None,
-        )
-        if error is None:
-            self.emit(event)
-        else:
-            self.pending = event
-
-    def flush(self, retry_in: float | None) -> None:
-        """Tell the failed attempt waiting for its fate: retried after ``retry_in`` s, or not (``None``)."""
-        pending, self.pending = self.pending, None
-        if pending is not None:
-            self.emit(replace(pending, retry_in=retry_in))
-
-    def retry_hook(self) -> Callable[[float], None] | None:
-        """What the retry policy calls before sleeping, so the failed attempt is told with its wait."""
-        return self.flush if self.on_event is not None else None
-
-    def start_step(self, step: Step[Any]) -> httpx.Request:
-        self.step_attempts = 0
-        self.step_unsure = False
-        self.step_idempotent = step.idempotent
-        self.step_provider = step.provider or self.provider.name
-        if self.timeout is not None:
-            # Each request its own copy; with a deadline, each phase waits at most the time left.
-            timeouts = dict(self.timeout) if self.deadline is None else Timeouts(self.timeout, self.deadline)
-            step.request.extensions["timeout"] = timeouts
-        return step.request
-
-    def begin_attempt(self, step: Step[Any], closed: bool) -> None:
-        """Count an attempt, or refuse it (nothing is sent): closed client, no time left, stopped."""
-        if closed:
-            raise self._stamp(
-                self._remember(
-                    step, ClientClosed("the client is closed; nothing was sent", provider=self.step_provider)
-                )
-            )
-        if self.deadline is not None and time.monotonic() >= self.deadline:
-            raise self.failed(
-                step,
-                f"timeout={self.budget:g}s used up before attempt {self.attempts + 1}",
-                sent=False,
-                attempted=False,
-            )
-        if self.stop is not None and self.stop.is_set():
-            raise self.failed(step, "not retried: the send_many consumer stopped", sent=False, attempted=False)
-        self.attempts += 1
-        self.step_attempts += 1
-        if self.on_event is not None:
-            self.attempt_started = time.perf_counter()
-
-    # -- reading the answer (the client's I/O loop calls these in turn) --------------------
-
-    def open(self, step: Step[Any], response: httpx.Response) -> Body:
-        """Check the status line and headers before reading: redirects and announced giants refused."""
-        status = response.status_code
-        if 300 <= status < 400:
-            raise self.failed(
-                step,
-                f"the vendor answered HTTP {status} (a redirect{_location(response)}); omnisend never follows "
-                "redirects, which would send the credentials elsewhere: check base_url",
-                sent=True,
-                http_status=status,
-                retry=False,
-            )
-        body = Body(response, self.max_bytes, self.deadline)
-        if body.too_large_already(response):
-            raise self._too_large(step, response)
-        return body
-
-    def take(self, step: Step[Any], response: httpx.Response, body: Body, chunk: bytes) -> None:
-        """One chunk of the body; stops the read past the size cap or the deadline."""
-        reason = body.feed(chunk)
-        if reason is not None:
-            raise self._too_large(step, response) if reason == "too large" else self._late(step, response)
-
-    def done(self, step: Step[Any], response: httpx.Response, body: Body) -> None:
-        if body.finish() is not None:
-            raise self._too_large(step, response)
-        body.load(response)
-
-    def _too_large(self, step: Step[Any], response: httpx.Response) -> OmnisendError:
-        return self.failed(
-            step,
-            f"the answer is larger than max_response_bytes={self.max_bytes} once decompressed",
-            sent=True,
-            http_status=response.status_code,
-        )
-
-    def _late(self, step: Step[Any], response: httpx.Response) -> OmnisendError:
-        return self.failed(
-            step, f"no complete answer within timeout={self.budget:g}s", sent=True, http_status=response.status_code
-        )
-
-    def transport_failed(self, step: Step[Any], exc: BaseException) -> OmnisendError:
-        """The typed error for an exception from the transport during ``step`` (any exception)."""
-        late = self.deadline is not None and time.monotonic() >= self.deadline
-        if isinstance(exc, _NOT_SENT):
-            what = f"could not connect within timeout={self.budget:g}s" if late else "could not connect"
-            return self.failed(step, f"{what} ({type(exc).__name__})", sent=False, cause=exc)
-        what = f"no complete answer within timeout={self.budget:g}s" if late else "no answer"
-        return self.failed(step, f"{what} ({type(exc).__name__})", sent=True, cause=exc)
-
-    def failed(
-        self,
-        step: Step[Any],
-        message: str,
-        *,
-        sent: bool,
-        http_status: int | None = None,
-        retry: bool | None = None,
-        cause: BaseException | None = None,
-        attempted: bool = True,
-    ) -> OmnisendError:
-        """A ``TransportError``: certainly not taken (``sent=False``) or ambiguous, classified for ``step``.
-
-        ``cause`` is chained as a copy holding no request (see :func:`omnisend._answer.clean_cause`);
-        ``attempted``: the error ends an attempt (``False``: one refused before it began).
-        """
-        name = step.provider or self.provider.name
-        error: OmnisendError
-        if not sent:
-            error = TransportError(message, provider=name, retryable=True, accepted=False, http_status=http_status)
-        else:
-            error = TransportError(
-                f"{message}; the request may have reached the vendor",
-                provider=name,
-                accepted=None,
-                http_status=http_status,
-            )
-            error = self._ambiguous(step, error)
-        if retry is not None:
-            error.retryable = retry
-        if cause is not None:
-            error.__cause__ = clean_cause(cause)
-        error = self._stamp(self._remember(step, error))
-        if attempted:
-            self.attempt_ended(error, http_status)
-        return error
-
-    def finish(self, step: Step[R], response: httpx.Response) -> R:
-        """Parse ``response`` for ``step``; raises the typed error, stamped and classified."""
-        try:
-            value = self._parse(step, response)
-        except OmnisendError as exc:
-            self.attempt_ended(exc, response.status_code)
-            raise
-        self.attempt_ended(None, response.status_code)
-        return value
-
-    def _parse(self, step: Step[R], response: httpx.Response) -> R:
-        try:
-            return step.parse(response)
-        except DuplicateMessage as exc:
-            if step.on_duplicate is not None and (self.step_attempts > 1 or self.key_from_caller):
-                return step.on_duplicate(exc)
-            raise self._stamp(exc) from None
-        except OmnisendError as exc:
-            error = self._remember(step, self._ambiguous(step, exc) if exc.accepted is None else exc)
-            if error is exc:
-                raise self._stamp(exc) from None
-            raise self._stamp(error) from exc
-
-    def _remember(self, step: Step[Any], error: OmnisendError) -> OmnisendError:
-        """Note an attempt that may have reached the vendor: no later attempt can undo that."""
-        if error.accepted is None and not step.read_only:
-            self.step_unsure = True
-        return error
-
-    def settle(self, error: OmnisendError) -> OmnisendError:
-        """The error a step ends with: ``DeliveryUnknown`` once any of its attempts may have landed.
-
-        A retry that ends in a 503, a refused connection or exhausted attempts after a timeout says
-        nothing about the earlier attempt, so the outcome is unknown, never "certainly not taken".
-        """
-        if not self.step_unsure or isinstance(error, DeliveryUnknown):
-            return error
-        note = "" if error.accepted is None else "; an earlier attempt may have reached the vendor"
-        return DeliveryUnknown.from_error(error, error.message + note, retryable=self.step_idempotent)
-
-    def _ambiguous(self, step: Step[Any], error: OmnisendError) -> OmnisendError:
-        """An answer that leaves the outcome open: retry it only when a repeat is harmless."""
-        if step.read_only:
-            error.retryable = True
-            return error
-        if step.idempotent:
-            # The vendor de-duplicates on our key: sending again cannot make a second message.
-            if isinstance(error, TransportError) and not isinstance(error, DeliveryUnknown):
-                return DeliveryUnknown.from_error(error, error.message, retryable=True)
-            error.retryable = True
-            return error
-        if isinstance(error, DeliveryUnknown):
-            error.retryable = False
-            return error
-        return DeliveryUnknown.from_error(
-            error,
-            f"{error.message}; not retried because {step.provider or self.provider.name} cannot de-duplicate, "
-            "re-send with the same idempotency_key only after checking it did not arrive",
-            retryable=False,
-        )
-
-    def _stamp(self, error: OmnisendError) -> OmnisendError:
-        if error.idempotency_key is None:
-            error.idempotency_key = self.idempotency_key
-        if error.provider is None:
-            error.provider = self.provider.name
-        error.attempts = self.attempts
-        return error
-
-    def result(self, value: R) -> R:
-        if isinstance(value, SendResult):
-            if (
-                value.attempts == self.attempts
-                and value.idempotency_key == self.idempotency_key
-                and value.segments == self.segments
-            ):
-                return value  # parse_response already set them all
-            return replace(value, attempts=self.attempts, idempotency_key=self.idempotency_key, segments=self.segments)
-        return value
+#: An argument left out: ``send(message, timeout=NOT_GIVEN)`` uses the client's own timeout, while
+#: ``timeout=None`` waits forever. Wrappers can pass it through unchanged.
+NOT_GIVEN: Final = NotGiven.NOT_GIVEN
+_Timeout = Union[httpx.Timeout, float, None]  # noqa: UP007 - a runtime alias on 3.10
 
 
 _C = TypeVar("_C", bound="_BaseClient")
@@ -343,8 +73,8 @@ class _BaseClient:
         self,
         provider: Provider,
         *,
-        retry: RetryPolicy | None = _DEFAULT,
-        timeout: httpx.Timeout | float | None = _DEFAULT,
+        retry: RetryPolicy | None | NotGiven = NOT_GIVEN,
+        timeout: _Timeout | NotGiven = NOT_GIVEN,
         on_event: _events.EventHandler | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
@@ -358,8 +88,8 @@ class _BaseClient:
         if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int) or max_response_bytes < 1:
             raise ConfigurationError(f"max_response_bytes must be a positive int, got {max_response_bytes!r}")
         self.provider = provider
-        self.retry = RetryPolicy() if retry is _DEFAULT else (retry or NO_RETRY)
-        self.timeout = DEFAULT_TIMEOUT if timeout is _DEFAULT else _as_timeout(timeout)
+        self.retry = RetryPolicy() if retry is NOT_GIVEN else (retry or NO_RETRY)
+        self.timeout = DEFAULT_TIMEOUT if timeout is NOT_GIVEN else _as_timeout(timeout)
         self.max_response_bytes = max_response_bytes
         self._closed = False
 
@@ -398,45 +128,50 @@ class _BaseClient:
 
         return cls(from_env(), **client_options)
 
-    def _send_call(
-        self, message: Message, timeout: httpx.Timeout | float | None
-    ) -> tuple[_Call, Flow[SendResult] | Step[SendResult]]:
+    def _sending(
+        self, message: Message, retry: RetryPolicy | None | NotGiven, timeout: _Timeout | NotGiven
+    ) -> tuple[Call, Driver[SendResult], RetryPolicy]:
+        """Prepare a send: its call, the engine's driver for it, and its retry policy (no I/O)."""
         if not isinstance(message, Message):
             raise ValidationError(
                 f"send() takes an omnisend.Message, got {type(message).__name__}", provider=self.provider.name
             )
         self._check_open()
         key = message.idempotency_key or _new_key()
-        call = _Call(
+        call = Call(
             self.provider,
             idempotency_key=key,
             # A send_many batch of keyed messages carries its members' ids: a "duplicate" answer to
             # its first attempt means a run with the same keys sent it before, as for a caller's key.
             key_from_caller=message.idempotency_key is not None or message._recipient_ids is not None,
-            timeout=self.timeout if timeout is _DEFAULT else _as_timeout(timeout),
+            timeout=self.timeout if timeout is NOT_GIVEN else _as_timeout(timeout),
             on_event=self.on_event,
             max_bytes=self.max_response_bytes,
         )
-        call.started = time.perf_counter()
         if message.channel == "sms" and message.text is not None:
             call.segments = sms_segments(message.text).parts
         if self.on_event is not None:
             call.emit(_events.SendStarted(self.provider.name, key, len(message.recipients)))
-        provider = self.provider
+        policy = self._policy(retry)
         try:
-            if (
-                not message.metadata
-                and type(provider).send_flow is Provider.send_flow
-                and len(message.recipients) <= provider.max_recipients
-            ):
-                # What the base flow does for one request, without a generator around the step.
-                return call, provider.send_step(message, idempotency_key=key)
-            flow = provider.send_flow(message, idempotency_key=key)
-            return call, (_with_metadata(flow, message.metadata) if message.metadata else flow)
+            work = self._work(message, key)
         except OmnisendError as exc:  # raised by send_step (bad input); a flow raises lazily
-            raise self._send_failed(call, call._stamp(exc)) from None
+            raise self._send_failed(call, call.complete(exc)) from exc.__cause__
+        return call, drive(call, work, policy, self._is_closed), policy
 
-    def _send_done(self, call: _Call, result: SendResult) -> SendResult:
+    def _work(self, message: Message, key: str) -> Flow[SendResult] | Step[SendResult]:
+        """The provider's steps for ``message``: one plain request skips the generator around it."""
+        provider = self.provider
+        if (
+            not message.metadata
+            and type(provider).send_flow is Provider.send_flow
+            and len(message.recipients) <= provider.max_recipients
+        ):
+            return provider.send_step(message, idempotency_key=key)  # what the base flow does for one
+        flow = provider.send_flow(message, idempotency_key=key)
+        return _with_metadata(flow, message.metadata) if message.metadata else flow
+
+    def _send_done(self, call: Call, result: SendResult) -> SendResult:
         """Tell the end of a send that succeeded: the ``SendFinished`` event and the DEBUG log record."""
         if call.on_event is not None:
             call.emit(
@@ -459,7 +194,7 @@ class _BaseClient:
             )
         return result
 
-    def _send_failed(self, call: _Call, error: OmnisendError) -> OmnisendError:
+    def _send_failed(self, call: Call, error: OmnisendError) -> OmnisendError:
         """Tell the end of a send that failed: the ``SendFinished`` event and the WARNING log record."""
         call.flush(None)
         call.emit(
@@ -477,23 +212,32 @@ class _BaseClient:
         )
         return error
 
-    def _status_call(
-        self, message_id: str, timeout: httpx.Timeout | float | None, provider: str | None
-    ) -> tuple[_Call, Flow[DeliveryReport]]:
+    def _looking_up(
+        self,
+        message_id: str,
+        retry: RetryPolicy | None | NotGiven,
+        timeout: _Timeout | NotGiven,
+        provider: str | None,
+    ) -> tuple[Call, Driver[DeliveryReport], RetryPolicy]:
+        """Prepare a status lookup: its call, the engine's driver for it, and its retry policy."""
         self._check_open()
         target = self.provider if provider is None else self.provider.resolve(provider)
-        call = _Call(
+        call = Call(
             target,
             idempotency_key=None,
             key_from_caller=False,
-            timeout=self.timeout if timeout is _DEFAULT else _as_timeout(timeout),
+            timeout=self.timeout if timeout is NOT_GIVEN else _as_timeout(timeout),
             on_event=self.on_event,
             max_bytes=self.max_response_bytes,
         )
-        return call, target.status_flow(message_id)
+        policy = self._policy(retry)
+        return call, drive(call, target.status_flow(message_id), policy, self._is_closed), policy
 
-    def _policy(self, retry: RetryPolicy | None) -> RetryPolicy:
-        return self.retry if retry is _DEFAULT else (retry or NO_RETRY)
+    def _is_closed(self) -> bool:
+        return self._closed or bool(self._http.is_closed)
+
+    def _policy(self, retry: RetryPolicy | None | NotGiven) -> RetryPolicy:
+        return self.retry if retry is NOT_GIVEN else (retry or NO_RETRY)
 
     @staticmethod
     def _check_bulk(concurrency: int, order: str) -> None:
@@ -503,7 +247,7 @@ class _BaseClient:
             raise ConfigurationError(f"send_many: order must be 'input' or 'completion', got {order!r}")
 
 
-def _since(call: _Call) -> float:
+def _since(call: Call) -> float:
     return time.perf_counter() - call.started
 
 
@@ -515,49 +259,10 @@ def _with_metadata(flow: Flow[SendResult], metadata: Mapping[str, str]) -> Flow[
 _TIMEOUT_EXTENSIONS: dict[tuple[float | None, ...], dict[str, float | None]] = {}
 
 
-def _timeout_extension(timeout: httpx.Timeout) -> dict[str, float | None]:
-    """``timeout.as_dict()``, built once per distinct value (requests get copies of it)."""
-    key = (timeout.connect, timeout.read, timeout.write, timeout.pool)
-    extension = _TIMEOUT_EXTENSIONS.get(key)
-    if extension is None:
-        extension = timeout.as_dict()
-        if len(_TIMEOUT_EXTENSIONS) < 256:
-            _TIMEOUT_EXTENSIONS[key] = extension
-    return extension
-
-
-def _as_timeout(value: httpx.Timeout | float | None) -> httpx.Timeout | None:
+def _as_timeout(value: _Timeout) -> httpx.Timeout | None:
     if value is None or isinstance(value, httpx.Timeout):
         return value
     return httpx.Timeout(value)
-
-
-def _location(response: httpx.Response) -> str:
-    """`` to <where>`` for a redirect's ``Location`` (no query string, secrets masked), or ``""``."""
-    location = response.headers.get("location")
-    if not location:
-        return ""
-    where = location.split("?", 1)[0].split("#", 1)[0]
-    return f" to {_redact.scrub_text(where)[:200]}"
-
-
-def _step_pause(step: Step[Any], call: _Call) -> float:
-    """How long to wait before ``step`` (its ``delay``); refused when the deadline comes first."""
-    if call.deadline is not None and time.monotonic() + step.delay >= call.deadline:
-        raise call.failed(
-            step, f"timeout={call.budget:g}s ends before the {step.delay:g}s wait this step needs", sent=False
-        )
-    return step.delay
-
-
-def _pre_flight(flow: Flow[R], call: _Call) -> Step[Any] | R:
-    """Start the flow: its first step, or (rarely) its result; validation errors are stamped."""
-    try:
-        return next(flow)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    except OmnisendError as exc:
-        raise call._stamp(exc) from None
 
 
 class Client(_BaseClient):
@@ -582,9 +287,9 @@ class Client(_BaseClient):
         self,
         provider: Provider,
         *,
-        retry: RetryPolicy | None = _DEFAULT,
+        retry: RetryPolicy | None | NotGiven = NOT_GIVEN,
         http_client: httpx.Client | None = None,
-        timeout: httpx.Timeout | float | None = _DEFAULT,
+        timeout: _Timeout | NotGiven = NOT_GIVEN,
         on_event: _events.EventHandler | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
@@ -598,8 +303,8 @@ class Client(_BaseClient):
         self,
         message: Message,
         *,
-        retry: RetryPolicy | None = _DEFAULT,
-        timeout: httpx.Timeout | float | None = _DEFAULT,
+        retry: RetryPolicy | None | NotGiven = NOT_GIVEN,
+        timeout: _Timeout | NotGiven = NOT_GIVEN,
     ) -> SendResult:
         """Send ``message``; returns the :class:`SendResult` or raises a typed error.
 
@@ -614,14 +319,14 @@ class Client(_BaseClient):
     def _send(
         self,
         message: Message,
-        retry: RetryPolicy | None,
-        timeout: httpx.Timeout | float | None,
+        retry: RetryPolicy | None | NotGiven,
+        timeout: _Timeout | NotGiven,
         stop: threading.Event | None,
     ) -> SendResult:
-        call, flow = self._send_call(message, timeout)
+        call, driver, policy = self._sending(message, retry, timeout)
         call.stop = stop
         try:
-            result: SendResult = self._drive(flow, call, self._policy(retry))
+            result = self._perform(driver, call, policy)
         except OmnisendError as exc:
             self._send_failed(call, exc)
             raise
@@ -632,16 +337,15 @@ class Client(_BaseClient):
         message_id: str,
         *,
         provider: str | None = None,
-        retry: RetryPolicy | None = _DEFAULT,
-        timeout: httpx.Timeout | float | None = _DEFAULT,
+        retry: RetryPolicy | None | NotGiven = NOT_GIVEN,
+        timeout: _Timeout | NotGiven = NOT_GIVEN,
     ) -> DeliveryReport:
         """Look up the current delivery status of ``message_id``.
 
         Through a router, ``provider`` names the route that took the message (``result.provider``).
         """
-        call, flow = self._status_call(message_id, timeout, provider)
-        report: DeliveryReport = self._drive(flow, call, self._policy(retry))
-        return report
+        call, driver, policy = self._looking_up(message_id, retry, timeout, provider)
+        return self._perform(driver, call, policy)
 
     def send_many(
         self,
@@ -650,8 +354,8 @@ class Client(_BaseClient):
         concurrency: int = 8,
         order: Order = "input",
         batch: bool = True,
-        retry: RetryPolicy | None = _DEFAULT,
-        timeout: httpx.Timeout | float | None = _DEFAULT,
+        retry: RetryPolicy | None | NotGiven = NOT_GIVEN,
+        timeout: _Timeout | NotGiven = NOT_GIVEN,
     ) -> Iterator[SendOutcome]:
         """Send many messages; yields one :class:`SendOutcome` per input message, never raising a send error.
 
@@ -683,8 +387,8 @@ class Client(_BaseClient):
         concurrency: int,
         order: Order,
         batch: bool,
-        retry: RetryPolicy | None,
-        timeout: httpx.Timeout | float | None,
+        retry: RetryPolicy | None | NotGiven,
+        timeout: _Timeout | NotGiven,
     ) -> Iterator[SendOutcome]:
         source = jobs(
             messages, max_recipients=self.provider.max_recipients, batch=batch, keyed=self.provider.keyed_recipients
@@ -751,57 +455,24 @@ class Client(_BaseClient):
             source.close()
             _report_abandoned(running)
 
-    def _drive(self, flow: Flow[Any] | Step[Any], call: _Call, policy: RetryPolicy) -> Any:
-        if isinstance(flow, Step):
-            try:
-                return call.result(self._run_step(flow, call, policy))
-            except OmnisendError as exc:
-                error = _step_failed(exc, call)
-                raise error from error.__cause__
-        step = _events_out(flow, _pre_flight(flow, call), call)
-        while isinstance(step, Step):
-            try:
-                value = self._run_step(step, call, policy)
-            except OmnisendError as exc:
-                step = _events_out(flow, _throw(flow, exc, call), call)
-            else:
-                step = _events_out(flow, _advance(flow, value, call), call)
-        return call.result(step)
-
-    def _run_step(self, step: Step[R], call: _Call, policy: RetryPolicy) -> R:
-        request = call.start_step(step)
+    def _perform(self, driver: Driver[R], call: Call, policy: RetryPolicy) -> R:
+        """Run the engine's driver: send what it asks to send, sleep what it asks to sleep."""
         # A sync send_many whose consumer left wakes its sends from their waits (Event.wait).
-        pause = time.sleep if call.stop is None else call.stop.wait
-        if step.delay > 0:
-            (policy.sleep if policy.sleep is not None else pause)(_step_pause(step, call))
-        # The first attempt runs outside tenacity: most sends need one, and building tenacity's
-        # machinery for it costs more than omnisend's own bookkeeping. When it fails with an error
-        # the policy retries, tenacity takes over as if it had made that attempt itself (same
-        # decision, same wait, same log line), so retries behave exactly as before.
-        first: OmnisendError | None = None
-        try:
-            return self._attempt(step, call, request)
-        except OmnisendError as exc:
-            if not policy.explain(exc, 1).retry:
-                raise
-            first = exc
-        retrying = policy.retrying(
-            label=step.provider or self.provider.name,
-            before_sleep=call.retry_hook(),
-            deadline=call.deadline,
-            sleep=pause,
-        )
-        for attempt in retrying:
-            with attempt:
-                if first is not None:
-                    error, first = first, None
-                    raise error
-                return self._attempt(step, call, request)
-        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+        sleep = policy.sleep if policy.sleep is not None else time.sleep if call.stop is None else call.stop.wait
+        answer: object = None
+        while True:
+            try:
+                command = driver.send(answer)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            if type(command) is Send:
+                answer = self._exchange(command.request, call)
+            else:
+                sleep(cast(Pause, command).seconds)
+                answer = None
 
-    def _attempt(self, step: Step[R], call: _Call, request: httpx.Request) -> R:
-        call.begin_attempt(step, self._closed or self._http.is_closed)
-        failure: OmnisendError | None = None
+    def _exchange(self, request: httpx.Request, call: Call) -> object:
+        """Send ``request`` and read its answer within the size cap: the response, or what was raised."""
         current.deadline = call.deadline
         try:
             if self._owns_http and _wire.direct(self._http):  # close to the wire: see omnisend._wire
@@ -809,21 +480,17 @@ class Client(_BaseClient):
             else:
                 response = self._http.send(request, stream=True, follow_redirects=False)
             try:
-                body = call.open(step, response)
+                body = call.open(response)
                 for chunk in cast(httpx.SyncByteStream, response.stream):
-                    call.take(step, response, body, chunk)
-                call.done(step, response, body)
+                    call.take(response, body, chunk)
+                call.done(response, body)
             finally:
                 response.close()
-        except OmnisendError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - whatever the transport raised becomes a typed error
-            failure = call.transport_failed(step, exc)
+        except Exception as exc:  # noqa: BLE001 - handed to the driver, which makes it a typed error
+            return exc
         finally:
             current.deadline = None
-        if failure is not None:
-            raise failure  # outside the handler: the transport's exception (and request) is not its context
-        return call.finish(step, response)
+        return response
 
     def close(self) -> None:
         """Close the client: later sends raise ``ClientClosed``; the HTTP client is closed if omnisend made it."""
@@ -848,9 +515,9 @@ class AsyncClient(_BaseClient):
         self,
         provider: Provider,
         *,
-        retry: RetryPolicy | None = _DEFAULT,
+        retry: RetryPolicy | None | NotGiven = NOT_GIVEN,
         http_client: httpx.AsyncClient | None = None,
-        timeout: httpx.Timeout | float | None = _DEFAULT,
+        timeout: _Timeout | NotGiven = NOT_GIVEN,
         on_event: _events.EventHandler | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
@@ -888,14 +555,14 @@ class AsyncClient(_BaseClient):
         self,
         message: Message,
         *,
-        retry: RetryPolicy | None = _DEFAULT,
-        timeout: httpx.Timeout | float | None = _DEFAULT,
+        retry: RetryPolicy | None | NotGiven = NOT_GIVEN,
+        timeout: _Timeout | NotGiven = NOT_GIVEN,
     ) -> SendResult:
         """Send ``message``; see :meth:`Client.send`."""
         self._check_loop()
-        call, flow = self._send_call(message, timeout)
+        call, driver, policy = self._sending(message, retry, timeout)
         try:
-            result: SendResult = await self._drive(flow, call, self._policy(retry))
+            result = await self._perform(driver, call, policy)
         except OmnisendError as exc:
             self._send_failed(call, exc)
             raise
@@ -906,13 +573,13 @@ class AsyncClient(_BaseClient):
         message_id: str,
         *,
         provider: str | None = None,
-        retry: RetryPolicy | None = _DEFAULT,
-        timeout: httpx.Timeout | float | None = _DEFAULT,
+        retry: RetryPolicy | None | NotGiven = NOT_GIVEN,
+        timeout: _Timeout | NotGiven = NOT_GIVEN,
     ) -> DeliveryReport:
         """Look up the current delivery status of ``message_id``; see :meth:`Client.get_status`."""
         self._check_loop()
-        call, flow = self._status_call(message_id, timeout, provider)
-        return await self._drive(flow, call, self._policy(retry))  # type: ignore[no-any-return]
+        call, driver, policy = self._looking_up(message_id, retry, timeout, provider)
+        return await self._perform(driver, call, policy)
 
     def send_many(
         self,
@@ -921,8 +588,8 @@ class AsyncClient(_BaseClient):
         concurrency: int = 50,
         order: Order = "input",
         batch: bool = True,
-        retry: RetryPolicy | None = _DEFAULT,
-        timeout: httpx.Timeout | float | None = _DEFAULT,
+        retry: RetryPolicy | None | NotGiven = NOT_GIVEN,
+        timeout: _Timeout | NotGiven = NOT_GIVEN,
     ) -> AsyncIterator[SendOutcome]:
         """The asyncio :meth:`Client.send_many`: ``async for outcome in client.send_many(messages)``.
 
@@ -941,8 +608,8 @@ class AsyncClient(_BaseClient):
         concurrency: int,
         order: Order,
         batch: bool,
-        retry: RetryPolicy | None,
-        timeout: httpx.Timeout | float | None,
+        retry: RetryPolicy | None | NotGiven,
+        timeout: _Timeout | NotGiven,
     ) -> AsyncIterator[SendOutcome]:
         import asyncio
 
@@ -1050,77 +717,41 @@ class AsyncClient(_BaseClient):
             if async_source is not None:
                 await async_source.aclose()
 
-    async def _drive(self, flow: Flow[Any] | Step[Any], call: _Call, policy: RetryPolicy) -> Any:
-        if isinstance(flow, Step):
+    async def _perform(self, driver: Driver[R], call: Call, policy: RetryPolicy) -> R:
+        """Run the engine's driver: send what it asks to send, sleep what it asks to sleep."""
+        import asyncio
+
+        answer: object = None
+        while True:
             try:
-                return call.result(await self._run_step(flow, call, policy))
-            except OmnisendError as exc:
-                error = _step_failed(exc, call)
-                raise error from error.__cause__
-        step = _events_out(flow, _pre_flight(flow, call), call)
-        while isinstance(step, Step):
-            try:
-                value = await self._run_step(step, call, policy)
-            except OmnisendError as exc:
-                step = _events_out(flow, _throw(flow, exc, call), call)
+                command = driver.send(answer)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            if type(command) is Send:
+                try:
+                    if call.deadline is None:
+                        answer = await self._exchange(command.request, call)
+                    else:
+                        # Each phase already waits at most the time left; this also ends a server
+                        # that drips its headers byte by byte, a moment after the deadline.
+                        answer = await _within(call.deadline + _BACKSTOP, self._exchange(command.request, call))
+                except Exception as exc:  # noqa: BLE001 - handed to the driver, which makes it a typed error
+                    answer = exc
             else:
-                step = _events_out(flow, _advance(flow, value, call), call)
-        return call.result(step)
+                seconds = cast(Pause, command).seconds
+                pause = policy.sleep(seconds) if policy.sleep is not None else asyncio.sleep(seconds)
+                if inspect.isawaitable(pause):
+                    await pause
+                answer = None
 
-    async def _run_step(self, step: Step[R], call: _Call, policy: RetryPolicy) -> R:
-        request = call.start_step(step)
-        if step.delay > 0:
-            import asyncio
-
-            delay = _step_pause(step, call)
-            pause = policy.sleep(delay) if policy.sleep is not None else asyncio.sleep(delay)
-            if inspect.isawaitable(pause):
-                await pause
-        # As in Client._run_step: attempt one outside tenacity, tenacity from the first retry on.
-        first: OmnisendError | None = None
-        try:
-            return await self._attempt(step, call, request)
-        except OmnisendError as exc:
-            if not policy.explain(exc, 1).retry:
-                raise
-            first = exc
-        retrying = policy.async_retrying(
-            label=step.provider or self.provider.name, before_sleep=call.retry_hook(), deadline=call.deadline
-        )
-        async for attempt in retrying:
-            with attempt:
-                if first is not None:
-                    error, first = first, None
-                    raise error
-                return await self._attempt(step, call, request)
-        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
-
-    async def _attempt(self, step: Step[R], call: _Call, request: httpx.Request) -> R:
-        call.begin_attempt(step, self._closed or self._http.is_closed)
-        failure: OmnisendError | None = None
-        try:
-            if call.deadline is None:
-                response = await self._exchange(step, call, request)
-            else:
-                # Each phase already waits at most the time left; this also ends a server that
-                # drips its headers byte by byte, a moment after the deadline.
-                response = await _within(call.deadline + _BACKSTOP, self._exchange(step, call, request))
-        except OmnisendError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - whatever the transport raised becomes a typed error
-            failure = call.transport_failed(step, exc)
-        if failure is not None:
-            raise failure  # outside the handler: the transport's exception (and request) is not its context
-        return call.finish(step, response)
-
-    async def _exchange(self, step: Step[Any], call: _Call, request: httpx.Request) -> httpx.Response:
+    async def _exchange(self, request: httpx.Request, call: Call) -> httpx.Response:
         """Send ``request`` and read its answer within the size cap (the only async I/O of a call)."""
         response = await self._http.send(request, stream=True, follow_redirects=False)
         try:
-            body = call.open(step, response)
+            body = call.open(response)
             async for chunk in cast(httpx.AsyncByteStream, response.stream):
-                call.take(step, response, body, chunk)
-            call.done(step, response, body)
+                call.take(response, body, chunk)
+            call.done(response, body)
         finally:
             await response.aclose()
         return response
@@ -1183,41 +814,3 @@ async def _within(deadline: float, work: Awaitable[R]) -> R:
         async with asyncio.timeout(left):
             return await work
     return await asyncio.wait_for(work, left)  # pragma: no cover - Python 3.10
-
-
-def _advance(flow: Flow[Any], value: object, call: _Call) -> Any:
-    """Hand a step's value to the flow; its next step, or its final value."""
-    try:
-        return flow.send(value)
-    except StopIteration as stop:
-        return stop.value
-    except OmnisendError as exc:
-        raise call._stamp(exc) from None
-
-
-_EVENTS: Final = (_events.SendStarted, _events.AttemptFinished, _events.SendFinished, _events.RouteSkipped)
-
-
-def _events_out(flow: Flow[Any], step: Any, call: _Call) -> Any:
-    """Pass on the events a flow yields (a router's ``RouteSkipped``); its next step or value."""
-    while isinstance(step, _EVENTS):
-        call.emit(step)
-        step = _advance(flow, None, call)
-    return step
-
-
-def _step_failed(error: OmnisendError, call: _Call) -> OmnisendError:
-    """What a one-step flow raises for its step's error (as :func:`_throw` through the base flow)."""
-    call.flush(None)
-    return call._stamp(call.settle(error))
-
-
-def _throw(flow: Flow[Any], error: OmnisendError, call: _Call) -> Any:
-    """Hand a step's error to the flow; it may recover (next step / value) or let it through."""
-    call.flush(None)
-    try:
-        return flow.throw(call.settle(error))
-    except StopIteration as stop:
-        return stop.value
-    except OmnisendError as exc:
-        raise call._stamp(exc) from exc.__cause__

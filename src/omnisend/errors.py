@@ -33,7 +33,7 @@ leak through them, and every class survives ``pickle``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 if TYPE_CHECKING:
     from .models import RecipientResult, SendResult
@@ -77,6 +77,9 @@ def _restore(cls: type[OmnisendError], state: dict[str, Any]) -> OmnisendError:
     err.__dict__.update(state)
     err.args = (err.message,)
     return err
+
+
+_E = TypeVar("_E", bound="OmnisendError")
 
 
 class OmnisendError(Exception):
@@ -159,6 +162,21 @@ class OmnisendError(Exception):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_restore, (type(self), dict(self.__dict__)))
+
+    def evolve(self: _E, **changes: Any) -> _E:
+        """A new error like this one with ``changes`` (field names); this one is left as it is.
+
+        omnisend never changes an error once it has been raised: where it learns more (the
+        attempt count, the key, that the outcome is unknown), it builds a new one.
+        """
+        unknown = [name for name in changes if not hasattr(self, name)]
+        if unknown:
+            raise TypeError(f"{type(self).__name__}.evolve: no field {', '.join(sorted(unknown))}")
+        state = dict(self.__dict__)
+        state.update(changes)
+        error = _restore(type(self), state)
+        error.__cause__ = self.__cause__
+        return error  # type: ignore[return-value]
 
 
 class ConfigurationError(OmnisendError, ValueError):

@@ -56,7 +56,7 @@ from .errors import (
 )
 from .events import RouteSkipped
 from .models import DeliveryReport, DeliveryStatus, Message, RecipientResult, SendResult
-from .providers.base import ErrorTable, Flow, Provider, StatusTable, Step
+from .providers.base import ErrorTable, Flow, Provider, Repeat, StatusTable, Step
 
 __all__ = [
     "FAILOVER_SAFE",
@@ -331,7 +331,7 @@ def _watched(flow: Flow[Any], watch: _Watch, name: str) -> Flow[Any]:
             try:
                 value = yield step
             except OmnisendError as exc:
-                if exc.accepted is not False and not (isinstance(step, Step) and step.read_only):
+                if exc.accepted is not False and not (isinstance(step, Step) and step.repeat is Repeat.READ):
                     watch.landed = True
                 step = flow.throw(exc)
             else:

@@ -35,6 +35,7 @@ from omnisend.errors import (
 )
 from omnisend.models import Media, ReportError, Template
 from omnisend.providers import Clickatell
+from omnisend.providers.base import Repeat
 from omnisend.providers.clickatell import ERRORS, STATUS_CODES, STATUSES
 from omnisend.testing import Fault
 from omnisend.testing.clickatell import HTTP_STATUS, ClickatellEmulator
@@ -668,7 +669,7 @@ def test_split_flow_sans_io() -> None:
     second = flow.send(first.parse(accept_all(first.request)))
     third = flow.throw(RateLimited("Rate limit", provider="clickatell", code=43))
     assert [len(sent(s.request)) for s in (first, second, third)] == [100, 100, 50]
-    assert not (first.idempotent or first.read_only)
+    assert first.repeat is Repeat.ONCE
     with pytest.raises(StopIteration) as stop:
         flow.send(third.parse(accept_all(third.request)))
     result = stop.value.value

@@ -37,6 +37,7 @@ from omnisend import (
     ValidationError,
 )
 from omnisend.providers import WebexConnect
+from omnisend.providers.base import Repeat
 from omnisend.providers.webex_connect import (
     ERRORS,
     EVENT_ERRORS,
@@ -597,7 +598,7 @@ def test_the_flow_by_hand_sends_a_step_per_chunk() -> None:
     step = next(flow)
     ok = answer({"response": [{"code": "1001", "transid": f"t{i}"} for i in range(1000)]})
     step = flow.send(step.parse(ok))
-    assert len(body_of(step.request)["destination"]) == 1000 and step.idempotent is False
+    assert len(body_of(step.request)["destination"]) == 1000 and step.repeat is Repeat.ONCE
     step = flow.throw(ServiceUnavailable("down", provider="webex_connect", accepted=False))
     assert len(body_of(step.request)["destination"]) == 1
     with pytest.raises(StopIteration) as done:

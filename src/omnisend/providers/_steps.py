@@ -4,17 +4,29 @@ pure function that reads its answer) and a :data:`Flow` (a generator of steps).
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import httpx
 
-from ..errors import (
-    DuplicateMessage,
-)
+from ..errors import DuplicateMessage
 
 R = TypeVar("R")
+
+
+class Repeat(enum.Enum):
+    """What sending a step's request a second time can do: the one fact the retry verdict needs of a step."""
+
+    ONCE = "once"
+    """A repeat may make a second message (the vendor cannot de-duplicate): an answer that leaves
+    the outcome open is ``DeliveryUnknown`` and is not retried."""
+    DEDUPLICATED = "deduplicated"
+    """The vendor recognises a repeat by our key: an ambiguous failure is retried, and a
+    "duplicate" answer to a retry means the first attempt landed."""
+    READ = "read"
+    """The request only reads (a status lookup): repeating it is harmless."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,15 +34,14 @@ class Step(Generic[R]):
     """One HTTP exchange of a flow: the request, and the pure function that reads its answer.
 
     The client sends ``request`` (again, unchanged, on each retry) and hands the response to
-    ``parse``. ``idempotent`` says whether sending it twice is harmless (the vendor
-    de-duplicates on our key, or the call only reads). ``on_duplicate`` builds the result when
-    the vendor answers "already seen" to a repeated attempt: the first attempt landed.
+    ``parse``. ``repeat`` says what a second copy of the request can do (see :class:`Repeat`).
+    ``on_duplicate`` builds the result when the vendor answers "already seen" to a repeated
+    attempt: the first attempt landed.
     """
 
     request: httpx.Request
     parse: Callable[[httpx.Response], R]
-    idempotent: bool = False
-    read_only: bool = False
+    repeat: Repeat = Repeat.ONCE
     on_duplicate: Callable[[DuplicateMessage], R] | None = None
     delay: float = 0.0
     """Seconds the client waits before sending this step (vendor pacing such as "poll at most

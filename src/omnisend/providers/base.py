@@ -57,7 +57,7 @@ from ..errors import (
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, ReportError, SendResult
 from ..retry import parse_retry_after
 from ._guard import WebhookHeaders, _guard, _guard_build, _guard_flow, strict, strict_adapters
-from ._steps import Flow, Step
+from ._steps import Flow, Repeat, Step
 from ._tables import HTTP_FALLBACKS, Code, ErrorCode, ErrorTable, StatusEntry, StatusTable, _kept
 from ._wire import _FORM, _FORM_ARGS, _STR_ONLY, _encode_form, _form_request, _plain_form, _query_url, _url
 
@@ -68,6 +68,7 @@ __all__ = [
     "Flow",
     "HTTP_FALLBACKS",
     "Provider",
+    "Repeat",
     "StatusEntry",
     "StatusTable",
     "Step",
@@ -362,7 +363,7 @@ class Provider(abc.ABC):
         return Step(
             request,
             functools.partial(self.parse_response, message=message, idempotency_key=idempotency_key),
-            idempotent=self.deduplicates,
+            repeat=Repeat.DEDUPLICATED if self.deduplicates else Repeat.ONCE,
             on_duplicate=functools.partial(self.duplicate_result, message=message, idempotency_key=idempotency_key)
             if self.deduplicates
             else None,
@@ -425,7 +426,7 @@ class Provider(abc.ABC):
             self.invalid("message_id is empty", field="message_id")
         request = self.build_status_request(message_id)
         report: DeliveryReport = yield Step(
-            request, functools.partial(self.parse_status, message_id=message_id), idempotent=True, read_only=True
+            request, functools.partial(self.parse_status, message_id=message_id), repeat=Repeat.READ
         )
         return report
 

@@ -95,7 +95,7 @@ from ..errors import (
     WebhookAuthError,
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, SendResult
-from .base import ErrorCode, ErrorTable, Flow, Provider, StatusEntry, StatusTable, Step
+from .base import ErrorCode, ErrorTable, Flow, Provider, Repeat, StatusEntry, StatusTable, Step
 
 __all__ = ["Edna"]
 
@@ -567,7 +567,7 @@ class Edna(Provider):
         now, found = datetime.now(timezone.utc), []
         parse = functools.partial(self._parse_history, message_id=message_id)
         for page in range(HISTORY_PAGES):
-            items, full = yield Step(self._history_request(page, now), parse, idempotent=True, read_only=True)
+            items, full = yield Step(self._history_request(page, now), parse, repeat=Repeat.READ)
             found += items
             if (found and not items) or not full:
                 break

@@ -93,7 +93,7 @@ from ..errors import (
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, ReportError, SendResult
 from ._tables import _code_key
-from .base import ErrorCode, ErrorTable, Flow, Provider, StatusEntry, StatusTable, Step
+from .base import ErrorCode, ErrorTable, Flow, Provider, Repeat, StatusEntry, StatusTable, Step
 
 __all__ = ["Mobizon", "WrongDomain"]
 
@@ -370,12 +370,12 @@ class Mobizon(Provider):
         results: list[RecipientResult] = []
         items: list[object] = []
         try:
-            campaign = yield from self._exchange("campaign", "create", create, self._parse_created, idempotent=True)
+            campaign = yield from self._exchange("campaign", "create", create, self._parse_created, repeat=Repeat.DEDUPLICATED)
             for start in range(0, len(message.recipients), CHUNK):
                 chunk = message.recipients[start : start + CHUNK]
                 form = {"id": campaign, "recipients": [n.lstrip("+") for n in chunk]}
                 parse = partial(self._parse_added, chunk=chunk)
-                added = yield from self._exchange("campaign", "addRecipients", form, parse, idempotent=True)
+                added = yield from self._exchange("campaign", "addRecipients", form, parse, repeat=Repeat.DEDUPLICATED)
                 if isinstance(added, _Task):
                     added = yield from self._wait(added, chunk)
                 results += added[0]
@@ -404,7 +404,7 @@ class Mobizon(Provider):
         for _ in range(TASK_POLLS):
             form = {"id": task.id}
             state = yield from self._exchange(
-                "taskqueue", "getStatus", form, self._parse_task, read_only=True, delay=1.0
+                "taskqueue", "getStatus", form, self._parse_task, repeat=Repeat.READ, delay=1.0
             )
             if state == TASK_DONE:
                 return [RecipientResult(n, None, DeliveryStatus.QUEUED) for n in chunk], [{"task": task.id}]
@@ -561,7 +561,7 @@ class Mobizon(Provider):
             parse = partial(self.parse_statuses, message_ids=batch)
             form = {"ids": batch}
             reports += yield from self._exchange(
-                "message", "getSMSStatus", form, parse, idempotent=True, read_only=True
+                "message", "getSMSStatus", form, parse, repeat=Repeat.READ
             )
         return reports
 
