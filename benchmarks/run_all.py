@@ -12,6 +12,7 @@
 7. CPU per ``Client.send``, Mobizon vs SMSAPI                             target ≤ 1.2×
 8. 20,000 messages, default ``AsyncClient`` vs the aiohttp transport     target ≤ 1.2× (time)
 9. Celery: 1 vs 2 workers, a shared rate across them, rate-limit hit cost reported (needs redis-server)
+10. the retry loop: tenacity's state machine around each attempt vs the plain verdict loop  reported
 
 Every comparison runs both sides in one run, in alternating rounds, against the same emulator
 served over loopback HTTP by a separate process (``benchmarks/_server.py``). Nothing leaves
@@ -42,6 +43,7 @@ import bench_celery
 import bench_import_time
 import bench_memory
 import bench_mobizon
+import bench_retry_loop
 import bench_smsapi_official
 import bench_sync_send
 from _harness import Figure, load_average
@@ -58,6 +60,7 @@ FULL: dict[int, Callable[[], Figure]] = {
     7: lambda: bench_mobizon.run(),
     8: lambda: bench_bulk_default.run(),
     9: lambda: bench_celery.run(),
+    10: lambda: bench_retry_loop.run(),
 }
 QUICK: dict[int, Callable[[], Figure]] = {
     1: lambda: bench_sync_send.run(count=100, rounds=6),
@@ -69,6 +72,7 @@ QUICK: dict[int, Callable[[], Figure]] = {
     7: lambda: bench_mobizon.run(count=100, rounds=6),
     8: lambda: bench_bulk_default.run(messages=2_000, rounds=2),
     9: lambda: bench_celery.run(messages=200, rate_messages=50),
+    10: lambda: bench_retry_loop.run(count=100, rounds=6),
 }
 
 

@@ -25,6 +25,7 @@ MODULES = [
     "bench_mobizon",
     "bench_bulk_default",
     "bench_celery",
+    "bench_retry_loop",
 ]
 
 
@@ -42,9 +43,9 @@ def base_url() -> Iterator[str]:
         yield url
 
 
-def test_run_all_knows_all_nine() -> None:
+def test_run_all_knows_all_ten() -> None:
     run_all = load("run_all")
-    assert sorted(run_all.FULL) == sorted(run_all.QUICK) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert sorted(run_all.FULL) == sorted(run_all.QUICK) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
 
 
 def test_spread_and_checks() -> None:
@@ -115,6 +116,11 @@ def test_mobizon_vs_smsapi(base_url: str) -> None:
     with harness.emulator_server("mobizon") as mobizon_url:
         figure = load("bench_mobizon").run(count=3, rounds=2, urls=(base_url, mobizon_url))
     assert figure.number == 7 and figure.data["cpu_ratio"] > 0 and figure.data["mobizon_cpu_us"] > 0
+
+
+def test_retry_loop(base_url: str) -> None:
+    figure = load("bench_retry_loop").run(count=3, rounds=2, base_url=base_url)
+    assert figure.number == 10 and figure.data["cpu_ratio"] > 0 and "tenacity_us" in figure.data
 
 
 def test_bulk_default(base_url: str) -> None:

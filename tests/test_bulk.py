@@ -335,10 +335,11 @@ async def test_async_a_bug_inside_a_send_is_raised_not_swallowed(policy: RetryPo
     emu = SmsapiEmulator()
     async with inprocess_async_client(emu, policy) as client:
 
-        async def broken_send(message: Message, **_: Any) -> Any:
+        def broken_send(message: Message, *_: Any) -> Any:
             raise ZeroDivisionError("a bug, not a send error")
+            yield  # a driver, as the engine's are
 
-        monkeypatch.setattr(client, "send", broken_send)
+        monkeypatch.setattr(client, "_send_driver", broken_send)
         with pytest.raises(ZeroDivisionError, match="a bug, not a send error"):
             async for _ in client.send_many(numbered(20), concurrency=4, batch=False):
                 pass

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     import threading
 
     from .providers.base import Provider
-    from .retry import RetryPolicy
+    from .retry import RetryPolicy, SleepFn
 
 __all__ = ["Call", "Outcome", "Pause", "Send", "Verdict", "drive", "verdict"]
 
@@ -56,20 +56,27 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Command: send ``request`` (streamed, read through :meth:`Call.open`/``take``/``done``).
+    """Command: send ``request`` and read its answer through ``call`` (:meth:`Call.open`/``take``/``done``).
 
     The driver is handed back the ``httpx.Response`` once read, or the exception the transport
-    (or the read) raised, as a value: it is never thrown into the driver.
+    (or the read) raised, as a value: it is never thrown into the driver. ``call.deadline``
+    bounds the whole exchange.
     """
 
     request: httpx.Request
+    call: Call
 
 
 @dataclass(frozen=True, slots=True)
 class Pause:
-    """Command: sleep ``seconds`` (a retry's wait, or a step's pacing), then resume the driver."""
+    """Command: sleep ``seconds`` (a retry's wait, or a step's pacing), then resume the driver.
+
+    ``sleep`` is the retry policy's own sleep function (a test's recorder), or ``None``: the
+    client's (``time.sleep``, ``asyncio.sleep``).
+    """
 
     seconds: float
+    sleep: SleepFn | None = None
 
 
 Command = Union[Send, Pause]  # noqa: UP007 - a runtime alias on 3.10
@@ -432,7 +439,7 @@ def _run_step(
     if step.delay > 0:
         if call.deadline is not None and time.monotonic() + step.delay >= call.deadline:
             raise call.refused(f"timeout={call.budget:g}s ends before the {step.delay:g}s wait this step needs")
-        yield Pause(step.delay)
+        yield Pause(step.delay, policy.sleep)
     while True:
         call.begin_attempt(closed())  # a refusal (closed, out of time, stopped) ends the step: nothing to retry
         try:
@@ -449,11 +456,11 @@ def _run_step(
                 decision.wait,
             )
             call.flush(decision.wait)
-        yield Pause(decision.wait)
+        yield Pause(decision.wait, policy.sleep)
 
 
 def _attempt(call: Call, step: Step[R], request: httpx.Request) -> Generator[Command, object, R]:
-    answer = yield Send(request)
+    answer = yield Send(request, call)
     if isinstance(answer, httpx.Response):
         return call.finish(step, answer)
     if isinstance(answer, OmnisendError):

@@ -128,10 +128,51 @@ class _BaseClient:
 
         return cls(from_env(), **client_options)
 
+    def _send_driver(
+        self,
+        message: Message,
+        retry: RetryPolicy | None | NotGiven,
+        timeout: _Timeout | NotGiven,
+        stop: threading.Event | None = None,
+    ) -> Driver[SendResult]:
+        """The whole of one send as the engine's driver, with its events and its log record.
+
+        ``stop``: a sync ``send_many``'s event, set when its consumer leaves (no new attempt).
+        """
+        call, driver = self._sending(message, retry, timeout)
+        call.stop = stop
+        try:
+            result = yield from driver
+        except OmnisendError as exc:
+            self._send_failed(call, exc)
+            raise
+        return self._send_done(call, result)
+
+    def _job_driver(
+        self,
+        job: Job,
+        retry: RetryPolicy | None | NotGiven,
+        timeout: _Timeout | NotGiven,
+        stop: threading.Event | None = None,
+    ) -> Driver[list[SendOutcome]]:
+        """One ``send_many`` job (its sends as :func:`omnisend._bulk.job_plan` says) as one driver."""
+        plan = job_plan(job)
+        message = next(plan)
+        while True:
+            answer: SendResult | OmnisendError
+            try:
+                answer = yield from self._send_driver(message, retry, timeout, stop)
+            except OmnisendError as exc:
+                answer = exc
+            try:
+                message = plan.send(answer)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+
     def _sending(
         self, message: Message, retry: RetryPolicy | None | NotGiven, timeout: _Timeout | NotGiven
-    ) -> tuple[Call, Driver[SendResult], RetryPolicy]:
-        """Prepare a send: its call, the engine's driver for it, and its retry policy (no I/O)."""
+    ) -> tuple[Call, Driver[SendResult]]:
+        """Prepare a send: its call and the engine's driver for it (no I/O)."""
         if not isinstance(message, Message):
             raise ValidationError(
                 f"send() takes an omnisend.Message, got {type(message).__name__}", provider=self.provider.name
@@ -157,7 +198,7 @@ class _BaseClient:
             work = self._work(message, key)
         except OmnisendError as exc:  # raised by send_step (bad input); a flow raises lazily
             raise self._send_failed(call, call.complete(exc)) from exc.__cause__
-        return call, drive(call, work, policy, self._is_closed), policy
+        return call, drive(call, work, policy, self._is_closed)
 
     def _work(self, message: Message, key: str) -> Flow[SendResult] | Step[SendResult]:
         """The provider's steps for ``message``: one plain request skips the generator around it."""
@@ -218,8 +259,8 @@ class _BaseClient:
         retry: RetryPolicy | None | NotGiven,
         timeout: _Timeout | NotGiven,
         provider: str | None,
-    ) -> tuple[Call, Driver[DeliveryReport], RetryPolicy]:
-        """Prepare a status lookup: its call, the engine's driver for it, and its retry policy."""
+    ) -> Driver[DeliveryReport]:
+        """A status lookup as the engine's driver."""
         self._check_open()
         target = self.provider if provider is None else self.provider.resolve(provider)
         call = Call(
@@ -230,8 +271,7 @@ class _BaseClient:
             on_event=self.on_event,
             max_bytes=self.max_response_bytes,
         )
-        policy = self._policy(retry)
-        return call, drive(call, target.status_flow(message_id), policy, self._is_closed), policy
+        return drive(call, target.status_flow(message_id), self._policy(retry), self._is_closed)
 
     def _is_closed(self) -> bool:
         return self._closed or bool(self._http.is_closed)
@@ -314,23 +354,7 @@ class Client(_BaseClient):
             DeliveryUnknown: the vendor may have taken it; re-send with ``error.idempotency_key``
                 only after checking.
         """
-        return self._send(message, retry, timeout, None)
-
-    def _send(
-        self,
-        message: Message,
-        retry: RetryPolicy | None | NotGiven,
-        timeout: _Timeout | NotGiven,
-        stop: threading.Event | None,
-    ) -> SendResult:
-        call, driver, policy = self._sending(message, retry, timeout)
-        call.stop = stop
-        try:
-            result = self._perform(driver, call, policy)
-        except OmnisendError as exc:
-            self._send_failed(call, exc)
-            raise
-        return self._send_done(call, result)
+        return self._perform(self._send_driver(message, retry, timeout))
 
     def get_status(
         self,
@@ -344,8 +368,7 @@ class Client(_BaseClient):
 
         Through a router, ``provider`` names the route that took the message (``result.provider``).
         """
-        call, driver, policy = self._looking_up(message_id, retry, timeout, provider)
-        return self._perform(driver, call, policy)
+        return self._perform(self._looking_up(message_id, retry, timeout, provider))
 
     def send_many(
         self,
@@ -400,18 +423,7 @@ class Client(_BaseClient):
         stop = threading.Event()  # set when the consumer leaves: no new send, no retry, no wait
 
         def run(job: Job) -> list[SendOutcome]:
-            plan = job_plan(job)  # the job's logic, shared with the asyncio driver
-            message = next(plan)
-            while True:
-                answer: SendResult | OmnisendError
-                try:
-                    answer = self._send(message, retry, timeout, stop)
-                except OmnisendError as exc:
-                    answer = exc
-                try:
-                    message = plan.send(answer)
-                except StopIteration as done:
-                    return done.value  # type: ignore[no-any-return]
+            return self._perform(self._job_driver(job, retry, timeout, stop), stop)
 
         pool = ThreadPoolExecutor(concurrency, thread_name_prefix="omnisend-send")
         pipeline = Pipeline(window=2 * concurrency, order=order)
@@ -455,10 +467,12 @@ class Client(_BaseClient):
             source.close()
             _report_abandoned(running)
 
-    def _perform(self, driver: Driver[R], call: Call, policy: RetryPolicy) -> R:
-        """Run the engine's driver: send what it asks to send, sleep what it asks to sleep."""
-        # A sync send_many whose consumer left wakes its sends from their waits (Event.wait).
-        sleep = policy.sleep if policy.sleep is not None else time.sleep if call.stop is None else call.stop.wait
+    def _perform(self, driver: Driver[R], stop: threading.Event | None = None) -> R:
+        """Run the engine's driver: send what it asks to send, sleep what it asks to sleep.
+
+        A sync ``send_many`` whose consumer left sets ``stop``: it wakes its sends from their waits.
+        """
+        default_sleep = time.sleep if stop is None else stop.wait
         answer: object = None
         while True:
             try:
@@ -466,9 +480,10 @@ class Client(_BaseClient):
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
             if type(command) is Send:
-                answer = self._exchange(command.request, call)
+                answer = self._exchange(command.request, command.call)
             else:
-                sleep(cast(Pause, command).seconds)
+                pause = cast(Pause, command)
+                (pause.sleep if pause.sleep is not None else default_sleep)(pause.seconds)
                 answer = None
 
     def _exchange(self, request: httpx.Request, call: Call) -> object:
@@ -560,13 +575,7 @@ class AsyncClient(_BaseClient):
     ) -> SendResult:
         """Send ``message``; see :meth:`Client.send`."""
         self._check_loop()
-        call, driver, policy = self._sending(message, retry, timeout)
-        try:
-            result = await self._perform(driver, call, policy)
-        except OmnisendError as exc:
-            self._send_failed(call, exc)
-            raise
-        return self._send_done(call, result)
+        return await self._perform(self._send_driver(message, retry, timeout))
 
     async def get_status(
         self,
@@ -578,8 +587,7 @@ class AsyncClient(_BaseClient):
     ) -> DeliveryReport:
         """Look up the current delivery status of ``message_id``; see :meth:`Client.get_status`."""
         self._check_loop()
-        call, driver, policy = self._looking_up(message_id, retry, timeout, provider)
-        return await self._perform(driver, call, policy)
+        return await self._perform(self._looking_up(message_id, retry, timeout, provider))
 
     def send_many(
         self,
@@ -640,18 +648,7 @@ class AsyncClient(_BaseClient):
                 return await anext(async_source, None)
 
         async def run(job: Job) -> list[SendOutcome]:
-            plan = job_plan(job)  # the job's logic, shared with the thread driver
-            message = next(plan)
-            while True:
-                answer: SendResult | OmnisendError
-                try:
-                    answer = await self.send(message, retry=retry, timeout=timeout)
-                except OmnisendError as exc:
-                    answer = exc
-                try:
-                    message = plan.send(answer)
-                except StopIteration as done:
-                    return done.value  # type: ignore[no-any-return]
+            return await self._perform(self._job_driver(job, retry, timeout))
 
         async def worker() -> None:
             # A fixed set of workers, each sending one job after another: a task per message
@@ -717,7 +714,7 @@ class AsyncClient(_BaseClient):
             if async_source is not None:
                 await async_source.aclose()
 
-    async def _perform(self, driver: Driver[R], call: Call, policy: RetryPolicy) -> R:
+    async def _perform(self, driver: Driver[R]) -> R:
         """Run the engine's driver: send what it asks to send, sleep what it asks to sleep."""
         import asyncio
 
@@ -728,6 +725,7 @@ class AsyncClient(_BaseClient):
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
             if type(command) is Send:
+                call = command.call
                 try:
                     if call.deadline is None:
                         answer = await self._exchange(command.request, call)
@@ -738,10 +736,10 @@ class AsyncClient(_BaseClient):
                 except Exception as exc:  # noqa: BLE001 - handed to the driver, which makes it a typed error
                     answer = exc
             else:
-                seconds = cast(Pause, command).seconds
-                pause = policy.sleep(seconds) if policy.sleep is not None else asyncio.sleep(seconds)
-                if inspect.isawaitable(pause):
-                    await pause
+                pause = cast(Pause, command)
+                slept = pause.sleep(pause.seconds) if pause.sleep is not None else asyncio.sleep(pause.seconds)
+                if inspect.isawaitable(slept):
+                    await slept
                 answer = None
 
     async def _exchange(self, request: httpx.Request, call: Call) -> httpx.Response:

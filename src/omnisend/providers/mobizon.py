@@ -370,7 +370,9 @@ class Mobizon(Provider):
         results: list[RecipientResult] = []
         items: list[object] = []
         try:
-            campaign = yield from self._exchange("campaign", "create", create, self._parse_created, repeat=Repeat.DEDUPLICATED)
+            campaign = yield from self._exchange(
+                "campaign", "create", create, self._parse_created, repeat=Repeat.DEDUPLICATED
+            )
             for start in range(0, len(message.recipients), CHUNK):
                 chunk = message.recipients[start : start + CHUNK]
                 form = {"id": campaign, "recipients": [n.lstrip("+") for n in chunk]}
@@ -560,9 +562,7 @@ class Mobizon(Provider):
             batch = ids[start : start + STATUS_BATCH]
             parse = partial(self.parse_statuses, message_ids=batch)
             form = {"ids": batch}
-            reports += yield from self._exchange(
-                "message", "getSMSStatus", form, parse, repeat=Repeat.READ
-            )
+            reports += yield from self._exchange("message", "getSMSStatus", form, parse, repeat=Repeat.READ)
         return reports
 
     # -- webhooks -----------------------------------------------------------------------------
