@@ -13,7 +13,7 @@ import httpx
 import pytest
 from hypothesis import settings
 
-from omnisend import AsyncClient, Client, RetryPolicy
+from omnisend import AsyncClient, Client, OmnisendError, RetryPolicy
 from omnisend.testing import Emulator, EmulatorServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -21,6 +21,19 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # No per-example deadline: a property test must not fail because a shared CI machine was busy.
 settings.register_profile("omnisend", deadline=None)
 settings.load_profile("omnisend")
+
+
+def _no_change_after_raise(self: BaseException, name: str, value: object) -> None:
+    """``OmnisendError.__setattr__`` for the whole suite: an error that was raised is never changed."""
+    if self.__traceback__ is not None:
+        raise AssertionError(f"{type(self).__name__}.{name} set after the error was raised")
+    BaseException.__setattr__(self, name, value)
+
+
+@pytest.fixture(autouse=True)
+def errors_never_change_after_raise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test checks it: omnisend builds each error once, complete, and never changes it once raised."""
+    monkeypatch.setattr(OmnisendError, "__setattr__", _no_change_after_raise)
 
 
 def load_codes(name: str) -> dict[str, Any]:

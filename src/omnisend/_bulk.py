@@ -20,7 +20,6 @@ messages are sent alone, and merged messages share one key.
 
 from __future__ import annotations
 
-import copy
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, Generator, Iterable
 from dataclasses import dataclass, replace
@@ -247,10 +246,7 @@ def _keyed(error: OmnisendError | None, key: str | None) -> OmnisendError | None
     """``error`` as one member's error: a copy carrying the member's own key (the batch's error is shared)."""
     if error is None or key is None or error.idempotency_key == key:
         return error
-    mine = copy.copy(error)
-    mine.idempotency_key = key
-    mine.__cause__, mine.__traceback__ = error.__cause__, error.__traceback__
-    return mine
+    return error.evolve(idempotency_key=key)
 
 
 def _keyed_recipient(recipient: RecipientResult, key: str | None) -> RecipientResult:

@@ -32,7 +32,6 @@ last error is raised with ``.route_errors`` holding the earlier ones. See ``docs
 from __future__ import annotations
 
 import abc
-import copy
 import hashlib
 import math
 import threading
@@ -353,11 +352,7 @@ def _with_route_errors(error: OmnisendError, errors: Sequence[OmnisendError]) ->
     """A new error like ``error`` (same class and fields), carrying ``route_errors``; ``error`` is untouched."""
     if not errors:
         return error
-    built = copy.copy(error)  # through OmnisendError.__reduce__: a new instance, every field kept
-    built.route_errors = tuple(errors)
-    built.__cause__ = error.__cause__
-    built.__suppress_context__ = True
-    return built
+    return error.evolve(route_errors=tuple(errors))
 
 
 class Router(Provider):
@@ -559,14 +554,13 @@ class Router(Provider):
                 retryable=False,
                 attempts=0,
             )
-        skipped = copy.copy(cause)
-        skipped.message = f"skipped, circuit open after: {cause.message}"
-        skipped.args = (skipped.message,)
-        skipped.accepted = False
-        skipped.attempts = 0
-        skipped.idempotency_key = None
-        skipped.route_errors = ()
-        return skipped
+        return cause.evolve(
+            message=f"skipped, circuit open after: {cause.message}",
+            accepted=False,
+            attempts=0,
+            idempotency_key=None,
+            route_errors=(),
+        )
 
     def _record(self, route: Route, error: OmnisendError | None, state: BreakerState) -> None:
         """Tell the store how the route did (``state``: what it held before the send; a closed

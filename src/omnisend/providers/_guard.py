@@ -91,8 +91,10 @@ def _guard(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
                 return value  # nothing read from this answer can hold a secret: no walk needed
             return _scrub_value(value, secrets)
         except OmnisendError as exc:
-            _scrub_error(exc, self._masks())
-            raise
+            clean = _scrubbed(exc, self._masks())
+            if clean is exc:
+                raise
+            raise clean from exc.__cause__
         except Exception as exc:
             if strict():
                 raise
@@ -139,8 +141,10 @@ def _guard_flow(method: Callable[..., Flow[R]]) -> Callable[..., Flow[R]]:
         except StopIteration as stop:
             return _scrub_value(stop.value, self._masks())  # type: ignore[no-any-return]
         except OmnisendError as exc:
-            _scrub_error(exc, self._masks())
-            raise
+            clean = _scrubbed(exc, self._masks())
+            if clean is exc:
+                raise
+            raise clean from exc.__cause__
         except Exception as exc:
             if strict():
                 raise
@@ -167,17 +171,21 @@ def _guard_build(method: Callable[..., httpx.Request]) -> Callable[..., httpx.Re
     return guarded
 
 
-def _scrub_error(error: OmnisendError, secrets: tuple[str, ...]) -> None:
-    """Mask credentials an answer echoed (an error page quoting the key, a code object) in ``error``."""
+def _scrubbed(error: OmnisendError, secrets: tuple[str, ...]) -> OmnisendError:
+    """``error`` with the credentials an answer echoed (an error page quoting the key) masked.
+
+    ``error`` itself when it holds none; else a new error (a raised error is never changed).
+    """
     if not any(secrets):
-        return
-    error.message = str(_redact.scrub(error.message, secrets))
-    error.args = (error.message,)
-    error.raw = _redact.scrub(error.raw, secrets)
-    if error.vendor_message is not None:
-        error.vendor_message = str(_redact.scrub(error.vendor_message, secrets))
-    if isinstance(error.code, str):
-        error.code = str(_redact.scrub(error.code, secrets))
+        return error
+    fields = {
+        "message": str(_redact.scrub(error.message, secrets)),
+        "raw": _redact.scrub(error.raw, secrets),
+        "vendor_message": None if error.vendor_message is None else str(_redact.scrub(error.vendor_message, secrets)),
+        "code": str(_redact.scrub(error.code, secrets)) if isinstance(error.code, str) else error.code,
+    }
+    changed = {name: value for name, value in fields.items() if value != getattr(error, name)}
+    return error.evolve(**changed) if changed else error
 
 
 def _free_of_secrets(response: httpx.Response, secrets: tuple[str, ...]) -> bool:
@@ -206,10 +214,14 @@ def _scrub_value(value: R, secrets: tuple[str, ...]) -> R:
         return value
     if isinstance(value, list):
         return [_scrub_value(item, secrets) for item in value]  # type: ignore[return-value]
+    if isinstance(value, SendResult) and any(r.error is not None for r in value.recipients):
+        recipients = tuple(
+            r if r.error is None else dataclasses.replace(r, error=_scrubbed(r.error, secrets))
+            for r in value.recipients
+        )
+        if any(new.error is not old.error for new, old in zip(recipients, value.recipients, strict=True)):
+            value = dataclasses.replace(value, recipients=recipients)
     if isinstance(value, (SendResult, DeliveryReport)):
-        for recipient in getattr(value, "recipients", ()):
-            if recipient.error is not None:
-                _scrub_error(recipient.error, secrets)
         if value.raw is not None and _echoes(value.raw, secrets):
             return dataclasses.replace(value, raw=_redact.scrub(value.raw, secrets))
     return value
