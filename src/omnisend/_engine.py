@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Final, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, Union
 
 import httpx
 
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from .providers.base import Provider
     from .retry import RetryPolicy, SleepFn
 
-__all__ = ["Call", "Outcome", "Pause", "Send", "Verdict", "drive", "verdict"]
+__all__ = ["Call", "Outcome", "Pause", "Run", "Send", "Verdict", "drive", "verdict"]
 
 logger = logging.getLogger("omnisend")
 
@@ -82,6 +82,33 @@ class Pause:
 Command = Union[Send, Pause]  # noqa: UP007 - a runtime alias on 3.10
 #: The driver: yields commands, is sent each command's answer, returns the call's value.
 Driver = Generator[Command, object, R]
+
+
+class Run(Generic[R]):
+    """A driver as an iterator of commands, for the clients' I/O loops.
+
+    ``for command in run:`` performs each command, then sets ``run.answer`` (the read response, or
+    the exception raised, for a :class:`Send`; ``None`` after a :class:`Pause`). Once the driver
+    is done, ``run.value`` is its value; its typed error propagates out of the loop.
+    """
+
+    __slots__ = ("answer", "driver", "value")
+
+    def __init__(self, driver: Driver[R]) -> None:
+        self.driver = driver
+        self.answer: object = None
+        self.value: R
+
+    def __iter__(self) -> Run[R]:
+        return self
+
+    def __next__(self) -> Command:
+        answer, self.answer = self.answer, None
+        try:
+            return self.driver.send(answer)
+        except StopIteration as done:
+            self.value = done.value
+            raise StopIteration from None
 
 
 class Outcome(enum.Enum):

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Mapping, Sized
 from dataclasses import replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, Union, cast
 
 import httpx
 
@@ -25,7 +25,7 @@ from . import _wire
 from . import events as _events
 from ._answer import DEFAULT_MAX_RESPONSE_BYTES, current
 from ._bulk import Job, Order, Pipeline, SendOutcome, ajobs, job_plan, jobs
-from ._engine import Call, Driver, Pause, Send, drive
+from ._engine import Call, Driver, Pause, Run, Send, drive
 from ._inputs import new_key as _new_key
 from ._text import sms_segments
 from .errors import ClientClosed, ConfigurationError, OmnisendError, ValidationError
@@ -63,17 +63,19 @@ NOT_GIVEN: Final = NotGiven.NOT_GIVEN
 _Timeout = Union[httpx.Timeout, float, None]  # noqa: UP007 - a runtime alias on 3.10
 
 
-_C = TypeVar("_C", bound="_BaseClient")
+_C = TypeVar("_C", bound="_BaseClient[Any]")
+_H = TypeVar("_H", httpx.Client, httpx.AsyncClient)
 
 
-class _BaseClient:
-    """What ``Client`` and ``AsyncClient`` share: configuration and preparing calls."""
+class _BaseClient(Generic[_H]):
+    """What ``Client`` and ``AsyncClient`` share: configuration and preparing calls (everything but I/O)."""
 
     def __init__(
         self,
         provider: Provider,
         *,
         retry: RetryPolicy | None | NotGiven = NOT_GIVEN,
+        http_client: _H | None = None,
         timeout: _Timeout | NotGiven = NOT_GIVEN,
         on_event: _events.EventHandler | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
@@ -92,11 +94,16 @@ class _BaseClient:
         self.timeout = DEFAULT_TIMEOUT if timeout is NOT_GIVEN else _as_timeout(timeout)
         self.max_response_bytes = max_response_bytes
         self._closed = False
+        self._owns_http = http_client is None
+        self._http: _H = http_client if http_client is not None else self._make_http(self.timeout)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.provider!r}, retry={self.retry!r})"
 
-    _http: Any  # the httpx client (sync or async), set by the subclass
+    @staticmethod
+    def _make_http(timeout: httpx.Timeout | None) -> _H:
+        """The HTTP client omnisend makes (and closes) when the caller brings none."""
+        raise NotImplementedError
 
     @property
     def closed(self) -> bool:
@@ -305,7 +312,7 @@ def _as_timeout(value: _Timeout) -> httpx.Timeout | None:
     return httpx.Timeout(value)
 
 
-class Client(_BaseClient):
+class Client(_BaseClient[httpx.Client]):
     """Send messages through one provider, with typed errors and safe retries.
 
     Args:
@@ -323,21 +330,7 @@ class Client(_BaseClient):
         ...     client.send(Message(to="+48500100200", text="Hi"))
     """
 
-    def __init__(
-        self,
-        provider: Provider,
-        *,
-        retry: RetryPolicy | None | NotGiven = NOT_GIVEN,
-        http_client: httpx.Client | None = None,
-        timeout: _Timeout | NotGiven = NOT_GIVEN,
-        on_event: _events.EventHandler | None = None,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-    ) -> None:
-        super().__init__(
-            provider, retry=retry, timeout=timeout, on_event=on_event, max_response_bytes=max_response_bytes
-        )
-        self._owns_http = http_client is None
-        self._http: httpx.Client = http_client if http_client is not None else _wire.make_sync_http(self.timeout)
+    _make_http = staticmethod(_wire.make_sync_http)
 
     def send(
         self,
@@ -473,18 +466,14 @@ class Client(_BaseClient):
         A sync ``send_many`` whose consumer left sets ``stop``: it wakes its sends from their waits.
         """
         default_sleep = time.sleep if stop is None else stop.wait
-        answer: object = None
-        while True:
-            try:
-                command = driver.send(answer)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
+        run = Run(driver)
+        for command in run:
             if type(command) is Send:
-                answer = self._exchange(command.request, command.call)
+                run.answer = self._exchange(command.request, command.call)
             else:
                 pause = cast(Pause, command)
                 (pause.sleep if pause.sleep is not None else default_sleep)(pause.seconds)
-                answer = None
+        return run.value
 
     def _exchange(self, request: httpx.Request, call: Call) -> object:
         """Send ``request`` and read its answer within the size cap: the response, or what was raised."""
@@ -520,28 +509,14 @@ class Client(_BaseClient):
         self.close()
 
 
-class AsyncClient(_BaseClient):
+class AsyncClient(_BaseClient[httpx.AsyncClient]):
     """The asyncio twin of :class:`Client`: same arguments, ``await`` on each call.
 
     Cancelling a pending ``send()`` stops it at once: no retry keeps running in the background.
     """
 
-    def __init__(
-        self,
-        provider: Provider,
-        *,
-        retry: RetryPolicy | None | NotGiven = NOT_GIVEN,
-        http_client: httpx.AsyncClient | None = None,
-        timeout: _Timeout | NotGiven = NOT_GIVEN,
-        on_event: _events.EventHandler | None = None,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-    ) -> None:
-        super().__init__(
-            provider, retry=retry, timeout=timeout, on_event=on_event, max_response_bytes=max_response_bytes
-        )
-        self._owns_http = http_client is None
-        self._http: httpx.AsyncClient = http_client if http_client is not None else _wire.make_async_http(self.timeout)
-        self._loop: asyncio.AbstractEventLoop | None = None  # the event loop of the first call
+    _make_http = staticmethod(_wire.make_async_http)
+    _loop: asyncio.AbstractEventLoop | None = None  # the event loop of the first call
 
     def _check_loop(self) -> None:
         """Bind to the running event loop on first use; refuse (before any request) another live one.
@@ -718,29 +693,25 @@ class AsyncClient(_BaseClient):
         """Run the engine's driver: send what it asks to send, sleep what it asks to sleep."""
         import asyncio
 
-        answer: object = None
-        while True:
-            try:
-                command = driver.send(answer)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
+        run = Run(driver)
+        for command in run:
             if type(command) is Send:
                 call = command.call
                 try:
                     if call.deadline is None:
-                        answer = await self._exchange(command.request, call)
+                        run.answer = await self._exchange(command.request, call)
                     else:
                         # Each phase already waits at most the time left; this also ends a server
                         # that drips its headers byte by byte, a moment after the deadline.
-                        answer = await _within(call.deadline + _BACKSTOP, self._exchange(command.request, call))
+                        run.answer = await _within(call.deadline + _BACKSTOP, self._exchange(command.request, call))
                 except Exception as exc:  # noqa: BLE001 - handed to the driver, which makes it a typed error
-                    answer = exc
+                    run.answer = exc
             else:
                 pause = cast(Pause, command)
                 slept = pause.sleep(pause.seconds) if pause.sleep is not None else asyncio.sleep(pause.seconds)
                 if inspect.isawaitable(slept):
                     await slept
-                answer = None
+        return run.value
 
     async def _exchange(self, request: httpx.Request, call: Call) -> httpx.Response:
         """Send ``request`` and read its answer within the size cap (the only async I/O of a call)."""
