@@ -1,0 +1,114 @@
+"""The send engine without any I/O: the driver's commands, and the one verdict per attempt.
+
+These drive :func:`omnisend._engine.drive` by hand, answering each ``Send`` with a response (or an
+exception) and each ``Pause`` with ``None``, as ``Client`` and ``AsyncClient`` do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from omnisend import DeliveryUnknown, Message, RateLimited, RetryPolicy, ServiceUnavailable, TransportError
+from omnisend._engine import Call, Outcome, Pause, Send, drive, verdict
+from omnisend.providers import Clickatell, Smsapi
+from omnisend.providers.base import Repeat, Step
+
+TO = "+48500100200"
+
+
+def smsapi_ok(request: httpx.Request) -> httpx.Response:
+    body = {"count": 1, "list": [{"id": "M1", "points": 1, "number": TO[1:], "status": "QUEUE"}]}
+    return httpx.Response(200, json=body, request=request)
+
+
+def run_by_hand(provider: Any, answers: list[Any], policy: RetryPolicy) -> tuple[list[Any], Any]:
+    """Drive one send; each ``Send`` takes the next answer (a function of the request, or an exception)."""
+    message = Message(to=TO, text="hi")
+    call = Call(provider, idempotency_key="key-1", key_from_caller=False, timeout=None)
+    driver = drive(call, provider.send_step(message, idempotency_key="key-1"), policy, lambda: False)
+    commands: list[Any] = []
+    answer: object = None
+    while True:
+        try:
+            command = driver.send(answer)
+        except StopIteration as done:
+            return commands, done.value
+        commands.append(command)
+        if isinstance(command, Send):
+            given = answers.pop(0)
+            answer = given if isinstance(given, BaseException) else given(command.request)
+        else:
+            answer = None
+
+
+def test_a_retried_send_is_send_pause_send_with_the_same_request() -> None:
+    def busy(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, request=request)
+
+    commands, result = run_by_hand(Smsapi(token="t0ken"), [busy, smsapi_ok], RetryPolicy(jitter=False))
+    assert [type(c) for c in commands] == [Send, Pause, Send]
+    assert commands[0].request is commands[2].request and commands[1].seconds == 0.5
+    assert result.message_id == "M1" and result.attempts == 2 and result.idempotency_key == "key-1"
+
+
+def test_a_dropped_answer_where_the_vendor_cannot_deduplicate_is_one_send_and_no_pause() -> None:
+    drop = httpx.ReadError("connection reset")
+    with pytest.raises(DeliveryUnknown, match="cannot de-duplicate") as info:
+        run_by_hand(Clickatell(api_key="k3y"), [drop], RetryPolicy())
+    error = info.value
+    assert error.retryable is False and error.attempts == 1 and error.idempotency_key == "key-1"
+    assert isinstance(error.__cause__, httpx.ReadError)
+
+
+def test_a_dropped_answer_where_the_vendor_deduplicates_is_sent_again_with_the_same_key() -> None:
+    commands, result = run_by_hand(
+        Smsapi(token="t0ken"), [httpx.ReadError("reset"), smsapi_ok], RetryPolicy(jitter=False)
+    )
+    assert [type(c) for c in commands] == [Send, Pause, Send] and result.attempts == 2
+    assert b"idx=key-1" in commands[2].request.content
+
+
+def verdict_of(error: Exception, repeat: Repeat, attempt: int = 1, **policy: Any) -> Any:
+    provider = Smsapi(token="t0ken")
+    call = Call(provider, idempotency_key="k", key_from_caller=False, timeout=None)
+    call.start_step(Step(httpx.Request("POST", "http://x.test"), lambda r: r, repeat=repeat))
+    call.step_attempts = attempt
+    built = call.classified(error) if getattr(error, "accepted", False) is None else error  # as Call builds it
+    return verdict(built, call, RetryPolicy(jitter=False, **policy))
+
+
+@pytest.mark.parametrize(
+    ("error", "repeat", "outcome", "retry"),
+    [
+        (TransportError("refused", accepted=False, retryable=True), Repeat.ONCE, Outcome.NOT_SENT, True),
+        (TransportError("no answer", accepted=None), Repeat.ONCE, Outcome.MAY_HAVE_LANDED, False),
+        (TransportError("no answer", accepted=None), Repeat.DEDUPLICATED, Outcome.MAY_HAVE_LANDED, True),
+        (TransportError("no answer", accepted=None), Repeat.READ, Outcome.MAY_HAVE_LANDED, True),
+        (ServiceUnavailable("busy", accepted=None), Repeat.ONCE, Outcome.MAY_HAVE_LANDED, False),
+        (ServiceUnavailable("busy"), Repeat.ONCE, Outcome.NOT_SENT, True),
+        (RateLimited("slow down", retry_after=2.0), Repeat.ONCE, Outcome.NOT_SENT, True),
+    ],
+)
+def test_one_verdict_per_attempt(error: Exception, repeat: Repeat, outcome: Outcome, retry: bool) -> None:
+    decision = verdict_of(error, repeat)
+    assert (decision.outcome, decision.retry) == (outcome, retry)
+    assert (decision.wait is not None) == retry
+    if not retry and outcome is Outcome.MAY_HAVE_LANDED:
+        assert isinstance(decision.error, DeliveryUnknown) and decision.error.retryable is False
+
+
+def test_the_verdict_waits_what_the_vendor_asks_and_stops_at_the_cap_and_the_last_attempt() -> None:
+    assert verdict_of(RateLimited("slow", retry_after=2.0), Repeat.ONCE).wait == 2.0
+    assert verdict_of(RateLimited("slow", retry_after=90.0), Repeat.ONCE).retry is False
+    last = verdict_of(ServiceUnavailable("busy"), Repeat.ONCE, attempt=3)
+    assert last.retry is False and "max_attempts=3" in last.reason
+
+
+def test_the_verdict_never_changes_the_error_it_is_given() -> None:
+    error = TransportError("no answer", accepted=None)
+    before = dict(error.__dict__)
+    decision = verdict_of(error, Repeat.ONCE)
+    assert error.__dict__ == before and decision.error is not error
