@@ -23,13 +23,17 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, Generator, Iterable
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ._inputs import new_key, recipient_ids
 from .errors import OmnisendError
 from .models import Message, RecipientResult, SendResult
 
+if TYPE_CHECKING:
+    import asyncio
+
 __all__ = [
+    "AsyncJobs",
     "Batcher",
     "Job",
     "Order",
@@ -164,6 +168,43 @@ async def ajobs(
         index += 1
     for job in batcher.close():
         yield job
+
+
+class AsyncJobs:
+    """The jobs of a sync or async iterable, for asyncio workers taking them one by one.
+
+    A plain iterable is read directly (no async-generator hop per message); an async one is
+    advanced by one worker at a time.
+    """
+
+    def __init__(
+        self, messages: Iterable[Message] | AsyncIterable[Message], *, max_recipients: int, batch: bool, keyed: bool
+    ) -> None:
+        self._sync: Generator[Job, None, None] | None = None
+        self._async: AsyncGenerator[Job, None] | None = None
+        if isinstance(messages, AsyncIterable):
+            self._async = ajobs(messages, max_recipients=max_recipients, batch=batch, keyed=keyed)
+        else:
+            self._sync = jobs(messages, max_recipients=max_recipients, batch=batch, keyed=keyed)
+        self._reading: asyncio.Lock | None = None
+
+    async def next(self) -> Job | None:
+        """The next job, or ``None`` when the input is used up; raises what reading the input raised."""
+        if self._sync is not None:
+            return next(self._sync, None)
+        assert self._async is not None
+        if self._reading is None:
+            import asyncio
+
+            self._reading = asyncio.Lock()
+        async with self._reading:
+            return await anext(self._async, None)
+
+    async def aclose(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+        if self._async is not None:
+            await self._async.aclose()
 
 
 def split_outcomes(job: Job, result: SendResult | None, error: OmnisendError | None) -> list[SendOutcome]:

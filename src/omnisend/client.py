@@ -24,7 +24,7 @@ import httpx
 from . import _wire
 from . import events as _events
 from ._answer import DEFAULT_MAX_RESPONSE_BYTES, current
-from ._bulk import Job, Order, Pipeline, SendOutcome, ajobs, job_plan, jobs
+from ._bulk import AsyncJobs, Job, Order, Pipeline, SendOutcome, job_plan, jobs
 from ._engine import Call, Driver, Pause, Run, Send, drive
 from ._inputs import new_key as _new_key
 from ._text import sms_segments
@@ -596,15 +596,9 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
     ) -> AsyncIterator[SendOutcome]:
         import asyncio
 
-        # A plain iterable is read directly: no async-generator hop per message.
-        size, keyed = self.provider.max_recipients, self.provider.keyed_recipients
-        sync_source = (
-            None
-            if isinstance(messages, AsyncIterable)
-            else jobs(messages, max_recipients=size, batch=batch, keyed=keyed)
+        source = AsyncJobs(
+            messages, max_recipients=self.provider.max_recipients, batch=batch, keyed=self.provider.keyed_recipients
         )
-        async_source = ajobs(messages, max_recipients=size, batch=batch, keyed=keyed) if sync_source is None else None
-        reading = asyncio.Lock()  # an async generator is advanced by one worker at a time
         pipeline = Pipeline(window=2 * concurrency, order=order)
         loop = asyncio.get_running_loop()
         idle: deque[asyncio.Future[None]] = deque()  # workers waiting for room in the window
@@ -614,13 +608,6 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
         def wake_consumer() -> None:
             if wakeup and not wakeup[0].done():
                 wakeup[0].set_result(None)
-
-        async def read() -> Job | None:
-            if sync_source is not None:
-                return next(sync_source, None)
-            assert async_source is not None
-            async with reading:
-                return await anext(async_source, None)
 
         async def run(job: Job) -> list[SendOutcome]:
             return await self._perform(self._job_driver(job, retry, timeout))
@@ -637,7 +624,7 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
                     await room
                     continue
                 try:
-                    job = await read()
+                    job = await source.next()
                 except Exception as exc:  # noqa: BLE001 - the input failed: re-raised after the outcomes due
                     pipeline.broke(exc)
                     wake_consumer()
@@ -684,10 +671,7 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
-            if sync_source is not None:
-                sync_source.close()
-            if async_source is not None:
-                await async_source.aclose()
+            await source.aclose()
 
     async def _perform(self, driver: Driver[R]) -> R:
         """Run the engine's driver: send what it asks to send, sleep what it asks to sleep."""
@@ -771,7 +755,7 @@ def _outcome_key(outcome: SendOutcome) -> str:
 
 
 #: How long after the deadline the async backstop ends an attempt (the per-phase limits end it first).
-_BACKSTOP = 0.05
+_BACKSTOP = 0.25
 
 
 async def _within(deadline: float, work: Awaitable[R]) -> R:
