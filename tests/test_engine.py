@@ -112,3 +112,25 @@ def test_the_verdict_never_changes_the_error_it_is_given() -> None:
     before = dict(error.__dict__)
     decision = verdict_of(error, Repeat.ONCE)
     assert error.__dict__ == before and decision.error is not error
+
+
+def test_a_send_never_imports_tenacity() -> None:
+    """The engine retries by itself: tenacity is loaded only when a tenacity object is asked for."""
+    import subprocess
+    import sys
+
+    program = (
+        "import sys, httpx\n"
+        "from omnisend import Client, Message\n"
+        "from omnisend.providers import Smsapi\n"
+        "body = b'{\"count\": 1, \"list\": [{\"id\": \"M1\", \"points\": 1, \"number\": \"48500100200\", \"status\": \"QUEUE\"}]}'\n"
+        "transport = httpx.MockTransport(lambda r: httpx.Response(200, content=body))\n"
+        "with Client(Smsapi(token='t0ken'), http_client=httpx.Client(transport=transport)) as client:\n"
+        "    assert client.send(Message(to='+48500100200', text='hi')).message_id == 'M1'\n"
+        "assert 'tenacity' not in sys.modules, 'a send imported tenacity'\n"
+        "from omnisend import RetryPolicy\n"
+        "RetryPolicy().retrying(label='x')\n"
+        "assert 'tenacity' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -1,4 +1,4 @@
-"""The retry policy, on tenacity, shared by :class:`~omnisend.Client` and :class:`~omnisend.AsyncClient`.
+"""The retry policy shared by :class:`~omnisend.Client` and :class:`~omnisend.AsyncClient`.
 
 What is retried is decided by the *error*, never by the call site: an error's ``retryable``
 flag follows from its class (``RateLimited``, ``ServiceUnavailable``, a connection that never
@@ -14,19 +14,19 @@ import inspect
 import logging
 import math
 import random
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any
-
-import tenacity
-from tenacity import RetryCallState
-from tenacity.stop import stop_base
-from tenacity.wait import wait_base
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError, OmnisendError, RateLimited
+
+if TYPE_CHECKING:  # tenacity is imported when a tenacity object is asked for: sends never need it
+    import tenacity
+    from tenacity import RetryCallState
+
+    from ._tenacity import wait_retry_after
 
 __all__ = ["RetryDecision", "RetryPolicy", "parse_retry_after", "wait_retry_after"]
 
@@ -131,7 +131,7 @@ class RetryPolicy:
             return min(float(hint), self.max_retry_after)
         return self.backoff(attempt)
 
-    # -- tenacity -------------------------------------------------------------------------
+    # -- tenacity (for your own code: omnisend's engine runs its own loop over the same decisions) --
 
     def _retry(self, state: RetryCallState) -> bool:
         error = state.outcome.exception() if state.outcome is not None and state.outcome.failed else None
@@ -146,6 +146,10 @@ class RetryPolicy:
         With a ``deadline`` (a ``time.monotonic()`` value), a retry whose wait would end at or
         after it is not made: the last error is raised at once.
         """
+        import tenacity
+
+        from ._tenacity import stop_at, wait_retry_after
+
         hook = before_sleep
 
         def log_and_hook(state: RetryCallState) -> None:
@@ -163,7 +167,7 @@ class RetryPolicy:
 
         stop: Any = tenacity.stop_after_attempt(self.max_attempts)
         if deadline is not None:
-            stop = stop | _stop_at(deadline, waits=self.sleep is None)
+            stop = stop | stop_at(deadline, waits=self.sleep is None)
         return {
             "stop": stop,
             "retry": self._retry,
@@ -189,6 +193,8 @@ class RetryPolicy:
                 chosen(seconds)
 
             kwargs["sleep"] = sync_sleep
+        import tenacity
+
         return tenacity.Retrying(**kwargs)
 
     def async_retrying(
@@ -204,34 +210,17 @@ class RetryPolicy:
                     await result
 
             kwargs["sleep"] = async_sleep
+        import tenacity
+
         return tenacity.AsyncRetrying(**kwargs)
 
 
 NO_RETRY = RetryPolicy(max_attempts=1)
 
 
-class _stop_at(stop_base):  # noqa: N801 - tenacity's naming
-    """Stop when the wait before the next attempt would reach ``deadline`` (``time.monotonic()``).
+def __getattr__(name: str) -> Any:
+    if name == "wait_retry_after":  # a tenacity wait strategy: tenacity is imported on first use
+        from ._tenacity import wait_retry_after
 
-    An injected ``sleep`` (a test's recorder) does not pass real time: only the clock counts then.
-    """
-
-    def __init__(self, deadline: float, *, waits: bool = True) -> None:
-        self.deadline = deadline
-        self.waits = waits
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        wait = retry_state.upcoming_sleep if self.waits else 0.0
-        return time.monotonic() + wait >= self.deadline
-
-
-class wait_retry_after(wait_base):  # noqa: N801 - tenacity's naming, so it reads like its strategies
-    """A tenacity wait that honours ``exc.retry_after`` (capped), else exponential backoff."""
-
-    def __init__(self, policy: RetryPolicy) -> None:
-        self.policy = policy
-
-    def __call__(self, retry_state: RetryCallState) -> float:
-        outcome = retry_state.outcome
-        error = outcome.exception() if outcome is not None and outcome.failed else None
-        return self.policy.wait_for(error, retry_state.attempt_number)
+        return wait_retry_after
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
