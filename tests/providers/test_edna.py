@@ -501,6 +501,15 @@ def test_numbers_that_are_not_e164_never_reach_a_request(number: str) -> None:
     assert info.value.field == "to" and info.value.code is None
 
 
+def test_sms_over_ten_parts_is_refused_before_any_request(pulse: Edna) -> None:
+    assert body_of(pulse.build_request(Message(to=TO, text="x" * 1530), idempotency_key="k"))["content"]
+    with pytest.raises(ValidationError, match=r"needs 11 SMS parts .* edna allows at most 10") as info:
+        pulse.build_request(Message(to=TO, text="x" * 1531), idempotency_key="k")
+    assert info.value.field == "text"
+    long_whatsapp = Message(to=TO, channel="whatsapp", text="x" * 1531)  # the SMS limit is for SMS only
+    assert body_of(pulse.build_request(long_whatsapp, idempotency_key="k"))["content"]["whatsappContent"]["text"]
+
+
 def test_build_request_takes_one_recipient(pulse: Edna) -> None:
     with pytest.raises(ValidationError, match="one recipient per request"):
         pulse.build_request(Message(to=[TO, "+48500100201"], text="hi"), idempotency_key="k")

@@ -40,6 +40,7 @@ import httpx
 
 from .. import _redact
 from .._inputs import derive_id, owned_option, recipient_ids
+from .._text import check_sms_length
 from .._version import __version__
 from ..errors import (
     ConfigurationError,
@@ -118,6 +119,9 @@ class Provider(abc.ABC):
     """Request fields omnisend sets itself — idempotency and de-duplication, recipients,
     authentication, the answer's format — as dotted paths (``"params.name"``). ``Message.options``
     may not set or replace them: :meth:`check_message` refuses such a message before any request."""
+    max_sms_parts: ClassVar[int | None] = None
+    """The most SMS parts an SMS text may need (:meth:`check_message` refuses a longer one); ``None``:
+    the vendor's limit is not checked here."""
     keyed_recipients: ClassVar[bool] = False
     """Whether the vendor takes an id per recipient in one request (SMSAPI ``idx``): ``send_many``
     then batches messages that carry their own keys, each recipient keeping the id it would get
@@ -215,8 +219,8 @@ class Provider(abc.ABC):
         """Refuse, before any request, what no request may carry.
 
         ``Message`` itself refuses NUL characters, lone surrogates and values JSON cannot carry.
-        Here: a key that is not printable text, and options that set a field omnisend owns
-        (:attr:`owned_options`).
+        Here: a key that is not printable text, options that set a field omnisend owns
+        (:attr:`owned_options`), and an SMS text longer than :attr:`max_sms_parts`.
         """
         if not isinstance(message, Message):
             raise ValidationError(f"expected an omnisend.Message, got {type(message).__name__}", provider=self.name)
@@ -232,6 +236,8 @@ class Provider(abc.ABC):
                     "owns (the idempotency key, the recipients, the credentials, the answer format)",
                     field=f"options.{owned}",
                 )
+        if self.max_sms_parts is not None and message.channel == "sms" and message.text is not None:
+            check_sms_length(message.text, max_parts=self.max_sms_parts, provider=self.name)
 
     def form_options(self, options: Mapping[str, Any]) -> dict[str, str]:
         """``Message.options`` as flat form fields: text as is, numbers as written, booleans as

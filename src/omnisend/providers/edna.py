@@ -78,7 +78,6 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from .._text import check_sms_length
 from ..errors import (
     AuthError,
     ConfigurationError,
@@ -268,9 +267,6 @@ HISTORY_QUERY: Final = {
     "sort": [{"property": "messageId", "direction": "DESC"}],
 }
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
-#: edna documents no SMS length limit; 10 parts (1530 GSM-7 / 670 UCS-2 characters) is a safe
-#: ceiling shared by most SMS routes, refused before sending rather than cut by an operator.
-MAX_SMS_PARTS: Final = 10
 _PLACEHOLDER: Final = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 
 
@@ -302,6 +298,9 @@ class Edna(Provider):
     status_lookup = True
     credential_env = "OMNISEND_EDNA_API_KEY"
     max_recipients = 1
+    max_sms_parts = 10
+    """edna documents no SMS length limit; 10 parts (1530 GSM-7 / 670 UCS-2 characters) is a safe
+    ceiling shared by most SMS routes, refused before sending rather than cut by an operator."""
     owned_options = frozenset({"requestId", "id", "subscriberFilter", "address"})
 
     def __init__(
@@ -409,13 +408,9 @@ class Edna(Provider):
         kind = "template" if message.template is not None else kind
         if kind not in KINDS[channel] or (kind == "location" and media is not None):
             self.unsupported(REFUSALS.get(kind, "{kind} media on {channel}").format(kind=kind, channel=channel))
-        fields = {"template": self._template, "location": self._location, "text": self._text}.get(kind, self._media)
-        return fields(message)
-
-    def _text(self, message: Message) -> tuple[str, dict[str, Any]]:
-        if message.channel == "sms" and message.text is not None:
-            check_sms_length(message.text, max_parts=MAX_SMS_PARTS, provider=self.name)
-        return "text", {"text": message.text}
+        if kind == "text":
+            return kind, {"text": message.text}
+        return {"template": self._template, "location": self._location}.get(kind, self._media)(message)
 
     def _media(self, message: Message) -> tuple[str, dict[str, Any]]:
         media = message.media
