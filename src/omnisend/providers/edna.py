@@ -94,6 +94,7 @@ from ..errors import (
     WebhookAuthError,
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, SendResult
+from ._json import compact, merged, placed, utc_iso
 from .base import ErrorCode, ErrorTable, Flow, Provider, Repeat, StatusEntry, StatusTable, Step
 
 __all__ = ["Edna"]
@@ -261,6 +262,7 @@ COORDINATE_LIMITS: Final = {"latitude": 90, "longitude": 180}
 HISTORY_PAGE: Final = 1000
 HISTORY_PAGES: Final = 10
 STATUS_WINDOW: Final = timedelta(days=7)
+HISTORY_SCOPE: Final = f"the account's newest {HISTORY_PAGES * HISTORY_PAGE} outbound messages of the last {{window}}"
 HISTORY_QUERY: Final = {
     "direction": "OUT",
     "limit": HISTORY_PAGE,
@@ -392,11 +394,11 @@ class Edna(Provider):
         if message.scheduled_at is not None and message.scheduled_at < now - timedelta(minutes=5):
             self.invalid("scheduled_at is in the past", field="scheduled_at")
         kind, fields = self._content(message)
-        content = _placed({"contentType": kind.upper() if api.upper else kind, **fields}, api.fields)
+        content = placed({"contentType": kind.upper() if api.upper else kind, **fields}, api.fields)
         body = (self._pulse_body if self.api == "pulse" else self._im_body)(message, idempotency_key, content)
         extra = {k: v for k, v in message.options.items() if k not in CONSUMED_OPTIONS}
         path = api.paths[message.template is not None]
-        return self.build_http_request("POST", path, headers=self._auth(), json=_merge(_compact(body), extra))
+        return self.build_http_request("POST", path, headers=self._auth(), json=merged(compact(body), extra))
 
     def _content(self, message: Message) -> tuple[str, dict[str, Any]]:
         """The content type and fields of ``message`` (API-neutral names), checked against ``KINDS``."""
@@ -475,7 +477,7 @@ class Edna(Provider):
             "requestId": message_id,
             "cascadeId": cascade,
             "subscriberFilter": {"address": message.recipients[0].lstrip("+"), "type": "PHONE"},
-            "startTime": _iso(message.scheduled_at),
+            "startTime": utc_iso(message.scheduled_at),
             "content": {PULSE_BLOCKS[message.channel]: content},
         }
 
@@ -495,7 +497,7 @@ class Edna(Provider):
             "imType": message.channel,
             "priority": self.priority,
             "validityPeriodSeconds": validity,
-            "startTime": _iso(message.scheduled_at, millis=True),
+            "startTime": utc_iso(message.scheduled_at, millis=True),
             **content,
         }
 
@@ -546,7 +548,7 @@ class Edna(Provider):
         ``dateTo`` and ``offset``/``limit`` paging, sorted by ``messageId``. ``subscriberFilter``
         needs the recipient, which a lookup by id does not have; the request id is matched in the items.
         """
-        window = {"dateFrom": _iso(now - self.status_window), "dateTo": _iso(now + timedelta(minutes=1))}
+        window = {"dateFrom": utc_iso(now - self.status_window), "dateTo": utc_iso(now + timedelta(minutes=1))}
         query = {**HISTORY_QUERY, **window, "offset": page * HISTORY_PAGE}
         return self.build_http_request("POST", "/api/messages/history", headers=self._auth(), json=query)
 
@@ -566,10 +568,7 @@ class Edna(Provider):
             found += items
             if (found and not items) or not full:
                 break
-        where = (
-            f"the account's newest {HISTORY_PAGES * HISTORY_PAGE} outbound messages of the last {self.status_window}"
-        )
-        return self._settled(found, message_id, where)
+        return self._settled(found, message_id, HISTORY_SCOPE.format(window=self.status_window))
 
     def _parse_history(self, response: httpx.Response, *, message_id: str) -> tuple[list[dict[str, Any]], bool]:
         """The items of one history page carrying ``message_id``, and whether the page was full."""
@@ -694,35 +693,6 @@ def _code_of(body: object, success: bool) -> str | None:
         return code.strip()
     title = body.get("title")
     return title.strip() if not success and isinstance(title, str) and title.strip() else None
-
-
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """``extra`` merged into ``base``; nested objects merged key by key."""
-    for key, value in extra.items():
-        current = base.get(key)
-        base[key] = _merge(dict(current), value) if isinstance(current, dict) and isinstance(value, Mapping) else value
-    return base
-
-
-def _compact(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if v is not None}
-
-
-def _placed(fields: Mapping[str, Any], paths: Mapping[str, tuple[str, ...]]) -> dict[str, Any]:
-    """``fields`` without ``None`` values, each where ``paths`` puts it (else under its own name)."""
-    placed: dict[str, Any] = {}
-    for name, value in fields.items():
-        if value is not None:
-            *outer, key = paths.get(name, (name,))
-            (placed.setdefault(outer[0], {}) if outer else placed)[key] = value
-    return placed
-
-
-def _iso(value: datetime | None, *, millis: bool = False) -> str | None:
-    if value is None:
-        return None
-    utc = value.astimezone(timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S") + (f".{utc.microsecond // 1000:03d}" if millis else "") + "Z"
 
 
 def _time(value: object) -> datetime | None:

@@ -1,0 +1,52 @@
+"""Building JSON request bodies: the small pieces several vendors' bodies need.
+
+* :func:`merged` — ``Message.options`` merged into a body, nested objects key by key;
+* :func:`compact` — a mapping without its ``None`` values;
+* :func:`placed` — fields put at paths of keys (``("attachment", "url")``), ``None`` left out;
+* :func:`utc_iso` — a moment as ISO 8601 in UTC with ``Z``, to the second or the millisecond.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["compact", "merged", "placed", "utc_iso"]
+
+
+def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` merged in (a new dict): nested objects merged key by key, any other
+    value of ``extra`` replacing the one of ``base``."""
+    out = dict(base)
+    for key, value in extra.items():
+        old = out.get(key)
+        out[key] = merged(old, value) if isinstance(old, Mapping) and isinstance(value, Mapping) else value
+    return out
+
+
+def compact(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``fields`` without the ones whose value is ``None``."""
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def placed(fields: Mapping[str, Any], paths: Mapping[str, tuple[str, ...]]) -> dict[str, Any]:
+    """``fields`` without ``None`` values, each where ``paths`` puts it (a path of keys, so
+    ``{"url": ("attachment", "url")}`` nests it), else under its own name."""
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        if value is not None:
+            *outer, key = paths.get(name, (name,))
+            node = out
+            for step in outer:
+                node = node.setdefault(step, {})
+            node[key] = value
+    return out
+
+
+def utc_iso(moment: datetime | None, *, millis: bool = False) -> str | None:
+    """``2031-01-21T08:00:00Z`` (``millis``: ``2031-01-21T08:00:00.250Z``); ``None`` for ``None``."""
+    if moment is None:
+        return None
+    utc = moment.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S") + (f".{utc.microsecond // 1000:03d}" if millis else "") + "Z"
