@@ -40,7 +40,7 @@ if _typing.TYPE_CHECKING:
     from ._bulk import SendOutcome
     from ._text import Segments, sms_segments
     from ._url import from_env, from_url
-    from .client import AsyncClient, Client
+    from .client import NOT_GIVEN, AsyncClient, Client, NotGiven
     from .models import (
         DeliveryReport,
         DeliveryStatus,
@@ -73,7 +73,9 @@ __all__ = [
     "InvalidRecipient",
     "Media",
     "Message",
+    "NOT_GIVEN",
     "NotFound",
+    "NotGiven",
     "OmnisendError",
     "PartialFailure",
     "PermissionDenied",
@@ -104,6 +106,8 @@ __all__ = [
 _LAZY: _typing.Final = {
     "AsyncClient": ".client",
     "Client": ".client",
+    "NOT_GIVEN": ".client",
+    "NotGiven": ".client",
     "DeliveryReport": ".models",
     "DeliveryStatus": ".models",
     "Media": ".models",
