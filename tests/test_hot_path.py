@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from omnisend import _redact, _text
+from omnisend._wire import _encode_form, _form_request
 from omnisend.client import _new_key
 from omnisend.providers._guard import _free_of_secrets
-from omnisend.providers._wire import _encode_form, _form_request
 
 TEXT = st.text(st.characters(codec="utf-8"), max_size=30)
 
@@ -68,7 +68,8 @@ def test_a_request_with_a_repeating_query_is_the_one_httpx_builds(query: dict[st
 
 
 def test_mobizon_calls_take_the_cached_url_path_and_send_what_they_sent_before() -> None:
-    from omnisend.providers import Mobizon, _wire
+    from omnisend import _wire
+    from omnisend.providers import Mobizon
     from omnisend.providers.mobizon import _flatten
 
     key = "kz+key/with=odd%chars"

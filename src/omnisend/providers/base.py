@@ -19,7 +19,8 @@ What every vendor shares is written once, one concern per module, all importable
 * ``_guard`` — the guard around every ``parse_*``/``_parse_*`` method and flow that turns any
   unexpected answer shape into a typed error instead of ``KeyError``/``TypeError`` and masks a
   credential the answer echoes; :func:`strict_adapters` for tests;
-* ``_wire`` — the hot-path shortcuts of request building (cached URLs, one-pass forms);
+* ``omnisend._wire`` — every hot-path shortcut, request building (cached URLs, one-pass forms)
+  included, each with its equivalence test;
 * this module — :class:`Provider`: credentials, request building, reading answers (bodies that
   are empty, HTML or truncated), typed errors and reports.
 """
@@ -42,6 +43,7 @@ from .. import _redact
 from .._inputs import derive_id, owned_option, recipient_ids
 from .._text import check_sms_length
 from .._version import __version__
+from .._wire import _FORM, _FORM_ARGS, _STR_ONLY, _encode_form, _form_request, _plain_form, _query_url, _url
 from ..errors import (
     ConfigurationError,
     DeliveryFailed,
@@ -60,7 +62,6 @@ from ..retry import parse_retry_after
 from ._guard import WebhookHeaders, _guard, _guard_build, _guard_flow, strict, strict_adapters
 from ._steps import Flow, Repeat, Step
 from ._tables import HTTP_FALLBACKS, Code, ErrorCode, ErrorTable, StatusEntry, StatusTable, _kept
-from ._wire import _FORM, _FORM_ARGS, _STR_ONLY, _encode_form, _form_request, _plain_form, _query_url, _url
 
 __all__ = [
     "Code",
