@@ -657,6 +657,27 @@ def test_a_failure_before_campaign_send_says_nothing_went_out(policy: RetryPolic
     assert emulator.accepted_count == 0
 
 
+@pytest.mark.parametrize(
+    ("thrown", "cls"),
+    [
+        (ServiceUnavailable("busy", provider="mobizon", accepted=None), ServiceUnavailable),
+        (DeliveryUnknown("no answer", provider="mobizon"), TransportError),
+    ],
+    ids=["open-outcome", "delivery-unknown"],
+)
+def test_an_error_before_campaign_send_is_a_new_error_the_raised_one_unchanged(thrown: Any, cls: type[Exception]) -> None:
+    flow = provider().send_flow(Message(to=[TO, "+77001234568"], text="x"), idempotency_key="k")
+    assert next(flow).request.url.path == "/service/campaign/create"
+    assert flow.send("77").request.url.path == "/service/campaign/addRecipients"
+    with pytest.raises(cls) as info:
+        flow.throw(thrown)
+    error = info.value
+    assert error is not thrown and error.__cause__ is thrown and type(error) is cls
+    assert error.accepted is False and thrown.accepted is None  # the error raised first is never changed
+    if cls is TransportError:
+        assert "campaign 77 was never sent, so no SMS went out" in str(error) and error.retryable is False
+
+
 def test_background_add_is_polled_once_a_second(policy: RetryPolicy, sleeps: list[float]) -> None:
     emulator = MobizonEmulator(background_adds=True, task_polls=3)
     with inprocess_client(emulator, policy) as client:
@@ -729,7 +750,11 @@ def test_account_timezone_converts_times_to_utc() -> None:
     report = p.parse_status(fixture("status.json"), message_id="12111324")
     assert report.timestamp == datetime(2021, 9, 4, 8, 28, 41, tzinfo=timezone.utc)
     when = datetime(2030, 1, 1, 10, 0, tzinfo=timezone.utc)
-    assert p._send_call(Message(to=TO, text="x"), "k")[2]["params"] == {"name": "k"}
+    plain = p.build_request(Message(to=TO, text="x"), idempotency_key="k")
+    assert form(plain) == [("recipient", "77001234567"), ("text", "x"), ("params[name]", "k")]
+    soon = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=2)
+    deferred = dict(form(p.build_request(Message(to=TO, text="x", scheduled_at=soon), idempotency_key="k")))
+    assert deferred["params[deferredToTs]"] == f"{soon.replace(tzinfo=None) + timedelta(hours=5):%Y-%m-%d %H:%M:%S}"
     with pytest.raises(ValidationError):  # 2030 is far more than 14 days ahead
         p.build_request(Message(to=TO, text="x", scheduled_at=when), idempotency_key="k")
 

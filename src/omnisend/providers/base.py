@@ -33,7 +33,7 @@ import inspect
 import json
 import os
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 from typing import Any, ClassVar, Final, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
@@ -702,3 +702,15 @@ def utc_from_timestamp(value: object, *, millis: bool = False) -> datetime | Non
         return datetime.fromtimestamp(number, tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def utc_from_text(value: object, *formats: str, zone: tzinfo = timezone.utc) -> datetime | None:
+    """A UTC datetime from text in the first of ``formats`` that reads it, a zoneless one taken in
+    ``zone`` (the account's time zone, for vendors that send local times); ``None`` when none does."""
+    for fmt in formats:
+        try:
+            moment = datetime.strptime(str(value), fmt)
+        except ValueError:
+            continue
+        return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(timezone.utc)
+    return None

@@ -64,7 +64,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone, tzinfo
 from functools import partial
 from typing import Any, Final, TypeVar
@@ -72,7 +72,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .._text import check_sender, check_sms_length, normalize_e164
+from .._text import check_sender, normalize_e164
 from ..errors import (
     AuthError,
     DeliveryFailed,
@@ -92,8 +92,9 @@ from ..errors import (
     WebhookAuthError,
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, ReportError, SendResult
+from ._json import merged
 from ._tables import _code_key
-from .base import ErrorCode, ErrorTable, Flow, Provider, Repeat, StatusEntry, StatusTable, Step
+from .base import Code, ErrorCode, ErrorTable, Flow, Provider, Repeat, StatusEntry, StatusTable, Step, utc_from_text
 
 __all__ = ["Mobizon", "WrongDomain"]
 
@@ -195,6 +196,8 @@ STATUSES: Final = StatusTable(
 CAMPAIGN_STATUSES: Final = StatusTable(
     {1: StatusEntry(_S.QUEUED, "Waiting for moderation."), 2: StatusEntry(_S.QUEUED, "Sent without moderation.")}
 )
+#: Item codes of an added recipient: none, 0, and those that say an earlier attempt added it (4).
+ADDED: Final = frozenset({None, 0, *(c for c, row in RECIPIENT_ERRORS.items() if row.exc is DuplicateMessage)})
 DOC_TABLES: Final = [
     ("Recipient field at fault (codes 1/11/12)", RECIPIENT_FIELD),
     ("Insufficient balance, detected from the text", BALANCE),
@@ -218,13 +221,23 @@ STATUS_BATCH: Final = 100
 TASK_POLLS: Final = 60
 TASK_DONE, TASK_REJECTED = 2, 3
 TIME_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
+SENDER_RULE: Final = "up to 11 characters, or up to 15 digits"
+EMPTY_FORM: Final = {"Content-Type": "application/x-www-form-urlencoded"}
+NO_MESSAGE_ID: Final = "code 0 without a messageId: the message was not accepted"
+#: A campaign status a send answer does not document still means the campaign was taken.
+SENT_DEFAULT: Final = StatusEntry(_S.QUEUED, "Any other campaign status.")
+LEFT_OUT: Final = ReportError(NotFound.__name__, None, "left out of the answer: unknown id, or another account's")
+MOVED: Final = (
+    "mobizon: %s does not serve this account, re-sent to %s; set Mobizon(base_url=%r) "
+    "(or OMNISEND_MOBIZON_BASE_URL) to skip the extra request"
+)
 
-
-@dataclass(frozen=True, slots=True)
-class _Task:
-    """A code-100 answer: the add runs in the background as task ``id``."""
-
-    id: str
+#: ``(module, method, fields)`` of one API call.
+Call = tuple[str, str, Mapping[str, Any]]
+#: What ``addRecipients`` gave for one chunk: each number's result, and the vendor's items.
+Added = tuple[list[RecipientResult], list[object]]
+#: ``(code, data, body)`` of a ``{code, data, message}`` answer.
+Envelope = tuple[Code | None, Any, dict[str, Any]]
 
 
 class Mobizon(Provider):
@@ -249,6 +262,7 @@ class Mobizon(Provider):
     status_lookup = True
     credential_env = "OMNISEND_MOBIZON_API_KEY"
     max_recipients = CHUNK
+    max_sms_parts = MAX_PARTS
     owned_options = frozenset({"recipient", "recipients", "params.name", "data.name", "apiKey", "api", "output"})
 
     def __init__(
@@ -276,26 +290,19 @@ class Mobizon(Provider):
         """Where calls go: ``base_url``, or the home domain a code 13 answer named (learned once)."""
         return self.base_url if self._home is None else f"https://{self._home}"
 
-    def build_call(
-        self, module: str, method: str, fields: Mapping[str, object] | None = None, *, host: str | None = None
-    ) -> httpx.Request:
-        """``POST /service/<module>/<method>`` with the key in the query and ``fields`` form-encoded
-        (to ``base_url``, or to ``https://<host>`` for the one re-send a code 13 asks for)."""
-        form = dict(_flatten(fields or {}))  # PHP-style names are unique: nothing is lost
-        query = {"output": "json", "api": "v1", "apiKey": self._key}
+    def build_call(self, module: str, method: str, fields: Mapping[str, object] | None = None) -> httpx.Request:
+        """``POST /service/<module>/<method>`` to :attr:`home_url`, the key in the query, ``fields``
+        form-encoded with PHP-style brackets (their names are unique: nothing is lost)."""
+        form = dict(_flatten(fields or {}))
+        query = {"output": "json", "api": "v1", "apiKey": self._key}  # the cached-URL path: built once
+        body: dict[str, Any] = {"data": form} if form else {"headers": EMPTY_FORM, "content": b""}
         path = f"/service/{module}/{method}"
-        host = host or self._home
-        base = None if host is None else f"https://{host}"
-        if form:
-            # The cached-URL path (``Provider.build_http_request``): the query with the key is built once.
-            return self.build_http_request("POST", path, params=query, data=form, base_url=base)
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        return self.build_http_request("POST", path, params=query, headers=headers, content=b"", base_url=base)
+        return self.build_http_request("POST", path, params=query, base_url=self.home_url, **body)
 
     # -- send -------------------------------------------------------------------------------
 
     def _fields(self, message: Message, key: str) -> dict[str, object]:
-        """What a send carries besides the numbers, checked before any request."""
+        """What a send carries besides the numbers (``None``: left out), checked before any request."""
         self.check_channel(message)
         if message.media is not None or message.template is not None:
             self.unsupported("media or templates (Mobizon sends text SMS; put the text in Message.text)")
@@ -303,31 +310,24 @@ class Mobizon(Provider):
             self.invalid("Mobizon needs Message.text", field="text")
         for number in message.recipients:
             normalize_e164(number)
-        check_sms_length(message.text, max_parts=MAX_PARTS, provider=self.name)
-        fields: dict[str, object] = {"text": message.text, "name": key}
         if message.sender is not None:
-            rule = "up to 11 characters, or up to 15 digits"
-            check_sender(message.sender, pattern=SENDER_PATTERN, rule=rule, provider=self.name)
-            fields["from"] = message.sender
-        if message.validity is not None:
-            if not VALIDITY[0] <= message.validity <= VALIDITY[1]:
-                self.unsupported("a validity outside 60 to 1440 minutes", field="validity")
-            fields["validity"] = int(message.validity.total_seconds() // 60)
-        if message.scheduled_at is not None:
-            ahead = message.scheduled_at - datetime.now(timezone.utc)
-            if not SCHEDULE[0] <= ahead <= SCHEDULE[1]:
-                self.unsupported("scheduled_at less than 1 hour or more than 14 days ahead", field="scheduled_at")
-            fields["deferredToTs"] = message.scheduled_at.astimezone(self.account_timezone).strftime(TIME_FORMAT)
-        return fields
+            check_sender(message.sender, pattern=SENDER_PATTERN, rule=SENDER_RULE, provider=self.name)
+        validity, when = message.validity, message.scheduled_at
+        if validity is not None and not VALIDITY[0] <= validity <= VALIDITY[1]:
+            self.unsupported("a validity outside 60 to 1440 minutes", field="validity")
+        if when is not None and not SCHEDULE[0] <= when - datetime.now(timezone.utc) <= SCHEDULE[1]:
+            self.unsupported("scheduled_at less than 1 hour or more than 14 days ahead", field="scheduled_at")
+        at = when.astimezone(self.account_timezone).strftime(TIME_FORMAT) if when is not None else None
+        fields = {"text": message.text, "name": key, "from": message.sender}
+        return {**fields, "validity": validity // timedelta(minutes=1) if validity else None, "deferredToTs": at}
 
-    def _send_call(self, message: Message, key: str) -> tuple[str, str, dict[str, Any]]:
-        """(module, method, form) of the first request of a send, after the pre-flight checks."""
+    def _send_call(self, message: Message, key: str) -> Call:
+        """The first call of a send: ``sendSmsMessage`` for one recipient, ``campaign/create`` for several."""
         fields = self._fields(message, key)
         if len(message.recipients) > 1:
-            return "campaign", "create", _merge({"data": {**fields, "type": 2}}, message.options)
-        body: dict[str, object] = {k: fields.pop(k) for k in ("text", "from") if k in fields}
-        form: dict[str, Any] = {"recipient": message.recipients[0].lstrip("+"), **body, "params": fields}
-        return "message", "sendSmsMessage", _merge(form, message.options)
+            return "campaign", "create", merged({"data": {**fields, "type": 2}}, message.options)
+        top = {"recipient": message.recipients[0].lstrip("+"), "text": fields.pop("text"), "from": fields.pop("from")}
+        return "message", "sendSmsMessage", merged({**top, "params": fields}, message.options)
 
     def build_request(self, message: Message, *, idempotency_key: str) -> httpx.Request:
         """``message/sendSmsMessage`` for one recipient; ``campaign/create`` (the first step) for several."""
@@ -338,187 +338,136 @@ class Mobizon(Provider):
     ) -> SendResult:
         _, data, body = self._envelope(response)
         message_id = _str(data.get("messageId")) if isinstance(data, dict) else None
-        if message_id is None or not isinstance(data, dict):
-            raise ProviderError(
-                "code 0 without a messageId: the message was not accepted",
-                provider=self.name,
-                code=0,
-                http_status=response.status_code,
-                raw=body,
-            )
+        if message_id is None:
+            raise ProviderError(NO_MESSAGE_ID, provider=self.name, code=0, http_status=response.status_code, raw=body)
         status = self._sent_status(data.get("status"), message)
-        to = message.recipients[0] if message is not None else ""
-        return SendResult(
-            provider=self.name,
-            message_id=message_id,
-            status=status,
-            recipients=(RecipientResult(to, message_id, status),),
-            idempotency_key=idempotency_key,
-            raw=body,
-        )
+        sent = RecipientResult(message.recipients[0] if message is not None else "", message_id, status)
+        return SendResult(self.name, message_id, status, (sent,), idempotency_key, raw=body)
 
     def send_flow(self, message: Message, *, idempotency_key: str) -> Flow[SendResult]:
-        module, method, form = self._send_call(message, idempotency_key)  # checks before any request
-        if module == "campaign":
-            return (yield from self._campaign(message, idempotency_key, form))
+        call = self._send_call(message, idempotency_key)  # checks before any request
+        if call[0] == "campaign":
+            return (yield from self._campaign(message, idempotency_key, call))
         parse = partial(self.parse_response, message=message, idempotency_key=idempotency_key)
-        return (yield from self._exchange(module, method, form, parse))
+        return (yield from self._exchange(call, parse))
 
-    def _campaign(self, message: Message, key: str, create: dict[str, Any]) -> Flow[SendResult]:
+    def _campaign(self, message: Message, key: str, create: Call) -> Flow[SendResult]:
         """create → addRecipients (chunks of 500) → send; nothing goes out before the last step."""
         campaign: str | None = None
         results: list[RecipientResult] = []
         items: list[object] = []
         try:
-            campaign = yield from self._exchange(
-                "campaign", "create", create, self._parse_created, repeat=Repeat.DEDUPLICATED
-            )
+            campaign = yield from self._exchange(create, self._parse_created, repeat=Repeat.DEDUPLICATED)
             for start in range(0, len(message.recipients), CHUNK):
-                chunk = message.recipients[start : start + CHUNK]
-                form = {"id": campaign, "recipients": [n.lstrip("+") for n in chunk]}
-                parse = partial(self._parse_added, chunk=chunk)
-                added = yield from self._exchange("campaign", "addRecipients", form, parse, repeat=Repeat.DEDUPLICATED)
-                if isinstance(added, _Task):
-                    added = yield from self._wait(added, chunk)
-                results += added[0]
-                items += added[1]
+                part, raw = yield from self._add(campaign, message.recipients[start : start + CHUNK])
+                results, items = results + part, items + raw
         except OmnisendError as exc:
+            if exc.accepted is not None:
+                raise
             raise _not_sent(exc, campaign) from exc
         if not any(r.ok for r in results):
             reasons = ", ".join(f"{n}× {m}" for m, n in Counter(r.error.message for r in results if r.error).items())
-            raise self.vendor_error(
-                99,
-                message=f"none of the {len(results)} recipients was added: {reasons}",
-                raw={"code": 99, "data": items},
-            )
-        sent = yield from self._exchange("campaign", "send", {"id": campaign}, self._parse_sent)
+            text = f"none of the {len(results)} recipients was added: {reasons}"
+            raise self.vendor_error(99, message=text, raw={"code": 99, "data": items})
+        sent = yield from self._exchange(("campaign", "send", {"id": campaign}), self._parse_data)
         status = self._sent_status(sent, message)
-        recipients = tuple(
-            RecipientResult(r.to, r.message_id, status) if r.status is DeliveryStatus.QUEUED else r for r in results
-        )
-        first = next(r for r in recipients if r.ok)
-        return SendResult(
-            self.name, first.message_id, status, recipients, key, raw={"campaignId": campaign, "data": items}
-        )
+        recipients = tuple(replace(r, status=status) if r.status is DeliveryStatus.QUEUED else r for r in results)
+        first = next(r.message_id for r in recipients if r.ok)
+        return SendResult(self.name, first, status, recipients, key, raw={"campaignId": campaign, "data": items})
 
-    def _wait(self, task: _Task, chunk: Sequence[str]) -> Flow[tuple[list[RecipientResult], list[object]]]:
-        """Poll ``taskqueue/getStatus`` once a second (the vendor's limit) until the task is done."""
+    def _add(self, campaign: str, chunk: Sequence[str]) -> Flow[Added]:
+        """``addRecipients`` for one chunk; a background add (code 100) is polled once a second (the
+        vendor's limit) until its task is done, and its recipients get no message ids."""
+        form = {"id": campaign, "recipients": [n.lstrip("+") for n in chunk]}
+        parse = partial(self._parse_added, chunk=chunk)
+        added = yield from self._exchange(("campaign", "addRecipients", form), parse, repeat=Repeat.DEDUPLICATED)
+        if not isinstance(added, str):
+            return added
         for _ in range(TASK_POLLS):
-            form = {"id": task.id}
-            state = yield from self._exchange(
-                "taskqueue", "getStatus", form, self._parse_task, repeat=Repeat.READ, delay=1.0
-            )
+            call = ("taskqueue", "getStatus", {"id": added})
+            task = yield from self._exchange(call, self._parse_data, repeat=Repeat.READ, delay=1.0)
+            state = _code_key(task.get("status")) if isinstance(task, dict) else None
             if state == TASK_DONE:
-                return [RecipientResult(n, None, DeliveryStatus.QUEUED) for n in chunk], [{"task": task.id}]
+                return [RecipientResult(n, None, DeliveryStatus.QUEUED) for n in chunk], [{"task": added}]
             if state == TASK_REJECTED:
-                raise ProviderError(f"background task {task.id} was rejected", provider=self.name, code=100)
-        raise ServiceUnavailable(
-            f"background task {task.id} still running after {TASK_POLLS} polls", provider=self.name
-        )
+                raise ProviderError(f"background task {added} was rejected", provider=self.name, code=100)
+        raise ServiceUnavailable(f"background task {added} still running after {TASK_POLLS} polls", provider=self.name)
 
     def _parse_created(self, response: httpx.Response) -> str:
         _, data, body = self._envelope(response)
-        campaign = _str(data)
-        if campaign is None:
+        if _str(data) is None:
             raise self._unreadable(response, body, "campaign/create answered without a campaign id")
-        return campaign
+        return str(data)
 
-    def _parse_added(
-        self, response: httpx.Response, *, chunk: Sequence[str]
-    ) -> _Task | tuple[list[RecipientResult], list[object]]:
-        code, data, body = self._envelope(response, success=(0, 98, 99, 100))
+    def _parse_added(self, response: httpx.Response, *, chunk: Sequence[str]) -> str | Added:
+        """The task id of a background add (code 100), or each number's result and the items."""
+        code, data, _ = self._envelope(response, (0, 98, 99, 100))
         if code == 100:
-            return _Task(str(data))
+            return str(data)
         items = [i for i in data if isinstance(i, dict)] if isinstance(data, list) else []
         by_number = {_digits(i.get("recipient") or i.get("number")): i for i in items}
-        results = []
-        for position, number in enumerate(chunk):
-            item = by_number.get(number.lstrip("+")) or (items[position] if len(items) == len(chunk) else None)
-            results.append(self._added(number, item, response))
-        return results, list(items)
+        in_order = len(items) == len(chunk)  # a number not found pairs with the item at its position
+        found = [by_number.get(n.lstrip("+")) or (items[k] if in_order else None) for k, n in enumerate(chunk)]
+        return [self._added(n, i, response) for n, i in zip(chunk, found, strict=True)], list(items)
 
     def _added(self, number: str, item: Mapping[str, Any] | None, response: httpx.Response) -> RecipientResult:
         if item is None:
             return RecipientResult(number, None, DeliveryStatus.UNKNOWN)
-        message_id = _str(item.get("messageId"))
-        if _code_key(item.get("code")) in (0, None):
-            return RecipientResult(number, message_id, DeliveryStatus.QUEUED)
+        if _code_key(item.get("code")) in ADDED:
+            return RecipientResult(number, _str(item.get("messageId")), DeliveryStatus.QUEUED)
         error = self.vendor_error(item.get("code"), response=response, raw=dict(item), table=RECIPIENT_ERRORS)
-        if isinstance(error, DuplicateMessage):  # already added by an earlier attempt of this step
-            return RecipientResult(number, message_id, DeliveryStatus.QUEUED)
         return RecipientResult(number, None, DeliveryStatus.REJECTED, error)
 
-    def _parse_sent(self, response: httpx.Response) -> object:
+    def _parse_data(self, response: httpx.Response) -> Any:
         return self._envelope(response)[1]
-
-    def _parse_task(self, response: httpx.Response) -> int | str | None:
-        _, data, _ = self._envelope(response)
-        return _code_key(data.get("status")) if isinstance(data, dict) else None
 
     def _sent_status(self, value: object, message: Message | None) -> DeliveryStatus:
         if message is not None and message.scheduled_at is not None:
             return DeliveryStatus.SCHEDULED
-        row = CAMPAIGN_STATUSES.lookup(value)
-        return row.status if row is not None else DeliveryStatus.QUEUED
+        return (CAMPAIGN_STATUSES.lookup(value) or SENT_DEFAULT).status
 
     # -- the envelope, code 13 ----------------------------------------------------------------
 
-    def _envelope(
-        self, response: httpx.Response, *, success: tuple[int, ...] = (0,)
-    ) -> tuple[int, Any, dict[str, Any]]:
+    def _envelope(self, response: httpx.Response, success: tuple[int, ...] = (0,)) -> Envelope:
         """``(code, data, body)`` for a success code; the typed error otherwise, whatever the HTTP status."""
         body = self.read_json(response)
         if not isinstance(body, dict) or "code" not in body:
-            if not response.is_success:
-                raise self.http_error(response, raw=body)
-            raise self._unreadable(response, body, "the answer is not the {code, data, message} envelope")
+            what = "the answer is not the {code, data, message} envelope"
+            raise self._unreadable(response, body, what) if response.is_success else self.http_error(response, raw=body)
         code = _code_key(body["code"])
-        if isinstance(code, int) and code in success:
-            return code, body.get("data"), body
-        raise self._error(body, response)
+        if code not in success:
+            raise self._error(body, response)
+        return code, body.get("data"), body
 
     def _unreadable(self, response: httpx.Response, body: object, text: str) -> TransportError:
-        return TransportError(
-            text, provider=self.name, http_status=response.status_code, raw=body, accepted=None, retryable=False
-        )
+        status = response.status_code
+        return TransportError(text, provider=self.name, http_status=status, raw=body, accepted=None, retryable=False)
 
     def _error(self, body: Mapping[str, Any], response: httpx.Response) -> ProviderError:
         """The typed error for a code, refined by the answer's content (balance words, recipient field)."""
         code, data, text = body.get("code"), body.get("data"), _str(body.get("message"))
+        extra: dict[str, Any] = {"response": response, "vendor_message": text, "raw": dict(body)}
+        if BALANCE.lookup(code) and BALANCE_WORDS.search(f"{text} {json.dumps(data, ensure_ascii=False)}"):
+            return self.vendor_error(code, table=BALANCE, **extra)
         row = ERRORS.lookup(code)
         fields = _field_messages(data) if row is not None and issubclass(row.exc, ValidationError) else {}
-        table: ErrorTable | None = None
-        extra: dict[str, Any] = {}
-        if BALANCE.lookup(code) and BALANCE_WORDS.search(f"{text} {json.dumps(data, ensure_ascii=False)}"):
-            table = BALANCE
-        elif fields and row is not None:
-            extra["field"] = next(iter(fields))
-            extra["message"] = f"{(text or row.meaning).rstrip('.')}: " + "; ".join(
-                f"{f}: {' '.join(m)}" for f, m in fields.items()
-            )
-            if extra["field"] in RECIPIENT_FIELDS and RECIPIENT_FIELD.lookup(code):
-                table = RECIPIENT_FIELD
-        return self.vendor_error(code, response=response, vendor_message=text, raw=dict(body), table=table, **extra)
+        if fields and row is not None:
+            detail = "; ".join(f"{f}: {' '.join(m)}" for f, m in fields.items())
+            extra.update(field=next(iter(fields)), message=f"{(text or row.meaning).rstrip('.')}: {detail}")
+        on_recipient = extra.get("field") in RECIPIENT_FIELDS and RECIPIENT_FIELD.lookup(code)
+        return self.vendor_error(code, table=RECIPIENT_FIELD if on_recipient else None, **extra)
 
-    def _exchange(
-        self, module: str, method: str, form: Mapping[str, object], parse: Callable[[httpx.Response], R], **step: Any
-    ) -> Flow[R]:
+    def _exchange(self, call: Call, parse: Callable[[httpx.Response], R], **step: Any) -> Flow[R]:
         """One call; on code 13 re-sent once to the domain the answer names (``api.mobizon.*`` only)."""
         try:
-            value: R = yield Step(self.build_call(module, method, form), parse, **step)
+            value: R = yield Step(self.build_call(*call), parse, **step)
         except WrongDomain as exc:
-            host = _host(exc.raw.get("data") if isinstance(exc.raw, dict) else None)
-            if not self.follow_domain_redirect or host is None:
+            host = _host(exc.raw) if self.follow_domain_redirect else None
+            if host is None:
                 raise
-            logger.warning(
-                "mobizon: %s does not serve this account, re-sent to %s; set Mobizon(base_url=%r) "
-                "(or OMNISEND_MOBIZON_BASE_URL) to skip the extra request",
-                self._home or urlsplit(self.base_url).netloc,
-                host,
-                f"https://{host}",
-            )
+            logger.warning(MOVED, urlsplit(self.home_url).netloc, host, f"https://{host}")
             self._home = host  # later calls go there at once; base_url stays what you configured
-            value = yield Step(self.build_call(module, method, form, host=host), parse, **step)
+            value = yield Step(self.build_call(*call), parse, **step)
         return value
 
     # -- status -------------------------------------------------------------------------------
@@ -534,23 +483,18 @@ class Mobizon(Provider):
 
     def parse_statuses(self, response: httpx.Response, *, message_ids: Sequence[str]) -> list[DeliveryReport]:
         """One report per id asked for; an id the vendor leaves out reads ``UNKNOWN`` with a ``NotFound`` reason."""
-        _, data, _ = self._envelope(response)
+        data = self._parse_data(response)
         items = {_str(i.get("id")): i for i in data if isinstance(i, dict)} if isinstance(data, list) else {}
-        wanted = list(message_ids) or [k for k in items if k is not None]
-        return [self._status_report(items.get(i), i) for i in wanted]
+        return [self._status_report(items.get(i), i) for i in message_ids or [k for k in items if k is not None]]
 
     def _status_report(self, item: Mapping[str, Any] | None, message_id: str | None) -> DeliveryReport:
         if item is None:
-            reason = ReportError(NotFound.__name__, None, "left out of the answer: unknown id, or another account's")
-            return DeliveryReport(self.name, message_id, DeliveryStatus.UNKNOWN, None, error=reason)
-        when = self._when(item.get("statusUpdateTs") or item.get("startSendTs"))
-        return self.build_report(
-            message_id=item.get("id"), vendor_status=item.get("status"), timestamp=when, raw=dict(item)
-        )
+            return DeliveryReport(self.name, message_id, DeliveryStatus.UNKNOWN, None, error=LEFT_OUT)
+        ts = self._when(item.get("statusUpdateTs") or item.get("startSendTs"))
+        return self.build_report(message_id=item.get("id"), vendor_status=item.get("status"), timestamp=ts, raw=item)
 
     def status_flow(self, message_id: str) -> Flow[DeliveryReport]:
-        reports = yield from self.statuses_flow([message_id])
-        return reports[0]
+        return (yield from self.statuses_flow([message_id]))[0]
 
     def statuses_flow(self, message_ids: Sequence[str]) -> Flow[list[DeliveryReport]]:
         """Reports for many ids, ``getSMSStatus`` in batches of 100 (read-only: retried freely)."""
@@ -558,11 +502,10 @@ class Mobizon(Provider):
         if not ids or not all(isinstance(i, str) and i.strip() for i in ids):
             self.invalid("message_id is empty", field="message_id")
         reports: list[DeliveryReport] = []
-        for start in range(0, len(ids), STATUS_BATCH):
-            batch = ids[start : start + STATUS_BATCH]
+        for batch in (ids[start : start + STATUS_BATCH] for start in range(0, len(ids), STATUS_BATCH)):
             parse = partial(self.parse_statuses, message_ids=batch)
-            form = {"ids": batch}
-            reports += yield from self._exchange("message", "getSMSStatus", form, parse, repeat=Repeat.READ)
+            call = ("message", "getSMSStatus", {"ids": batch})
+            reports += yield from self._exchange(call, parse, repeat=Repeat.READ)
         return reports
 
     # -- webhooks -----------------------------------------------------------------------------
@@ -603,11 +546,7 @@ class Mobizon(Provider):
         ]
 
     def _when(self, value: object) -> datetime | None:
-        try:
-            local = datetime.strptime(str(value), TIME_FORMAT).replace(tzinfo=self.account_timezone)
-        except ValueError:
-            return None
-        return local.astimezone(timezone.utc)
+        return utc_from_text(value, TIME_FORMAT, zone=self.account_timezone)
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -615,62 +554,40 @@ class Mobizon(Provider):
 
 def _flatten(value: object, prefix: str = "") -> Iterator[tuple[str, str]]:
     """PHP-style form pairs: ``{"params": {"validity": 60}}`` → ``("params[validity]", "60")``."""
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from _flatten(item, f"{prefix}[{key}]" if prefix else str(key))
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            yield from _flatten(item, f"{prefix}[{index}]")
-    elif value is not None:
+    if isinstance(value, (Mapping, list, tuple)):
+        for key, item in value.items() if isinstance(value, Mapping) else enumerate(value):
+            if item is not None:  # left out
+                yield from _flatten(item, f"{prefix}[{key}]" if prefix else str(key))
+    else:
         yield prefix, ("1" if value else "0") if isinstance(value, bool) else str(value)
-
-
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with ``Message.options`` merged in, nested dicts merged key by key."""
-    merged = dict(base)
-    for key, value in extra.items():
-        old = merged.get(key)
-        merged[key] = _merge(old, value) if isinstance(old, dict) and isinstance(value, Mapping) else value
-    return merged
 
 
 def _field_messages(data: object) -> dict[str, list[str]]:
     """``{"recipient": ["…"]}`` from a validation answer's ``data`` (empty when it has another shape)."""
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not all(isinstance(v, (list, str)) for v in data.values()):
         return {}
-    found = {str(k): [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in data.items() if v}
-    return found if all(isinstance(v, (list, str)) for v in data.values()) else {}
+    return {str(k): [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in data.items() if v}
 
 
-def _host(data: object) -> str | None:
-    """The ``api.mobizon.*`` host a code-13 answer names (a host, URL or object), or ``None``."""
-    values = list(data.values()) if isinstance(data, dict) else [data]
-    for value in values:
-        if isinstance(value, str) and value.strip():
-            text = value.strip().lower()
-            host = urlsplit(text if "://" in text else f"//{text}").hostname or ""
-            if TRUSTED_HOST.fullmatch(host):
-                return host
+def _host(raw: object) -> str | None:
+    """The ``api.mobizon.*`` host a code-13 answer's ``data`` names (a host, URL or object), or ``None``."""
+    data = raw.get("data") if isinstance(raw, dict) else None
+    for value in data.values() if isinstance(data, dict) else [data]:
+        text = value.strip().lower() if isinstance(value, str) else ""
+        host = urlsplit(text if "://" in text else f"//{text}").hostname or ""
+        if TRUSTED_HOST.fullmatch(host):
+            return host
     return None
 
 
 def _not_sent(error: OmnisendError, campaign: str | None) -> OmnisendError:
-    """An error before ``campaign/send``: whatever it says, no SMS went out."""
-    if error.accepted is not None:
-        return error
+    """A new error for one whose outcome was open, raised before ``campaign/send``: no SMS went out."""
+    if not isinstance(error, DeliveryUnknown):
+        return error.evolve(accepted=False)
     where = f"campaign {campaign}" if campaign else "the campaign"
-    if isinstance(error, DeliveryUnknown):
-        return TransportError(
-            f"{error.message}; {where} was never sent, so no SMS went out",
-            provider=error.provider,
-            http_status=error.http_status,
-            raw=error.raw,
-            accepted=False,
-            retryable=False,
-            idempotency_key=error.idempotency_key,
-        )
-    error.accepted = False
-    return error
+    kept = {name: getattr(error, name) for name in ("provider", "http_status", "raw", "idempotency_key")}
+    text = f"{error.message}; {where} was never sent, so no SMS went out"
+    return TransportError(text, accepted=False, retryable=False, **kept)
 
 
 def _str(value: object) -> str | None:
