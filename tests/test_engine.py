@@ -76,8 +76,7 @@ def verdict_of(error: Exception, repeat: Repeat, attempt: int = 1, **policy: Any
     call = Call(provider, idempotency_key="k", key_from_caller=False, timeout=None)
     call.start_step(Step(httpx.Request("POST", "http://x.test"), lambda r: r, repeat=repeat))
     call.step_attempts = attempt
-    built = call.classified(error) if getattr(error, "accepted", False) is None else error  # as Call builds it
-    return verdict(built, call, RetryPolicy(jitter=False, **policy))
+    return verdict(error, call, RetryPolicy(jitter=False, **policy))
 
 
 @pytest.mark.parametrize(
@@ -134,3 +133,69 @@ def test_a_send_never_imports_tenacity() -> None:
     )
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_cancelled_async_send_is_told_as_it_may_have_landed(caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    from omnisend import AsyncClient
+    from omnisend.events import SendFinished
+
+    seen: list[object] = []
+
+    async def main() -> None:
+        entered = asyncio.Event()
+
+        async def hang(request: httpx.Request) -> httpx.Response:
+            entered.set()
+            await asyncio.Event().wait()  # the request is out; no answer ever comes
+            raise AssertionError("unreachable")
+
+        http = httpx.AsyncClient(transport=httpx.MockTransport(hang))
+        async with AsyncClient(Clickatell(api_key="k3y"), http_client=http, on_event=seen.append) as client:
+            task = asyncio.ensure_future(client.send(Message(to=TO, text="hi")))
+            await entered.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    with caplog.at_level("WARNING", logger="omnisend"):
+        asyncio.run(main())
+    (finished,) = [e for e in seen if isinstance(e, SendFinished)]
+    assert isinstance(finished.error, DeliveryUnknown) and finished.attempts == 1
+    assert "cancelled after a request went out" in caplog.text and finished.idempotency_key in caplog.text
+
+
+def test_an_async_send_many_left_early_logs_the_keys_it_did_not_hand_over(caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+    import contextlib
+
+    from omnisend import AsyncClient
+
+    async def main() -> None:
+        http = httpx.AsyncClient(transport=httpx.MockTransport(smsapi_ok))
+        messages = [Message(to=TO, text=f"hi {n}", idempotency_key=f"key-{n}") for n in range(20)]
+        async with AsyncClient(Smsapi(token="t0ken"), http_client=http) as client:
+            async with contextlib.aclosing(client.send_many(messages, concurrency=5, batch=False)) as outcomes:
+                async for _ in outcomes:
+                    break  # the others were sent (or are on their way): their keys must be told
+
+    with caplog.at_level("WARNING", logger="omnisend"):
+        asyncio.run(main())
+    assert "send_many stopped early" in caplog.text and "key-1" in caplog.text
+
+
+def test_a_long_retry_after_is_not_waited_whatever_the_error_class() -> None:
+    busy = ServiceUnavailable("busy", retry_after=3600.0)
+    decision = verdict_of(busy, Repeat.ONCE)
+    assert decision.retry is False and "max_retry_after" in decision.reason
+
+
+def test_a_chained_transport_error_keeps_no_frames_holding_the_request() -> None:
+    from omnisend._answer import clean_cause
+
+    try:
+        raise httpx.ReadError("reset", request=httpx.Request("POST", "https://x.test", headers={"authorization": "k"}))
+    except httpx.ReadError as exc:
+        chained = clean_cause(exc)
+    assert chained.__traceback__ is None and isinstance(chained, httpx.ReadError)

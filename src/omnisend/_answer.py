@@ -190,7 +190,8 @@ def clean_cause(exc: BaseException) -> BaseException:
 
     httpx exceptions keep the request (headers with the key, URLs with the key) and aiohttp's
     keep request info and proxy credentials; the copy keeps the class (an ``httpx`` one for any
-    other exception) and the words, with known secrets masked, and the traceback for debugging.
+    other exception) and the words, with known secrets masked. Not the traceback: its frames'
+    locals hold the request (and its credentials).
     """
     text = _redact.scrub_text(str(exc))
     copy: BaseException
@@ -201,6 +202,5 @@ def clean_cause(exc: BaseException) -> BaseException:
             copy = httpx.TransportError(text)
     else:
         copy = httpx.TransportError(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
-    copy.__traceback__ = exc.__traceback__
     copy.__suppress_context__ = True
     return copy

@@ -363,6 +363,11 @@ class Pipeline:
             self._handed += 1
         return outcomes
 
+    def unyielded(self) -> list[SendOutcome]:
+        """The outcomes of finished jobs the consumer has not taken (when it left early)."""
+        ready = [outcome for outcomes in self._ready.values() for outcome in outcomes]
+        return ready + [outcome for outcomes in self._done for outcome in outcomes]
+
     @property
     def waiting_for(self) -> int:
         """The number of the job whose outcomes the consumer takes next in input order."""

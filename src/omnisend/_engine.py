@@ -102,6 +102,10 @@ class Run(Generic[R]):
     def __iter__(self) -> Run[R]:
         return self
 
+    def close(self) -> None:
+        """Let the driver go (a cancelled or interrupted call): it ends its send's bookkeeping."""
+        self.driver.close()
+
     def __next__(self) -> Command:
         answer, self.answer = self.answer, None
         try:
@@ -157,6 +161,7 @@ class Call:
         self.step: Step[Any] | None = None  # the step being run
         self.step_attempts = 0
         self.step_unsure = False  # an attempt of the current step may have landed
+        self.in_flight = False  # a request is out, its answer not yet read
         self.on_event = on_event
         self.started = time.perf_counter()
         self.attempt_started = 0.0
@@ -246,6 +251,27 @@ class Call:
             attempts=self.attempts,
         )
 
+    def cancelled(self) -> OmnisendError:
+        """The error a cancelled call ends with (told to the events and the log, never raised)."""
+        if self.in_flight or self.step_unsure:
+            step = self.step
+            return DeliveryUnknown(
+                "cancelled after a request went out: it may have been sent; "
+                "re-send with the same idempotency_key only after checking",
+                provider=self.step_provider,
+                retryable=step is not None and step.repeat is not Repeat.ONCE,
+                idempotency_key=self.idempotency_key,
+                attempts=self.attempts,
+            )
+        return TransportError(
+            "cancelled before any request went out",
+            provider=self.step_provider,
+            accepted=False,
+            retryable=True,
+            idempotency_key=self.idempotency_key,
+            attempts=self.attempts,
+        )
+
     # -- reading the answer (the client's I/O loop calls these in turn) --------------------
 
     def open(self, response: httpx.Response) -> Body:
@@ -257,7 +283,7 @@ class Call:
                 "redirects, which would send the credentials elsewhere: check base_url",
                 sent=True,
                 http_status=status,
-                final=True,
+                request_id=self.provider.request_id(response),
             )
         body = Body(response, self.max_bytes, self.deadline)
         if body.too_large_already(response):
@@ -280,11 +306,15 @@ class Call:
             f"the answer is larger than max_response_bytes={self.max_bytes} once decompressed",
             sent=True,
             http_status=response.status_code,
+            request_id=self.provider.request_id(response),
         )
 
     def _late(self, response: httpx.Response) -> OmnisendError:
         return self.failed(
-            f"no complete answer within timeout={self.budget:g}s", sent=True, http_status=response.status_code
+            f"no complete answer within timeout={self.budget:g}s",
+            sent=True,
+            http_status=response.status_code,
+            request_id=self.provider.request_id(response),
         )
 
     def transport_failed(self, exc: BaseException) -> OmnisendError:
@@ -302,33 +332,28 @@ class Call:
         *,
         sent: bool,
         http_status: int | None = None,
-        final: bool = False,
+        request_id: str | None = None,
         cause: BaseException | None = None,
     ) -> OmnisendError:
         """A ``TransportError`` ending the current attempt: certainly not taken (``sent=False``) or ambiguous.
 
-        ``final``: never retried, whatever the step (a redirect is answered the same way again).
-        ``cause`` is chained as a copy holding no request (see :func:`omnisend._answer.clean_cause`).
+        :func:`verdict` decides what it means for the step. ``cause`` is chained as a copy holding
+        no request (see :func:`omnisend._answer.clean_cause`).
         """
         if sent:
             message = f"{message}; the request may have reached the vendor"
-        error: OmnisendError = TransportError(
+        error = TransportError(
             message,
             provider=self.step_provider,
-            retryable=not sent and not final,
+            retryable=not sent,
             accepted=False if not sent else None,
             http_status=http_status,
             idempotency_key=self.idempotency_key,
             attempts=self.attempts,
+            request_id=request_id,
         )
-        if sent:
-            error = self.classified(error)
-            if final and error.retryable:
-                error = error.evolve(retryable=False)
         if cause is not None:
             error.__cause__ = clean_cause(cause)  # still being built: it has not been raised yet
-        self._note(error)
-        self.attempt_ended(error, http_status)
         return error
 
     def finish(self, step: Step[R], response: httpx.Response) -> R:
@@ -341,36 +366,36 @@ class Call:
                 return step.on_duplicate(exc)  # an earlier attempt (or run) landed: sent
             error = self.complete(exc)
         except OmnisendError as exc:
-            error = self.complete(self.classified(exc) if exc.accepted is None else exc)
+            error = self.complete(exc)
         else:
             self.attempt_ended(None, response.status_code)
             return value
-        self._note(error)
-        self.attempt_ended(error, response.status_code)
         raise error from error.__cause__
-
-    def _note(self, error: OmnisendError) -> None:
-        """An attempt that may have reached the vendor: no later attempt of this step can undo that."""
-        if error.accepted is None and (self.step is None or self.step.repeat is not Repeat.READ):
-            self.step_unsure = True
 
     def classified(self, error: OmnisendError) -> OmnisendError:
         """An answer that leaves the outcome open, as the step's :class:`Repeat` makes it: retried or not.
 
         Returns ``error`` itself when it already says so, else a new error (never a changed one).
+        A redirect is answered the same way again: never retried.
         """
         step = self.step
         repeat = Repeat.ONCE if step is None else step.repeat
+        if isinstance(error, TransportError) and 300 <= (error.http_status or 0) < 400:
+            classified = self._classified(error, repeat)
+            return classified.evolve(retryable=False) if classified.retryable else classified
+        return self._classified(error, repeat)
+
+    def _classified(self, error: OmnisendError, repeat: Repeat) -> OmnisendError:
         if repeat is Repeat.READ:
             return error if error.retryable else error.evolve(retryable=True)
         if repeat is Repeat.DEDUPLICATED:
             # The vendor de-duplicates on our key: sending again cannot make a second message.
             if isinstance(error, TransportError) and not isinstance(error, DeliveryUnknown):
-                return DeliveryUnknown.from_error(error, error.message, retryable=True)
+                return _unknown(error, error.message, retryable=True)
             return error if error.retryable else error.evolve(retryable=True)
         if isinstance(error, DeliveryUnknown):
             return error.evolve(retryable=False) if error.retryable else error
-        return DeliveryUnknown.from_error(
+        return _unknown(
             error,
             f"{error.message}; not retried because {self.step_provider} cannot de-duplicate, "
             "re-send with the same idempotency_key only after checking it did not arrive",
@@ -411,17 +436,29 @@ class Call:
         return value
 
 
-def verdict(error: OmnisendError, call: Call, policy: RetryPolicy) -> Verdict:
-    """The one decision after a failed attempt: its outcome, whether it is retried, and the wait.
+def _unknown(error: OmnisendError, message: str, *, retryable: bool) -> DeliveryUnknown:
+    """``DeliveryUnknown`` for ``error``; for the engine's own ``TransportError`` it chains what the
+    transport raised (the error only restated it), for a vendor's answer that answer's error."""
+    unknown = DeliveryUnknown.from_error(error, message, retryable=retryable)
+    if type(error) is TransportError and error.__cause__ is not None:
+        unknown.__cause__ = error.__cause__  # still being built: it has not been raised yet
+    return unknown
 
-    ``error`` is the attempt's error as built by :class:`Call` (classified for the step: an
-    ambiguous failure is retryable only where a repeat cannot make a second message). The policy
-    adds the attempts left and the vendor's ``Retry-After`` cap; the call's deadline refuses a
-    retry whose wait would end after it.
+
+def verdict(error: OmnisendError, call: Call, policy: RetryPolicy) -> Verdict:
+    """The one decision after a failed attempt: its outcome, the error to raise, whether it is retried, the wait.
+
+    ``error`` is what the attempt raised (the adapter's error, or the transport's as a
+    ``TransportError``); it is never changed. An answer that leaves the outcome open is classified
+    for the step (:meth:`Call.classified`): retryable only where a repeat cannot make a second
+    message, else ``DeliveryUnknown``. The policy adds the attempts left and the ``Retry-After``
+    cap; the call's deadline refuses a retry whose wait would end after it.
     """
-    outcome = (
-        Outcome.NOT_SENT if error.accepted is False else Outcome.SENT if error.accepted else Outcome.MAY_HAVE_LANDED
-    )
+    if error.accepted is None:
+        error = call.classified(error)
+        outcome = Outcome.MAY_HAVE_LANDED
+    else:
+        outcome = Outcome.NOT_SENT if error.accepted is False else Outcome.SENT
     decision = policy.explain(error, call.step_attempts)
     if not decision.retry:
         return Verdict(outcome, error, False, None, decision.reason)
@@ -473,13 +510,19 @@ def _run_step(
             return (yield from _attempt(call, step, request))
         except OmnisendError as exc:
             decision = verdict(exc, call, policy)
+            error = decision.error
+            if decision.outcome is Outcome.MAY_HAVE_LANDED and step.repeat is not Repeat.READ:
+                call.step_unsure = True  # no later attempt of this step can undo that
+            call.attempt_ended(error, error.http_status)
             if not decision.retry or decision.wait is None:
-                raise
+                if error is exc:
+                    raise
+                raise error from error.__cause__
             logger.info(
                 "%s: attempt %d failed with %s; retrying in %.2fs",
                 call.step_provider,
                 call.step_attempts,
-                exc,
+                error,
                 decision.wait,
             )
             call.flush(decision.wait)
@@ -487,11 +530,13 @@ def _run_step(
 
 
 def _attempt(call: Call, step: Step[R], request: httpx.Request) -> Generator[Command, object, R]:
+    call.in_flight = True
     answer = yield Send(request, call)
+    call.in_flight = False
     if isinstance(answer, httpx.Response):
         return call.finish(step, answer)
     if isinstance(answer, OmnisendError):
-        raise answer  # built by the read (size cap, deadline, redirect): complete already
+        raise answer  # built by the read (size cap, deadline, redirect)
     assert isinstance(answer, BaseException), answer
     raise call.transport_failed(answer)  # not inside a handler: the transport's exception is not its context
 

@@ -108,10 +108,10 @@ class _BaseClient(Generic[_H]):
     @property
     def closed(self) -> bool:
         """True once ``close()``/``aclose()`` was called, or the ``http_client`` passed in was closed."""
-        return self._closed or bool(self._http.is_closed)
+        return self._is_closed()
 
     def _check_open(self) -> None:
-        if self._closed or self._http.is_closed:
+        if self._is_closed():
             raise ClientClosed(
                 f"this {type(self).__name__} is closed (or its http_client is): nothing was sent; create a new one",
                 provider=self.provider.name,
@@ -152,6 +152,9 @@ class _BaseClient(Generic[_H]):
             result = yield from driver
         except OmnisendError as exc:
             self._send_failed(call, exc)
+            raise
+        except GeneratorExit:  # cancelled (asyncio, KeyboardInterrupt): its end is told all the same
+            self._send_failed(call, call.cancelled())
             raise
         return self._send_done(call, result)
 
@@ -303,9 +306,6 @@ def _with_metadata(flow: Flow[SendResult], metadata: Mapping[str, str]) -> Flow[
     return replace(result, metadata=dict(metadata)) if metadata else result
 
 
-_TIMEOUT_EXTENSIONS: dict[tuple[float | None, ...], dict[str, float | None]] = {}
-
-
 def _as_timeout(value: _Timeout) -> httpx.Timeout | None:
     if value is None or isinstance(value, httpx.Timeout):
         return value
@@ -420,6 +420,7 @@ class Client(_BaseClient[httpx.Client]):
 
         pool = ThreadPoolExecutor(concurrency, thread_name_prefix="omnisend-send")
         pipeline = Pipeline(window=2 * concurrency, order=order)
+        handing: deque[SendOutcome] = deque()  # outcomes taken from the pipeline, not yet yielded
         running: dict[Future[list[SendOutcome]], int] = {}
         by_number: dict[int, Future[list[SendOutcome]]] = {}
         try:
@@ -438,7 +439,9 @@ class Client(_BaseClient[httpx.Client]):
                     by_number[number] = future
                 outcomes = pipeline.next_outcomes()
                 if outcomes is not None:
-                    yield from outcomes
+                    handing.extend(outcomes)
+                    while handing:
+                        yield handing.popleft()
                     continue
                 if pipeline.finished:
                     if pipeline.failure is not None:
@@ -458,7 +461,8 @@ class Client(_BaseClient[httpx.Client]):
                 future.cancel()
             pool.shutdown(wait=True, cancel_futures=True)  # the sends in flight end their current attempt
             source.close()
-            _report_abandoned(running)
+            finished = [f.result() for f in running if f.done() and not f.cancelled() and f.exception() is None]
+            _report_abandoned([*handing, *pipeline.unyielded(), *(o for outcomes in finished for o in outcomes)])
 
     def _perform(self, driver: Driver[R], stop: threading.Event | None = None) -> R:
         """Run the engine's driver: send what it asks to send, sleep what it asks to sleep.
@@ -467,12 +471,15 @@ class Client(_BaseClient[httpx.Client]):
         """
         default_sleep = time.sleep if stop is None else stop.wait
         run = Run(driver)
-        for command in run:
-            if type(command) is Send:
-                run.answer = self._exchange(command.request, command.call)
-            else:
-                pause = cast(Pause, command)
-                (pause.sleep if pause.sleep is not None else default_sleep)(pause.seconds)
+        try:
+            for command in run:
+                if type(command) is Send:
+                    run.answer = self._exchange(command.request, command.call)
+                else:
+                    pause = cast(Pause, command)
+                    (pause.sleep if pause.sleep is not None else default_sleep)(pause.seconds)
+        finally:
+            run.close()  # interrupted (KeyboardInterrupt): the driver tells how the send ended
         return run.value
 
     def _exchange(self, request: httpx.Request, call: Call) -> object:
@@ -599,7 +606,9 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
         source = AsyncJobs(
             messages, max_recipients=self.provider.max_recipients, batch=batch, keyed=self.provider.keyed_recipients
         )
+        self._check_loop()
         pipeline = Pipeline(window=2 * concurrency, order=order)
+        handing: deque[SendOutcome] = deque()  # outcomes taken from the pipeline, not yet yielded
         loop = asyncio.get_running_loop()
         idle: deque[asyncio.Future[None]] = deque()  # workers waiting for room in the window
         wakeup: list[asyncio.Future[None]] = []  # the consumer, waiting for outcomes
@@ -665,36 +674,41 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
                     room = idle.popleft()
                     if not room.done():
                         room.set_result(None)
-                for outcome in outcomes:
-                    yield outcome
+                handing.extend(outcomes)
+                while handing:
+                    yield handing.popleft()
         finally:
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             await source.aclose()
+            _report_abandoned([*handing, *pipeline.unyielded()])  # the sends cancelled in flight log their own
 
     async def _perform(self, driver: Driver[R]) -> R:
         """Run the engine's driver: send what it asks to send, sleep what it asks to sleep."""
         import asyncio
 
         run = Run(driver)
-        for command in run:
-            if type(command) is Send:
-                call = command.call
-                try:
-                    if call.deadline is None:
-                        run.answer = await self._exchange(command.request, call)
-                    else:
-                        # Each phase already waits at most the time left; this also ends a server
-                        # that drips its headers byte by byte, a moment after the deadline.
-                        run.answer = await _within(call.deadline + _BACKSTOP, self._exchange(command.request, call))
-                except Exception as exc:  # noqa: BLE001 - handed to the driver, which makes it a typed error
-                    run.answer = exc
-            else:
-                pause = cast(Pause, command)
-                slept = pause.sleep(pause.seconds) if pause.sleep is not None else asyncio.sleep(pause.seconds)
-                if inspect.isawaitable(slept):
-                    await slept
+        try:
+            for command in run:
+                if type(command) is Send:
+                    call = command.call
+                    try:
+                        if call.deadline is None:
+                            run.answer = await self._exchange(command.request, call)
+                        else:
+                            # Each phase already waits at most the time left; this also ends a server
+                            # that drips its headers byte by byte, a moment after the deadline.
+                            run.answer = await _within(call.deadline + _BACKSTOP, self._exchange(command.request, call))
+                    except Exception as exc:  # noqa: BLE001 - handed to the driver, which makes it a typed error
+                        run.answer = exc
+                else:
+                    pause = cast(Pause, command)
+                    slept = pause.sleep(pause.seconds) if pause.sleep is not None else asyncio.sleep(pause.seconds)
+                    if inspect.isawaitable(slept):
+                        await slept
+        finally:
+            run.close()  # cancelled: the driver tells how the send ended
         return run.value
 
     async def _exchange(self, request: httpx.Request, call: Call) -> httpx.Response:
@@ -729,19 +743,13 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
         await self.aclose()
 
 
-def _report_abandoned(running: Mapping[Future[list[SendOutcome]], int]) -> None:
-    """Log the sends that were in flight when a sync ``send_many`` consumer left (never yielded)."""
-    keys: list[str] = []
-    for future in running:
-        if future.cancelled() or not future.done() or future.exception() is not None:
-            continue
-        for outcome in future.result():
-            error = outcome.error
-            if error is None or error.accepted is None:  # sent, or may have been
-                keys.append(_outcome_key(outcome))
+def _report_abandoned(outcomes: Iterable[SendOutcome]) -> None:
+    """Log the sends whose outcomes a ``send_many`` consumer that left early never got: those that
+    were sent, or may have been, with their keys (re-send them only after checking)."""
+    keys = [_outcome_key(o) for o in outcomes if o.error is None or o.error.accepted is not False]
     if keys:
         logger.warning(
-            "send_many stopped early: %d message(s) in flight were sent or may have been, "
+            "send_many stopped early: %d message(s) were sent or may have been, "
             "their outcomes were not yielded; idempotency keys: %s",
             len(keys),
             ", ".join(keys),

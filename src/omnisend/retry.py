@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigurationError, OmnisendError, RateLimited
+from .errors import ConfigurationError, OmnisendError
 
 if TYPE_CHECKING:  # tenacity is imported when a tenacity object is asked for: sends never need it
     import tenacity
@@ -85,7 +85,7 @@ class RetryPolicy:
         max_wait: cap on the backoff between two attempts.
         jitter: multiply each backoff by a random factor in [0.5, 1.0) to spread load.
         max_retry_after: the longest ``Retry-After`` honoured; a vendor asking for more is
-            not retried (the ``RateLimited`` error is raised with its ``retry_after``).
+            not retried (its error is raised at once, with its ``retry_after``).
         sleep: the sleep function (tests inject a recorder); may be sync or async.
     """
 
@@ -111,7 +111,7 @@ class RetryPolicy:
                 return RetryDecision(False, "the vendor may have accepted it and cannot de-duplicate")
             return RetryDecision(False, f"{type(error).__name__} is not retryable")
         hint = getattr(error, "retry_after", None)
-        if isinstance(error, RateLimited) and hint is not None and hint > self.max_retry_after:
+        if hint is not None and hint > self.max_retry_after:
             return RetryDecision(
                 False, f"the vendor asks to wait {hint:g}s, above max_retry_after={self.max_retry_after:g}s"
             )

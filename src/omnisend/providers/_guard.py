@@ -20,6 +20,7 @@ import httpx
 
 from .. import _redact
 from ..errors import (
+    DeliveryUnknown,
     OmnisendError,
     TransportError,
     ValidationError,
@@ -148,7 +149,8 @@ def _guard_flow(method: Callable[..., Flow[R]]) -> Callable[..., Flow[R]]:
         except Exception as exc:
             if strict():
                 raise
-            raise TransportError(
+            # After a request went out the message may be out: the caller must reconcile, not re-send.
+            raise (DeliveryUnknown if stepped and method.__name__ == "send_flow" else TransportError)(
                 f"internal error in the {self.name} adapter ({type(exc).__name__}: "
                 f"{_redact.scrub(str(exc), self._masks())})"
                 + ("; an earlier request of this send may have reached the vendor" if stepped else ""),
