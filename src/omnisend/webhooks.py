@@ -1,8 +1,9 @@
 """Delivery-report webhooks: authenticating them and dropping replays.
 
-Vendors that sign their callbacks are checked by their own ``parse_webhook`` (Webex Connect
-``x-hub-signature``, Mobizon ``sign``, edna's webhook key, Twilio ``X-Twilio-Signature`` over the
-callback URL and its form fields, see :func:`url_signature`). For vendors that do not sign (SMSAPI,
+Every provider's ``parse_webhook`` checks callbacks by the strategy its adapter declares
+(``omnisend.providers._webhook``): Webex Connect ``x-hub-signature`` (an HMAC of the body, see
+:func:`hmac_hex`), Mobizon ``sign``, edna's webhook key, Twilio ``X-Twilio-Signature`` over the
+callback URL and its form fields (see :func:`url_signature`). For vendors that do not sign (SMSAPI,
 Clickatell) configure a shared secret: put it in the callback URL you register
 (``https://you.example/dlr?token=<secret>``) or in the URL's user info (Basic auth), and pass the
 same ``webhook_secret=`` to the provider; a callback without it raises :class:`WebhookAuthError`.

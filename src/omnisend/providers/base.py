@@ -21,6 +21,9 @@ What every vendor shares is written once, one concern per module, all importable
   credential the answer echoes; :func:`strict_adapters` for tests;
 * ``omnisend._wire`` — every hot-path shortcut, request building (cached URLs, one-pass forms)
   included, each with its equivalence test;
+* ``_webhook`` — delivery callbacks: the authentication strategies an adapter declares
+  (``webhook_check``), the callback's decoding, and :class:`ReportFields`, the declarative reading
+  of one event that :meth:`Provider.parse_webhook` (a template) applies;
 * this module — :class:`Provider`: credentials, request building, reading answers (bodies that
   are empty, HTML or truncated), typed errors and reports.
 """
@@ -32,9 +35,9 @@ import functools
 import inspect
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone, tzinfo
-from typing import Any, ClassVar, Final, NoReturn, TypeVar
+from typing import Any, ClassVar, Final, NoReturn, TypeVar, cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -62,6 +65,7 @@ from ..retry import parse_retry_after
 from ._guard import WebhookHeaders, _guard, _guard_build, _guard_flow, strict, strict_adapters
 from ._steps import Flow, Repeat, Step
 from ._tables import HTTP_FALLBACKS, Code, ErrorCode, ErrorTable, StatusEntry, StatusTable, _kept
+from ._webhook import Callback, CallbackAuth, ReportFields, WebhookFormat
 
 __all__ = [
     "Code",
@@ -80,6 +84,7 @@ __all__ = [
 ]
 
 R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
 
 USER_AGENT: Final = f"omnisend/{__version__} (+python; httpx)"
 
@@ -87,6 +92,14 @@ USER_AGENT: Final = f"omnisend/{__version__} (+python; httpx)"
 # -- the provider base class ---------------------------------------------------------------
 
 _GUARDED: Final = ("parse_response", "parse_status", "parse_webhook")
+
+
+def _guarded(method: F) -> F:
+    """The guard of a ``parse_*`` method the base class itself defines (subclasses' are guarded
+    when the class is made, see ``Provider.__init_subclass__``)."""
+    wrapped = _guard(method.__name__, method)
+    wrapped.__omnisend_guarded__ = True  # type: ignore[attr-defined]
+    return cast(F, wrapped)
 
 
 class Provider(abc.ABC):
@@ -265,20 +278,6 @@ class Provider(abc.ABC):
             return given
         return recipient_ids(idempotency_key, len(message.recipients))
 
-    #: For vendors that do not sign callbacks: the shared secret ``parse_webhook`` requires
-    #: (``?token=`` in the callback URL, or the Basic-auth password); ``None`` checks nothing.
-    webhook_secret: str | None = None
-    webhook_secret_param: ClassVar[str] = "token"
-
-    def check_webhook_secret(self, headers: Mapping[str, str] | None, query: Mapping[str, str] | None) -> None:
-        """Refuse a callback without the configured shared secret (constant-time; no-op when ``None``)."""
-        if self.webhook_secret is not None:
-            from ..webhooks import verify_shared_secret
-
-            verify_shared_secret(
-                self.webhook_secret, headers=headers, query=query, param=self.webhook_secret_param, provider=self.name
-            )
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
 
@@ -437,26 +436,63 @@ class Provider(abc.ABC):
         )
         return report
 
+    # -- delivery-report callbacks (the template; see ``_webhook``) -------------------------------
+
+    webhook_check: CallbackAuth | None = None
+    """How the vendor proves it sent a callback (a strategy of ``_webhook``); ``None``: no webhooks."""
+    webhook_format: ClassVar[WebhookFormat] = "json"
+    """How a callback's body is decoded: ``"json"``, ``"form"``, or ``"query"`` (the query's fields and a form body)."""
+    webhook_fields: ReportFields | None = None
+    """Where each part of a report is in one event (read by :meth:`webhook_report`)."""
+    webhook_secret: str | None = None
+    """The secret callbacks are checked with (shared secret, key, HMAC key); ``None`` checks nothing."""
+    webhook_url: str | None = None
+    """The URL the vendor posts callbacks to, when configured (signed-URL vendors check against it)."""
+
+    @_guarded
     def parse_webhook(
         self,
         *,
         body: bytes | str = b"",
         headers: Mapping[str, str] | None = None,
         query: Mapping[str, str] | None = None,
+        url: str | None = None,
     ) -> list[DeliveryReport]:
-        """A delivery-report callback → its reports (one request may carry several)."""
-        self.unsupported("delivery-report webhooks")
+        """A delivery-report callback → its reports (one request may carry several).
+
+        Authenticated by :attr:`webhook_check` (``WebhookAuthError`` when the proof is missing or
+        wrong), decoded as :attr:`webhook_format`, then each of :meth:`webhook_events` read by
+        :meth:`webhook_report`. A payload that cannot be read raises ``ValidationError``.
+
+        Args:
+            body: the request body, as received.
+            headers: the request headers (names matched case-insensitively).
+            query: the query items of the URL the vendor called.
+            url: the full URL the vendor called, for vendors that sign it (Twilio); defaults to
+                ``webhook_url`` with ``query`` appended.
+        """
+        if self.webhook_check is None:
+            self.unsupported("delivery-report webhooks")
+        callback = Callback(self, body, headers, query, url)
+        self.webhook_check.verify(self, callback)
+        return [self.webhook_report(event, callback) for event in self.webhook_events(callback.payload, callback)]
+
+    def webhook_events(self, payload: Any, callback: Callback) -> list[Mapping[str, Any]]:
+        """The events a decoded callback holds: by default the payload's object, or each of its list."""
+        events = payload if isinstance(payload, list) else [payload]
+        if not events or not all(isinstance(event, Mapping) for event in events):
+            raise ValidationError(
+                f"the {self.display_name} callback holds no status event", provider=self.name, field="webhook"
+            )
+        return events
+
+    def webhook_report(self, event: Mapping[str, Any], callback: Callback) -> DeliveryReport:
+        """One event as a report: by default through :attr:`webhook_fields`."""
+        if self.webhook_fields is None:
+            self.unsupported("delivery-report webhooks")
+        return self.webhook_fields.report(self, event)
 
     # -- reading answers (shared by every adapter) --------------------------------------------
-
-    def webhook_text(self, body: bytes | str) -> str:
-        """A callback body as text; ``ValidationError`` (before any parsing) when it is not UTF-8."""
-        if isinstance(body, str):
-            return body
-        try:
-            return body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ValidationError("the callback body is not UTF-8", provider=self.name, field="body") from exc
 
     def read_json(self, response: httpx.Response, *, allow_empty: bool = False) -> Any:
         """The decoded JSON body; a typed error for empty, HTML or truncated bodies.

@@ -49,7 +49,6 @@ Unconfirmed points and the safe choice taken:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any, Final
@@ -74,6 +73,7 @@ from ..errors import (
     ValidationError,
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, SendResult, Template
+from ._webhook import Callback, SharedSecret, as_number
 from .base import ErrorCode, ErrorTable, Provider, StatusEntry, StatusTable, utc_from_timestamp
 
 __all__ = ["Clickatell"]
@@ -242,6 +242,7 @@ class Clickatell(Provider):
     statuses = STATUSES
     deduplicates = False
     webhook_auth = "shared secret (URL token or Basic auth); Clickatell does not sign"
+    webhook_check = SharedSecret()
     status_lookup = True
     credential_env = "OMNISEND_CLICKATELL_API_KEY"
     max_recipients = 100
@@ -410,32 +411,20 @@ class Clickatell(Provider):
 
     # -- webhook ----------------------------------------------------------------------------
 
-    def parse_webhook(
-        self,
-        *,
-        body: bytes | str = b"",
-        headers: Mapping[str, str] | None = None,
-        query: Mapping[str, str] | None = None,
-    ) -> list[DeliveryReport]:
-        """Reports from a One API callback: every ``event.messageStatusUpdate[]`` entry, in the order sent.
-
-        Clickatell does not sign callbacks: with ``webhook_secret`` set, a callback without that shared
-        secret (``?token=`` in the callback URL, or the Basic-auth password) raises ``WebhookAuthError``.
-        """
-        self.check_webhook_secret(headers, query)
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ValidationError("Clickatell callback is not JSON", provider=self.name, field="body") from exc
-        if not isinstance(data, dict) or not isinstance(data.get("event"), dict):
+    def webhook_events(self, payload: Any, callback: Callback) -> list[Mapping[str, Any]]:
+        """Every ``event.messageStatusUpdate[]`` entry, in the order sent (other event types: none);
+        a callback from another integration than ``integration_id`` is refused."""
+        if not isinstance(payload, dict) or not isinstance(payload.get("event"), dict):
             raise ValidationError("not a One API callback: no 'event' object", provider=self.name, field="event")
-        if self.integration_id is not None and str(data.get("integrationId")) != self.integration_id:
+        if self.integration_id is not None and str(payload.get("integrationId")) != self.integration_id:
             raise ValidationError(
-                "callback from another integration", provider=self.name, field="integrationId", raw=data
+                "callback from another integration", provider=self.name, field="integrationId", raw=payload
             )
-        updates = data["event"].get("messageStatusUpdate") or []
-        updates = [updates] if isinstance(updates, dict) else updates
-        return [self._report(u, message_id=u.get("messageId"), raw=u) for u in updates if isinstance(u, dict)]
+        updates = payload["event"].get("messageStatusUpdate") or []
+        return [u for u in ([updates] if isinstance(updates, dict) else updates) if isinstance(u, dict)]
+
+    def webhook_report(self, event: Mapping[str, Any], callback: Callback) -> DeliveryReport:
+        return self._report(event, message_id=event.get("messageId"), raw=event)
 
     def _report(self, entry: Mapping[str, Any], *, message_id: object, raw: object) -> DeliveryReport:
         """A report from a status entry (name and/or number); the failure code is the status number."""
@@ -454,7 +443,7 @@ class Clickatell(Provider):
         return self.build_report(
             message_id=message_id,
             vendor_status=vendor_status,
-            recipient=_plus(entry.get("to")),
+            recipient=as_number(entry.get("to")),
             idempotency_key=entry.get("clientMessageId"),
             timestamp=utc_from_timestamp(timestamp, millis=True),
             error_code=code if isinstance(code, (int, str)) and not isinstance(code, bool) else None,
@@ -477,11 +466,6 @@ def _error_of(obj: Mapping[str, Any]) -> tuple[Any, str | None] | None:
 
 def _str(value: object) -> str | None:
     return None if value in (None, "") else str(value)
-
-
-def _plus(number: object) -> str | None:
-    text = _str(number)
-    return text if text is None or text.startswith("+") else f"+{text}"
 
 
 def _number(value: object) -> float:

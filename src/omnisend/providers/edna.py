@@ -66,8 +66,6 @@ is handled by the base (``RateLimited``, ``Retry-After``).
 from __future__ import annotations
 
 import functools
-import hmac
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -91,10 +89,10 @@ from ..errors import (
     ServiceUnavailable,
     TemplateError,
     ValidationError,
-    WebhookAuthError,
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, SendResult
 from ._json import compact, merged, placed, utc_iso
+from ._webhook import Callback, First, HeaderKey, Joined, ReportFields
 from .base import ErrorCode, ErrorTable, Flow, Provider, Repeat, StatusEntry, StatusTable, Step
 
 __all__ = ["Edna"]
@@ -297,6 +295,7 @@ class Edna(Provider):
     statuses = STATUSES
     deduplicates = True
     webhook_auth = "webhook key in a header (`X-API-KEY`)"
+    webhook_check = HeaderKey("X-API-KEY")
     status_lookup = True
     credential_env = "OMNISEND_EDNA_API_KEY"
     max_recipients = 1
@@ -328,19 +327,19 @@ class Edna(Provider):
         if priority is not None and priority not in PRIORITIES:
             raise ConfigurationError(f"edna: priority must be one of {', '.join(PRIORITIES)}, got {priority!r}")
         webhook_key = self._callback_secret(webhook_key, argument="webhook_key")
+        self.webhook_secret = webhook_key.strip() if webhook_key else None
+        self.webhook_check = HeaderKey(webhook_key_header)
         self.api: Api = api
         self.cascades = _cascades(cascade_id)
         self.subject, self.priority = subject, priority
         self.templates = dict(templates or {})
-        self._webhook_key = webhook_key.strip() if webhook_key else None
-        self.webhook_key_header = webhook_key_header
         if not isinstance(status_window, timedelta) or status_window <= timedelta(0):
             raise ConfigurationError(f"edna: status_window must be a positive timedelta, got {status_window!r}")
         self.status_window = status_window
         super().__init__(base_url=base_url or HOSTS[api, region])
 
     def _secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self._api_key, self._webhook_key) if s)
+        return tuple(s for s in (self._api_key, self.webhook_secret) if s)
 
     def __repr__(self) -> str:
         return f"Edna(api={self.api!r}, base_url={self.base_url!r})"
@@ -610,64 +609,17 @@ class Edna(Provider):
 
     # -- webhook ----------------------------------------------------------------------------
 
-    def parse_webhook(
-        self,
-        *,
-        body: bytes | str = b"",
-        headers: Mapping[str, str] | None = None,
-        query: Mapping[str, str] | None = None,
-    ) -> list[DeliveryReport]:
-        """Reports from a Pulse status callback or an IM callback (one event, or a list of them)."""
-        self._check_webhook_key(headers or {})
-        try:
-            data = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
-        except ValueError as exc:
-            raise ValidationError("the edna callback is not JSON", provider=self.name, field="webhook") from exc
-        events = data if isinstance(data, list) else [data]
-        if not events or not all(isinstance(e, dict) for e in events):
-            raise ValidationError("the edna callback holds no status event", provider=self.name, field="webhook")
-        return [self._event(event) for event in events]
+    def webhook_report(self, event: Mapping[str, Any], callback: Callback) -> DeliveryReport:
+        return self._event(event)
 
-    def _check_webhook_key(self, headers: Mapping[str, str]) -> None:
-        if self._webhook_key is None:
-            return
-        wanted = self.webhook_key_header.lower()
-        given = next((str(v) for k, v in headers.items() if k.lower() == wanted), None)
-        if given is None or not hmac.compare_digest(given.strip().encode(), self._webhook_key.encode()):
-            state = "missing" if given is None else "wrong"
-            raise WebhookAuthError(
-                f"webhook key {state} in {self.webhook_key_header}: the callback is not from edna, "
-                "or the key was renewed in edna Pulse",
-                provider=self.name,
-            )
-
-    def _event(self, event: dict[str, Any]) -> DeliveryReport:
+    def _event(self, event: Mapping[str, Any]) -> DeliveryReport:
         """One status event: an IM callback/status answer, or a Pulse callback/history item."""
-        pulse = "imOutMessageId" not in event
-        if not pulse:
-            ours, edna_id, status, at, error = (
-                event.get(k) for k in ("imOutMessageId", "imOutMessageId", "dlvStatus", "dlvStatusAt", "dlvError")
-            )
-        else:
-            ours, edna_id, status, at, error = (
-                event.get(k) for k in ("requestId", "messageId", "status", "statusAt", "error")
-            )
-        if ours in (None, "") and edna_id in (None, ""):
+        fields = IM_EVENT if "imOutMessageId" in event else PULSE_EVENT
+        if fields.value("message_id", event) is None:
             raise ValidationError(
                 "edna status event without requestId or imOutMessageId", provider=self.name, field="requestId"
             )
-        report = self.build_report(
-            message_id=ours if ours not in (None, "") else edna_id,
-            vendor_status=status,
-            idempotency_key=ours,
-            timestamp=_time(at),
-            error_code=str(error) if error not in (None, "") else None,
-            error_table=_ALL_ERRORS,
-            event_id=f"{edna_id}:{status}:{at}",
-            raw=event,
-        )
-        pulse_row = PULSE_EVENT_STATUSES.lookup(status) if pulse else None
-        return replace(report, status=pulse_row.status) if pulse_row is not None else report
+        return fields.report(self, event)
 
 
 def _cascades(value: int | Mapping[str, int] | None) -> dict[str, int]:
@@ -723,3 +675,29 @@ def _number(value: object, default: float = math.nan) -> float:
 
 def _str(value: object) -> str | None:
     return None if value in (None, "") else str(value)
+
+
+#: The two shapes of a status event (callbacks, status answers, Pulse history items). Pulse events
+#: read ``CANCELLED`` as not final (``PULSE_EVENT_STATUSES``); the message id is ours (``requestId``)
+#: when the event carries it, else edna's.
+PULSE_EVENT: Final = ReportFields(
+    message_id=First("requestId", "messageId"),
+    status="status",
+    idempotency_key="requestId",
+    timestamp="statusAt",
+    error_code="error",
+    event_id=Joined(":", "messageId", "status", "statusAt"),
+    time=_time,
+    error_table=_ALL_ERRORS,
+    statuses=PULSE_EVENT_STATUSES,
+)
+IM_EVENT: Final = ReportFields(
+    message_id="imOutMessageId",
+    status="dlvStatus",
+    idempotency_key="imOutMessageId",
+    timestamp="dlvStatusAt",
+    error_code="dlvError",
+    event_id=Joined(":", "imOutMessageId", "dlvStatus", "dlvStatusAt"),
+    time=_time,
+    error_table=_ALL_ERRORS,
+)

@@ -56,8 +56,6 @@ Quirks:
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import os
@@ -89,11 +87,11 @@ from ..errors import (
     TemplateError,
     TransportError,
     ValidationError,
-    WebhookAuthError,
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, ReportError, SendResult
 from ._json import merged
 from ._tables import _code_key
+from ._webhook import Callback, ReportFields, SignedFields
 from .base import Code, ErrorCode, ErrorTable, Flow, Provider, Repeat, StatusEntry, StatusTable, Step, utc_from_text
 
 __all__ = ["Mobizon", "WrongDomain"]
@@ -231,6 +229,14 @@ MOVED: Final = (
     "mobizon: %s does not serve this account, re-sent to %s; set Mobizon(base_url=%r) "
     "(or OMNISEND_MOBIZON_BASE_URL) to skip the extra request"
 )
+#: An ``sms-delivery-report`` event: ``eventId`` is stable across re-deliveries.
+WEBHOOK_FIELDS: Final = ReportFields(
+    message_id="data.messageId",
+    status="data.status",
+    recipient="data.to",
+    timestamp="data.statusUpdateTs",
+    event_id="eventId",
+)
 
 #: ``(module, method, fields)`` of one API call.
 Call = tuple[str, str, Mapping[str, Any]]
@@ -259,6 +265,7 @@ class Mobizon(Provider):
     statuses = STATUSES
     deduplicates = False
     webhook_auth = "`sign`: SHA-1 over the event and your secret"
+    webhook_check = SignedFields(("eventId", "attempt", "eventCreateTs"), signature="sign", algorithm="sha1")
     status_lookup = True
     credential_env = "OMNISEND_MOBIZON_API_KEY"
     max_recipients = CHUNK
@@ -275,15 +282,16 @@ class Mobizon(Provider):
         follow_domain_redirect: bool = True,
     ) -> None:
         self._key = self._credential(api_key, argument="api_key")
-        self._webhook_secret = self._callback_secret(webhook_secret)
+        self.webhook_secret = self._callback_secret(webhook_secret)
         self.account_timezone = account_timezone
+        self.webhook_fields = replace(WEBHOOK_FIELDS, time=self._when)  # times are in the account's zone
         self.follow_domain_redirect = follow_domain_redirect
         url = base_url or os.environ.get("OMNISEND_MOBIZON_BASE_URL") or None
         super().__init__(base_url=f"https://{url}" if url and "://" not in url else url)
         self._home: str | None = None  # the account's home domain, once a code 13 named it
 
     def _secrets(self) -> tuple[str, ...]:
-        return (self._key,) + ((self._webhook_secret,) if self._webhook_secret else ())
+        return (self._key,) + ((self.webhook_secret,) if self.webhook_secret else ())
 
     @property
     def home_url(self) -> str:
@@ -510,40 +518,12 @@ class Mobizon(Provider):
 
     # -- webhooks -----------------------------------------------------------------------------
 
-    def parse_webhook(
-        self,
-        *,
-        body: bytes | str = b"",
-        headers: Mapping[str, str] | None = None,
-        query: Mapping[str, str] | None = None,
-    ) -> list[DeliveryReport]:
-        """Reports from a JSON webhook event (``sms-delivery-report``; form events give ``[]``)."""
-        try:
-            event = json.loads(body) if body else None
-        except ValueError:
-            event = None
-        if not isinstance(event, dict):
+    def webhook_events(self, payload: Any, callback: Callback) -> list[Mapping[str, Any]]:
+        """The event when it is an ``sms-delivery-report`` (other event types hold no report)."""
+        if not isinstance(payload, dict):
             raise ValidationError("not a JSON webhook event (choose the json format in the panel)", provider=self.name)
-        if self._webhook_secret is not None:
-            signed = (
-                f"{event.get('eventId')}|{event.get('attempt')}|{event.get('eventCreateTs')}|{self._webhook_secret}"
-            )
-            expected = hashlib.sha1(signed.encode()).hexdigest()
-            if not hmac.compare_digest(expected.encode(), str(event.get("sign") or "").lower().encode()):
-                raise WebhookAuthError("webhook sign is missing or does not match", provider=self.name)
-        data = event.get("data")
-        if event.get("eventType") != "sms-delivery-report" or not isinstance(data, dict):
-            return []
-        return [
-            self.build_report(
-                message_id=data.get("messageId"),
-                vendor_status=data.get("status"),
-                recipient=_plus(data.get("to")),
-                timestamp=self._when(data.get("statusUpdateTs")),
-                event_id=event.get("eventId"),
-                raw=event,
-            )
-        ]
+        wanted = payload.get("eventType") == "sms-delivery-report" and isinstance(payload.get("data"), dict)
+        return [payload] if wanted else []
 
     def _when(self, value: object) -> datetime | None:
         return utc_from_text(value, TIME_FORMAT, zone=self.account_timezone)
@@ -596,8 +576,3 @@ def _str(value: object) -> str | None:
 
 def _digits(value: object) -> str:
     return re.sub(r"\D", "", str(value or ""))
-
-
-def _plus(value: object) -> str | None:
-    digits = _digits(value)
-    return f"+{digits}" if digits else None

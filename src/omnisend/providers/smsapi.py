@@ -33,7 +33,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
-from urllib.parse import parse_qs
 
 import httpx
 
@@ -52,6 +51,7 @@ from ..errors import (
     ValidationError,
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, SendResult
+from ._webhook import Callback, Joined, ReportFields, SharedSecret, as_number
 from .base import ErrorCode, ErrorTable, Provider, StatusEntry, StatusTable, utc_from_timestamp
 
 __all__ = ["Smsapi"]
@@ -310,6 +310,18 @@ class Smsapi(Provider):
     statuses = STATUSES
     deduplicates = True
     webhook_auth = "shared secret (URL token or Basic auth); SMSAPI does not sign"
+    webhook_check = SharedSecret()
+    webhook_format = "query"
+    webhook_fields = ReportFields(
+        message_id="MsgId",
+        status="status",
+        recipient="to",
+        idempotency_key="idx",
+        timestamp="donedate",
+        event_id=Joined(":", "MsgId", "status"),
+        time=utc_from_timestamp,
+        numbers=True,
+    )
     status_lookup = True
     credential_env = "OMNISEND_SMSAPI_TOKEN"
     max_recipients = 1000
@@ -506,7 +518,7 @@ class Smsapi(Provider):
         return self.build_report(
             message_id=item.get("id"),
             vendor_status=item.get("status"),
-            recipient=_plus(item.get("number")),
+            recipient=as_number(item.get("number")),
             idempotency_key=item.get("idx"),
             timestamp=utc_from_timestamp(item.get("status_change_date") or item.get("date_sent")),
             raw=item,
@@ -514,59 +526,16 @@ class Smsapi(Provider):
 
     # -- webhook ----------------------------------------------------------------------------
 
-    def parse_webhook(
-        self,
-        *,
-        body: bytes | str = b"",
-        headers: Mapping[str, str] | None = None,
-        query: Mapping[str, str] | None = None,
-    ) -> list[DeliveryReport]:
-        """Reports from an SMSAPI callback (GET query, or the same fields as a form body).
-
-        Up to several reports come in one request, each field comma-separated in step.
-        With ``webhook_secret`` set, a callback without it raises :class:`WebhookAuthError`.
-        """
-        self.check_webhook_secret(headers, query)
-        fields = dict(query or {})
-        fields.pop(self.webhook_secret_param, None)
-        if not fields.get("MsgId") and body:
-            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-            fields = {k: v[-1] for k, v in parse_qs(text).items()}
-        if not fields.get("MsgId"):
+    def webhook_events(self, payload: Any, callback: Callback) -> list[Mapping[str, Any]]:
+        """One event per report: every field of the callback is comma-separated, in step."""
+        if not payload.get("MsgId"):
             raise ValidationError("SMSAPI callback without MsgId", provider=self.name, field="MsgId")
-        columns = {k: str(v).split(",") for k, v in fields.items()}
-        ids = columns["MsgId"]
-
-        def column(name: str, i: int) -> str | None:
-            values = columns.get(name)
-            return values[i] if values is not None and i < len(values) and values[i] else None
-
+        columns = {name: str(value).split(",") for name, value in payload.items()}
         return [
-            self.build_report(
-                message_id=msg_id,
-                vendor_status=_int_or_str(column("status", i)),
-                recipient=_plus(column("to", i)),
-                idempotency_key=column("idx", i),
-                timestamp=utc_from_timestamp(column("donedate", i)),
-                event_id=f"{msg_id}:{column('status', i)}",
-                raw={k: column(k, i) for k in columns},
-            )
-            for i, msg_id in enumerate(ids)
+            {name: values[i] if i < len(values) and values[i] else None for name, values in columns.items()}
+            for i in range(len(columns["MsgId"]))
         ]
 
 
 def _str(value: object) -> str | None:
     return None if value in (None, "") else str(value)
-
-
-def _plus(number: object) -> str | None:
-    if number in (None, ""):
-        return None
-    text = str(number)
-    return text if text.startswith("+") else f"+{text}"
-
-
-def _int_or_str(value: str | None) -> int | str | None:
-    if value is None:
-        return None
-    return int(value) if value.isdigit() else value

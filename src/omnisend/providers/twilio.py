@@ -58,7 +58,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
@@ -78,7 +78,7 @@ from ..errors import (
     ValidationError,
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, SendResult
-from ..webhooks import verify_url_signature
+from ._webhook import Callback, SignedUrl
 from .base import ErrorCode, ErrorTable, Provider, StatusEntry, StatusTable
 
 __all__ = ["Twilio"]
@@ -350,6 +350,8 @@ class Twilio(Provider):
     max_recipients = 1
     request_id_header = "Twilio-Request-Id"
     webhook_auth = "`X-Twilio-Signature`: HMAC-SHA1 of the callback URL and the sorted form fields"
+    webhook_check = SignedUrl(SIGNATURE_HEADER, secret_hint="auth_token= (API keys do not sign)")
+    webhook_format = "form"
     owned_options = frozenset({"To", "StatusCallback"})
 
     def __init__(
@@ -375,7 +377,7 @@ class Twilio(Provider):
         self.messaging_service_sid = _env(messaging_service_sid, "MESSAGING_SERVICE_SID", "MG")
         if webhook_url is not None and urlsplit(webhook_url).scheme not in ("http", "https"):
             raise ConfigurationError(f"webhook_url must be an http(s) URL, got {webhook_url!r}", provider=self.name)
-        self.webhook_url = webhook_url
+        self.webhook_url, self.webhook_secret = webhook_url, self._auth_token
         super().__init__(base_url=base_url)
 
     def _secrets(self) -> tuple[str, ...]:
@@ -455,43 +457,14 @@ class Twilio(Provider):
         body = self.read_object(response, message=("message", "detail", "title"))
         return self._report(body, timestamp=_time(body.get("date_updated")), raw=body)
 
-    def parse_webhook(
-        self,
-        *,
-        body: bytes | str = b"",
-        headers: Mapping[str, str] | None = None,
-        query: Mapping[str, str] | None = None,
-        url: str | None = None,
-    ) -> list[DeliveryReport]:
-        """The report of one status callback, after checking its ``X-Twilio-Signature``.
-
-        Args:
-            body: the form-encoded request body, as received.
-            headers: the request headers (``X-Twilio-Signature``).
-            query: the query items of the URL Twilio called, when ``url`` is not given whole.
-            url: the full URL Twilio called (scheme, host, path, query) as Twilio addressed it —
-                mind proxies that rewrite the host or scheme. Defaults to ``webhook_url`` + ``query``.
-
-        Raises:
-            WebhookAuthError: the signature is missing or does not match.
-            ConfigurationError: no URL to check against, or no ``auth_token`` to check with.
-        """
-        pairs = parse_qsl(self.webhook_text(body), keep_blank_values=True)
-        target = url or self.webhook_url
-        if self._auth_token is None or not target:
-            need = (
-                "auth_token= (API keys do not sign)" if target else "parse_webhook(url=...) or Twilio(webhook_url=...)"
-            )
-            raise ConfigurationError(f"checking {SIGNATURE_HEADER} needs {need}", provider=self.name)
-        target += f"?{urlencode(query)}" if query and not urlsplit(target).query else ""
-        signature = (headers or {}).get(SIGNATURE_HEADER)
-        verify_url_signature(self._auth_token, target, pairs, signature, header=SIGNATURE_HEADER, provider=self.name)
-        form = dict(pairs)  # signed with this account's Auth Token: no other account's callback passes
-        fields = {key: next((form[n] for n in names if form.get(n)), None) for key, names in CALLBACK_FIELDS.items()}
+    def webhook_report(self, event: Mapping[str, Any], callback: Callback) -> DeliveryReport:
+        """A status callback (its form is signed with this account's Auth Token: no other account's
+        passes); the idempotency key comes back in the callback URL's ``omnisend_key``."""
+        fields = {key: next((event[n] for n in names if event.get(n)), None) for key, names in CALLBACK_FIELDS.items()}
         if not fields["sid"] or not fields["status"]:
             raise ValidationError("not a message status callback: no MessageSid/MessageStatus", provider=self.name)
-        key = dict(parse_qsl(urlsplit(target).query)).get(KEY_PARAM)
-        return [self._report(fields, timestamp=_time(form.get("RawDlrDoneDate")), raw=form, key=key)]
+        when = _time(event.get("RawDlrDoneDate"))
+        return self._report(fields, timestamp=when, raw=dict(event), key=callback.query.get(KEY_PARAM))
 
     def _report(
         self, fields: Mapping[str, Any], *, timestamp: datetime | None, raw: object, key: str | None = None

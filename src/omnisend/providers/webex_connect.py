@@ -65,12 +65,9 @@ Quirks:
 from __future__ import annotations
 
 import hashlib
-import hmac
-import json
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import httpx
 
@@ -89,9 +86,9 @@ from ..errors import (
     ServiceUnavailable,
     TemplateError,
     ValidationError,
-    WebhookAuthError,
 )
-from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, SendResult, Template
+from ..models import DeliveryStatus, Message, RecipientResult, SendResult, Template
+from ._webhook import BodyHmac, Callback, First, Joined, ReportFields
 from .base import ErrorCode, ErrorTable, Flow, Provider, StatusEntry, StatusTable, utc_from_timestamp
 
 __all__ = ["WebexConnect"]
@@ -318,9 +315,19 @@ MAX_SMS_CHARS: Final = 1024
 MAX_CALLBACK_DATA: Final = 2000
 #: HMAC algorithms of ``x-hub-signature``: SHA-256 and SHA-512, and SHA-1 for outbound webhooks
 #: configured before April 2022 (help.webexconnect.io outbound-webhooks).
-HUB_ALGORITHMS: Final = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
-_HEX_LENGTHS: Final = {40: "sha1", 64: "sha256", 128: "sha512"}
-_FAILURES: Final = frozenset({_S.UNDELIVERED, _S.FAILED, _S.EXPIRED, _S.REJECTED})
+HUB_ALGORITHMS: Final = {"sha256": hashlib.sha256, "sha512": hashlib.sha512, "sha1": hashlib.sha1}
+
+
+def _timestamp(value: object) -> datetime | None:
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
+        return utc_from_timestamp(value, millis=float(value) > 1e11)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
 class WebexConnect(Provider):
@@ -349,6 +356,25 @@ class WebexConnect(Provider):
     statuses = STATUSES
     deduplicates = False
     webhook_auth = "`x-hub-signature`: HMAC SHA-256, SHA-512 (or legacy SHA-1) of the body"
+    webhook_check = BodyHmac("x-hub-signature", algorithms=tuple(HUB_ALGORITHMS))
+    webhook_fields = ReportFields(
+        message_id="transid",
+        status="deliveryInfo.deliveryStatus",
+        recipient="deliveryInfo.destination",
+        idempotency_key="correlationid",
+        timestamp="deliveryInfo.timeStamp",
+        error_code="deliveryInfo.code",
+        error_message=Joined(
+            " - ",
+            First("deliveryInfo.Description", "deliveryInfo.description"),
+            "deliveryInfo.additionalInfo",
+            skip_empty=True,
+        ),
+        event_id=Joined(":", "transid", "deliveryInfo.deliveryStatus", "deliveryInfo.code"),
+        time=_timestamp,
+        error_table=TRANSACTION_ERRORS,
+        reasons=REASON_STATUSES,
+    )
     credential_env = "OMNISEND_WEBEX_CONNECT_SERVICE_KEY"
     max_recipients = MAX_DESTINATIONS
     owned_options = frozenset({"correlationid", "destination"})
@@ -373,14 +399,13 @@ class WebexConnect(Provider):
             self._token, self._key = None, self._credential(service_key, argument="service_key")
         if region not in REGIONS:
             raise ConfigurationError(f"webex_connect: region must be one of {sorted(REGIONS)}, got {region!r}")
-        webhook_secret = self._callback_secret(webhook_secret)
+        self.webhook_secret = self._callback_secret(webhook_secret)
         if notify_url is not None and not notify_url.startswith("https://"):
             raise ConfigurationError(
                 "webex_connect: notify_url must be an https:// URL (the vendor posts only to HTTPS)"
             )
         self.region = region
         self.whatsapp_app_id = whatsapp_app_id
-        self._webhook_secret = webhook_secret
         self.notify_url = notify_url
         self.split_batches = split_batches
         if isinstance(max_destinations, bool) or not isinstance(max_destinations, int):
@@ -393,7 +418,7 @@ class WebexConnect(Provider):
         super().__init__(base_url=base_url or f"https://api.{region}.webexconnect.io")
 
     def _secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self._key, self._token, self._webhook_secret) if s)
+        return tuple(s for s in (self._key, self._token, self.webhook_secret) if s)
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"} if self._token else {"key": self._key or ""}
@@ -523,79 +548,22 @@ class WebexConnect(Provider):
 
     # -- webhook ----------------------------------------------------------------------------
 
-    def parse_webhook(
-        self,
-        *,
-        body: bytes | str = b"",
-        headers: Mapping[str, str] | None = None,
-        query: Mapping[str, str] | None = None,
-    ) -> list[DeliveryReport]:
-        """Reports from a ``deliveryInfoNotification`` receipt (signature checked when configured)."""
-        content = body.encode("utf-8") if isinstance(body, str) else body
-        self._verify(content, {k.lower(): v for k, v in (headers or {}).items()})
-        try:
-            data = json.loads(content)
-        except ValueError as exc:
-            raise ValidationError("Webex Connect receipt is not JSON", provider=self.name, field="body") from exc
-        reports = []
-        for item in data if isinstance(data, list) else [data]:
+    def webhook_events(self, payload: Any, callback: Callback) -> list[Mapping[str, Any]]:
+        """One event per ``deliveryInfo`` of each ``deliveryInfoNotification``, with its note's fields."""
+        events: list[Mapping[str, Any]] = []
+        for item in payload if isinstance(payload, list) else [payload]:
             note = item.get("deliveryInfoNotification") if isinstance(item, dict) else None
             if not isinstance(note, dict):
-                raise ValidationError(
-                    "Webex Connect receipt without deliveryInfoNotification",
-                    provider=self.name,
-                    field="deliveryInfoNotification",
-                )
+                self._malformed("without deliveryInfoNotification", "deliveryInfoNotification")
             infos = note.get("deliveryInfo")
             for info in infos if isinstance(infos, list) else [infos or {}]:
                 if not isinstance(info, dict):
-                    raise ValidationError(
-                        "Webex Connect receipt with a deliveryInfo that is not an object",
-                        provider=self.name,
-                        field="deliveryInfo",
-                    )
-                reports.append(self._receipt(note, info))
-        return reports
+                    self._malformed("with a deliveryInfo that is not an object", "deliveryInfo")
+                events.append({**{k: v for k, v in note.items() if k != "deliveryInfo"}, "deliveryInfo": info})
+        return events
 
-    def _receipt(self, note: dict[str, Any], info: dict[str, Any]) -> DeliveryReport:
-        vendor_status = info.get("deliveryStatus")
-        code = _str(info.get("code"))
-        failed = self.statuses.normalize(vendor_status) in _FAILURES
-        reason = " - ".join(
-            str(t) for t in (info.get("Description") or info.get("description"), info.get("additionalInfo")) if t
-        )
-        report = self.build_report(
-            message_id=note.get("transid"),
-            vendor_status=vendor_status,
-            recipient=_plus(info.get("destination")),
-            idempotency_key=note.get("correlationid"),
-            timestamp=_timestamp(info.get("timeStamp")),
-            error_code=code if failed else None,
-            error_message=reason or None,
-            error_table=TRANSACTION_ERRORS,
-            event_id=f"{note.get('transid')}:{vendor_status}:{code}",
-            raw={**{k: v for k, v in note.items() if k != "deliveryInfo"}, "deliveryInfo": info},
-        )
-        refined = REASON_STATUSES.lookup(code) if failed else None
-        return replace(report, status=refined.status) if refined is not None else report
-
-    def _verify(self, body: bytes, headers: Mapping[str, str]) -> None:
-        """Check ``x-hub-signature`` (hex HMAC of the body: SHA-256, SHA-512, legacy SHA-1) in constant time."""
-        if self._webhook_secret is None:
-            return
-        given = headers.get("x-hub-signature", "").strip()
-        if not given:
-            raise WebhookAuthError(
-                "receipt without x-hub-signature (a webhook_secret is configured)", provider=self.name
-            )
-        prefix, _, digest = given.rpartition("=")
-        digest = digest.lower()
-        algorithm = HUB_ALGORITHMS.get(prefix.lower() or _HEX_LENGTHS.get(len(digest), ""))
-        expected = hmac.new(self._webhook_secret.encode("utf-8"), body, algorithm or hashlib.sha256).hexdigest()
-        if algorithm is None or not hmac.compare_digest(expected.encode(), digest.encode("utf-8", "replace")):
-            raise WebhookAuthError(
-                "x-hub-signature does not match the receipt (forged or wrong secret)", provider=self.name
-            )
+    def _malformed(self, problem: str, field: str) -> NoReturn:
+        raise ValidationError(f"Webex Connect receipt {problem}", provider=self.name, field=field)
 
 
 def _recipient_status(error: ProviderError) -> DeliveryStatus:
@@ -617,22 +585,5 @@ def _iso(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
-def _timestamp(value: object) -> datetime | None:
-    if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
-        return utc_from_timestamp(value, millis=float(value) > 1e11)
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
-
-
 def _str(value: object) -> str | None:
     return None if value in (None, "") else str(value)
-
-
-def _plus(number: object) -> str | None:
-    text = _str(number)
-    return f"+{text}" if text is not None and text.isdigit() else text
