@@ -25,13 +25,15 @@ any query value whose name says it is a secret).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import os
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any, Final, Literal, Union
 from urllib.parse import parse_qsl, unquote
@@ -211,6 +213,32 @@ def _router(text: str) -> tuple[Provider, str]:
 
 def _single(text: str) -> tuple[Provider, dict[str, Any]]:
     """One provider URL → (provider, route settings found in its query)."""
+    parts = _split(text)
+    cls = get_provider(parts.provider_id)
+    credentials = URL_CREDENTIALS.get(parts.provider_id, ())
+    kwargs = _credentials(parts, credentials)
+    options, route, tls = _query(cls, parts.query, credentials)
+    base_url = _base_url(parts, tls)
+    if base_url is not None:
+        kwargs["base_url"] = base_url
+    kwargs.update(options)
+    return _construct(cls, parts.provider_id, kwargs), route
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """The pieces of ``SCHEME://[USERINFO@]HOST[/PATH][?QUERY][#FRAGMENT]`` (the fragment is dropped)."""
+
+    scheme: str
+    provider_id: str
+    userinfo: str
+    host: str
+    path: str
+    query: str
+
+
+def _split(text: str) -> _Parts:
+    """``text`` in pieces, checked: a provider's scheme and a well-formed host."""
     scheme, sep, rest = text.partition("://")
     if not sep:
         raise _Bad("expected SCHEME://CREDENTIAL@HOST, for example smsapi://TOKEN@default")
@@ -222,32 +250,40 @@ def _single(text: str) -> tuple[Provider, dict[str, Any]]:
     cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
     netloc, tail = rest[:cut], rest[cut:]
     path, _, query = tail.partition("?")
-    userinfo, at, host = netloc.rpartition("@")
+    userinfo, _, host = netloc.rpartition("@")
     if not host:
         raise _Bad("no host: write @default for the vendor's production host")
     if not _HOST.fullmatch(host):
         raise _Bad(f"bad host {host!r}: expected default, a host name or an address, with an optional :port")
-    cls = get_provider(provider_id)
-    kwargs: dict[str, Any] = {}
-    credentials = URL_CREDENTIALS.get(provider_id, ())
-    if at and userinfo:
-        parts = userinfo.split(":", len(credentials) - 1) if len(credentials) > 1 else [userinfo]
-        if len(parts) != len(credentials):
-            raise _Bad(f"{scheme} wants {':'.join(c.upper() for c in credentials)} before the @")
-        for argument, value in zip(credentials, parts, strict=True):
-            if value:
-                kwargs[argument] = unquote(value)
-    options, route, tls = _query(cls, query, credentials)
-    if host.lower() == "default":
-        if path.strip("/"):
-            raise _Bad("a path needs a host, not default")
-        if tls is not None:
-            raise _Bad("tls= needs a host, not default")
-    else:
-        kwargs["base_url"] = f"{'https' if tls in (None, True) else 'http'}://{host}{path.rstrip('/')}"
-    kwargs.update(options)
+    return _Parts(scheme, provider_id, userinfo, host, path, query)
+
+
+def _credentials(parts: _Parts, credentials: tuple[str, ...]) -> dict[str, Any]:
+    """The constructor arguments the user part fills (``USER:PASSWORD``, percent-decoded); one left
+    empty, or the whole user part left out, comes from the provider's environment variable."""
+    if not parts.userinfo:
+        return {}
+    given = parts.userinfo.split(":", len(credentials) - 1) if len(credentials) > 1 else [parts.userinfo]
+    if len(given) != len(credentials):
+        raise _Bad(f"{parts.scheme} wants {':'.join(c.upper() for c in credentials)} before the @")
+    return {argument: unquote(value) for argument, value in zip(credentials, given, strict=True) if value}
+
+
+def _base_url(parts: _Parts, tls: bool | None) -> str | None:
+    """The ``base_url`` a host other than ``default`` sets (https unless ``tls=0``)."""
+    if parts.host.lower() != "default":
+        return f"{'https' if tls in (None, True) else 'http'}://{parts.host}{parts.path.rstrip('/')}"
+    if parts.path.strip("/"):
+        raise _Bad("a path needs a host, not default")
+    if tls is not None:
+        raise _Bad("tls= needs a host, not default")
+    return None
+
+
+def _construct(cls: type[Provider], provider_id: str, kwargs: dict[str, Any]) -> Provider:
+    """``cls(**kwargs)``, its refusal as a parse failure (the provider's own message, no credential)."""
     try:
-        return cls(**kwargs), route
+        return cls(**kwargs)
     except ConfigurationError as exc:
         raise _Bad(exc.message if exc.message.startswith(f"{provider_id}:") else str(exc)) from None
     except (TypeError, ValueError) as exc:
@@ -266,23 +302,30 @@ def _query(
     options: dict[str, Any] = {}
     route: dict[str, Any] = {}
     tls: bool | None = None
+    seen: set[str] = set()
     for name, value in items:
-        if name in options or name in route or (name == "tls" and tls is not None):
+        if name in seen:
             raise _Bad(f"{name} is given twice")
+        seen.add(name)
         if name == "tls":
             tls = _flag(name, value)
         elif name in _ROUTE_ITEMS:
             route[name] = _route_value(name, value)
-        elif name in credentials or name == "base_url":
-            raise _Bad(f"{name} goes in the URL itself, not in the query")
-        elif name in hints:
-            options[name] = _coerce(name, value, hints[name])
         else:
-            known = ", ".join(sorted(n for n in hints if n not in credentials and n != "base_url"))
-            raise _Bad(
-                f"unknown option {name!r} for {cls.name} (options: {known or 'none'}; and tls, {', '.join(_ROUTE_ITEMS)})"
-            )
+            options[name] = _option(cls, hints, credentials, name, value)
     return options, route, tls
+
+
+def _option(cls: type[Provider], hints: dict[str, Any], credentials: tuple[str, ...], name: str, value: str) -> Any:
+    """A provider option of the query, typed from the constructor's signature."""
+    if name in credentials or name == "base_url":
+        raise _Bad(f"{name} goes in the URL itself, not in the query")
+    if name not in hints:
+        known = ", ".join(sorted(n for n in hints if n not in credentials and n != "base_url"))
+        raise _Bad(
+            f"unknown option {name!r} for {cls.name} (options: {known or 'none'}; and tls, {', '.join(_ROUTE_ITEMS)})"
+        )
+    return _coerce(name, value, hints[name])
 
 
 def _route_value(name: str, value: str) -> Any:
@@ -327,48 +370,81 @@ def _flag(name: str, value: str) -> bool:
 
 
 def _coerce(name: str, value: str, hint: Any) -> Any:
+    """``value`` read as the type ``hint`` of the constructor parameter ``name``."""
     origin = typing.get_origin(hint)
     if origin in (Union, types.UnionType):
-        arms = [arm for arm in typing.get_args(hint) if arm is not type(None)]
-        failures = []
-        for arm in arms:
-            try:
-                return _coerce(name, value, arm)
-            except _Bad as exc:
-                failures.append(exc)
-        if len(failures) == 1:
-            raise failures[0]
-        forms = ", ".join(getattr(typing.get_origin(arm) or arm, "__name__", str(arm)) for arm in arms)
-        raise _Bad(f"{name} must be one of: {forms}; got {_shown(name, value)}")
+        return _one_of(name, value, hint)
     if origin is Literal:
-        allowed = typing.get_args(hint)
-        if value in allowed:
-            return value
-        raise _Bad(f"{name} must be one of {', '.join(map(str, allowed))}, got {_shown(name, value)}")
-    if hint is bool:
-        return _flag(name, value)
-    if hint is int or hint is float:
-        try:
-            return hint(value)
-        except ValueError:
-            kind = "a whole number" if hint is int else "a number"
-            raise _Bad(f"{name} must be {kind}, got {_shown(name, value)}") from None
-    if hint is str or hint is Any:
-        return value
-    if hint is tzinfo:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        return _literal(name, value, hint)
+    if isinstance(origin, type) and issubclass(origin, Mapping):
+        return _mapping(name, value, hint)
+    read = _READERS.get(hint)
+    if read is None:
+        raise _Bad(f"{name} cannot be set in a URL; pass it to the provider's constructor")
+    return read(name, value)
 
+
+def _one_of(name: str, value: str, hint: Any) -> Any:
+    """A union (``None`` aside): the first arm that reads ``value``."""
+    arms = [arm for arm in typing.get_args(hint) if arm is not type(None)]
+    failures = []
+    for arm in arms:
         try:
-            return ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise _Bad(f"{name} must be an IANA time zone such as Asia/Almaty, got {_shown(name, value)}") from None
-    if origin is not None and isinstance(origin, type) and issubclass(origin, Mapping):
-        _, value_hint = typing.get_args(hint) or (str, str)
-        result = {}
-        for pair in filter(None, value.split(",")):
-            key, colon, item = pair.partition(":")
-            if not colon or not key:
-                raise _Bad(f"{name} must read KEY:VALUE,KEY:VALUE, got {_shown(name, value)}")
-            result[key] = _coerce(name, item, value_hint)
-        return result
-    raise _Bad(f"{name} cannot be set in a URL; pass it to the provider's constructor")
+            return _coerce(name, value, arm)
+        except _Bad as exc:
+            failures.append(exc)
+    if len(failures) == 1:
+        raise failures[0]
+    forms = ", ".join(getattr(typing.get_origin(arm) or arm, "__name__", str(arm)) for arm in arms)
+    raise _Bad(f"{name} must be one of: {forms}; got {_shown(name, value)}")
+
+
+def _literal(name: str, value: str, hint: Any) -> str:
+    allowed = typing.get_args(hint)
+    if value in allowed:
+        return value
+    raise _Bad(f"{name} must be one of {', '.join(map(str, allowed))}, got {_shown(name, value)}")
+
+
+def _mapping(name: str, value: str, hint: Any) -> dict[str, Any]:
+    """``KEY:VALUE,KEY:VALUE``, each value read as the mapping's value type."""
+    _, value_hint = typing.get_args(hint) or (str, str)
+    result = {}
+    for pair in filter(None, value.split(",")):
+        key, colon, item = pair.partition(":")
+        if not colon or not key:
+            raise _Bad(f"{name} must read KEY:VALUE,KEY:VALUE, got {_shown(name, value)}")
+        result[key] = _coerce(name, item, value_hint)
+    return result
+
+
+def _number(kind: type[int] | type[float], name: str, value: str) -> int | float:
+    try:
+        return kind(value)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise _Bad(f"{name} must be {what}, got {_shown(name, value)}") from None
+
+
+def _verbatim(name: str, value: str) -> str:
+    return value
+
+
+def _zone(name: str, value: str) -> tzinfo:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _Bad(f"{name} must be an IANA time zone such as Asia/Almaty, got {_shown(name, value)}") from None
+
+
+#: The plain types a query value can be read as: hint → reader.
+_READERS: Final[dict[Any, Callable[[str, str], Any]]] = {
+    bool: _flag,
+    int: functools.partial(_number, int),
+    float: functools.partial(_number, float),
+    str: _verbatim,
+    Any: _verbatim,
+    tzinfo: _zone,
+}
