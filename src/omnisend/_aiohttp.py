@@ -31,7 +31,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 import httpx
@@ -53,35 +53,35 @@ _BAD_URL: tuple[type[BaseException], ...] = tuple(
 )
 
 
+#: aiohttp failures that happen before the request goes out (connecting) → the httpx error for each.
+_CONNECTING: Final[tuple[tuple[tuple[type[BaseException], ...], type[httpx.HTTPError]], ...]] = (
+    ((aiohttp.ClientConnectorError,), httpx.ConnectError),  # refused, DNS, TLS handshake, proxy unreachable
+    (_CONNECT_TIMEOUT, httpx.ConnectTimeout),
+    (_BAD_URL, httpx.UnsupportedProtocol),
+)
+#: aiohttp failures at any time → the httpx error for each, most specific first.
+_ANY_TIME: Final[tuple[tuple[tuple[type[BaseException], ...], type[httpx.HTTPError]], ...]] = (
+    ((aiohttp.ClientHttpProxyError,), httpx.ProxyError),
+    ((aiohttp.ServerTimeoutError, asyncio.TimeoutError, TimeoutError), httpx.ReadTimeout),
+    ((aiohttp.ServerDisconnectedError,), httpx.RemoteProtocolError),
+    ((aiohttp.ClientOSError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError), httpx.ReadError),
+    ((aiohttp.ClientError,), httpx.TransportError),
+)
+
+
 def translate(exc: BaseException, request: httpx.Request, *, reading_body: bool = False) -> httpx.HTTPError | None:
     """The ``httpx`` exception omnisend should see for an aiohttp failure (``None``: not ours).
 
     ``exc`` may be the aiohttp exception itself or the ``httpx`` one the upstream transport
-    raised from it. While ``reading_body``, the request has certainly gone out.
+    raised from it. While ``reading_body``, the request has certainly gone out: no failure then
+    reads as one to connect.
     """
     cause = exc.__cause__ if isinstance(exc, httpx.HTTPError) and exc.__cause__ is not None else exc
-    text = str(cause) or type(cause).__name__
-    error: httpx.HTTPError
-    if not reading_body and isinstance(cause, aiohttp.ClientConnectorError):
-        error = httpx.ConnectError(text)  # refused, DNS, TLS handshake, proxy unreachable
-    elif not reading_body and _CONNECT_TIMEOUT and isinstance(cause, _CONNECT_TIMEOUT):
-        error = httpx.ConnectTimeout(text)
-    elif not reading_body and _BAD_URL and isinstance(cause, _BAD_URL):
-        error = httpx.UnsupportedProtocol(text)
-    elif isinstance(cause, aiohttp.ClientHttpProxyError):
-        error = httpx.ProxyError(text)
-    elif isinstance(cause, (aiohttp.ServerTimeoutError, asyncio.TimeoutError, TimeoutError)):
-        error = httpx.ReadTimeout(text)
-    elif isinstance(cause, aiohttp.ServerDisconnectedError):
-        error = httpx.RemoteProtocolError(text)
-    elif isinstance(cause, (aiohttp.ClientOSError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError)):
-        error = httpx.ReadError(text)
-    elif isinstance(cause, aiohttp.ClientError):
-        error = httpx.TransportError(text)
-    elif isinstance(exc, httpx.HTTPError):
-        return exc
-    else:
-        return None
+    table = _ANY_TIME if reading_body else _CONNECTING + _ANY_TIME
+    kind = next((error for causes, error in table if isinstance(cause, causes)), None)
+    if kind is None:
+        return exc if isinstance(exc, httpx.HTTPError) else None
+    error = kind(str(cause) or type(cause).__name__)
     error.request = request
     return error
 

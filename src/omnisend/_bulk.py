@@ -214,30 +214,32 @@ def split_outcomes(job: Job, result: SendResult | None, error: OmnisendError | N
         index, message = job.members[0]
         return [SendOutcome(index, message, result, error)]
     keys: tuple[str | None, ...] = job.keys or (None,) * len(job.members)
+    members = zip(job.members, keys, strict=True)
     if error is not None or result is None:
-        return [
-            SendOutcome(index, message, None, _keyed(error, key))
-            for (index, message), key in zip(job.members, keys, strict=True)
-        ]
+        return [SendOutcome(index, message, None, _keyed(error, key)) for (index, message), key in members]
     by_number = {r.to: r for r in result.recipients}
-    outcomes = []
-    for (index, message), key in zip(job.members, keys, strict=True):
-        mine = tuple(_keyed_recipient(by_number[n], key) for n in message.recipients if n in by_number)
-        accepted = [r for r in mine if r.error is None]
-        if not accepted and mine and mine[0].error is not None:
-            outcomes.append(SendOutcome(index, message, None, mine[0].error))
-            continue
-        first = accepted[0] if accepted else None
-        part = replace(
-            result,
-            message_id=first.message_id if first else None,
-            status=first.status if first else result.status,
-            recipients=mine,
-            metadata=dict(message.metadata),
-            idempotency_key=key or result.idempotency_key,
-        )
-        outcomes.append(SendOutcome(index, message, part, None))
-    return outcomes
+    return [_member_outcome(index, message, key, result, by_number) for (index, message), key in members]
+
+
+def _member_outcome(
+    index: int, message: Message, key: str | None, result: SendResult, by_number: dict[str, RecipientResult]
+) -> SendOutcome:
+    """One member's share of a batch result: its own recipients, led by the first one accepted; the
+    first one's error when none was."""
+    mine = tuple(_keyed_recipient(by_number[n], key) for n in message.recipients if n in by_number)
+    accepted = [r for r in mine if r.error is None]
+    if not accepted and mine and mine[0].error is not None:
+        return SendOutcome(index, message, None, mine[0].error)
+    first = accepted[0] if accepted else None
+    part = replace(
+        result,
+        message_id=first.message_id if first else None,
+        status=first.status if first else result.status,
+        recipients=mine,
+        metadata=dict(message.metadata),
+        idempotency_key=key or result.idempotency_key,
+    )
+    return SendOutcome(index, message, part, None)
 
 
 def members_alone(job: Job, result: SendResult | None) -> list[tuple[int, Message, Message]] | None:

@@ -96,9 +96,29 @@ def _text_key(key: object, where: str) -> str:
     return str.__str__(key)
 
 
+#: The values :func:`_json_scalar` takes.
+_SCALARS: Final = (type(None), bool, str, int, float, date)
+
+
 def _json(value: object, where: str, depth: int) -> Any:
     if depth > _MAX_DEPTH:
         raise ValueError(f"{where} is nested more than {_MAX_DEPTH} levels deep")
+    if isinstance(value, _SCALARS):
+        return _json_scalar(value, where)
+    if isinstance(value, Mapping):
+        return {_text_key(k, where): _json(v, f"{where}.{k}", depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
+    kind = "a time of day" if isinstance(value, time) else f"of type {type(value).__name__}"
+    raise ValueError(
+        f"{where} is {kind}, which JSON cannot carry: use text, numbers, booleans, None, lists, "
+        "mappings, or timezone-aware datetimes (sent as ISO 8601)"
+    )
+
+
+def _json_scalar(value: None | bool | str | int | float | date, where: str) -> Any:
+    """One plain value as JSON carries it: a subclass (an enum) as its base value, a date or an aware
+    datetime as ISO 8601 text."""
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -112,21 +132,9 @@ def _json(value: object, where: str, depth: int) -> Any:
         if not math.isfinite(value):
             raise ValueError(f"{where} is {value!r}, which JSON cannot carry")
         return float(value)
-    if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"{where} is a datetime without a time zone; give it one (ISO 8601 is sent)")
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {_text_key(k, where): _json(v, f"{where}.{k}", depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
-    kind = "a time of day" if isinstance(value, time) else f"of type {type(value).__name__}"
-    raise ValueError(
-        f"{where} is {kind}, which JSON cannot carry: use text, numbers, booleans, None, lists, "
-        "mappings, or timezone-aware datetimes (sent as ISO 8601)"
-    )
+    if isinstance(value, datetime) and (value.tzinfo is None or value.utcoffset() is None):
+        raise ValueError(f"{where} is a datetime without a time zone; give it one (ISO 8601 is sent)")
+    return value.isoformat()
 
 
 def _path(key: str) -> tuple[str, ...]:
