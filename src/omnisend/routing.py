@@ -355,6 +355,68 @@ def _with_route_errors(error: OmnisendError, errors: Sequence[OmnisendError]) ->
     return error.evolve(route_errors=tuple(errors))
 
 
+def _unsent_status(error: OmnisendError) -> DeliveryStatus:
+    """The status of a recipient a send ended for with ``error``: rejected when the vendor certainly
+    did not take it, else unknown."""
+    return DeliveryStatus.REJECTED if error.accepted is False else DeliveryStatus.UNKNOWN
+
+
+def _addressed(message: Message, numbers: list[str]) -> Message:
+    """``message`` sent to ``numbers`` only."""
+    return message.model_copy(update={"to": numbers if len(numbers) > 1 else numbers[0]})
+
+
+def _named(result: SendResult, route: Route) -> SendResult:
+    """``result`` under its route's name (a nested router's result keeps the names of its own routes)."""
+    if isinstance(route.provider, Router) or result.provider == route.name:
+        return result
+    return replace(result, provider=route.name)
+
+
+class _Progress:
+    """What a send over a router's routes has so far: the recipients still to send, the results of
+    the routes that took some, each recipient's outcome, and the errors met on the way."""
+
+    def __init__(self, message: Message) -> None:
+        self.message = message
+        self.pending = message
+        self.errors: list[OmnisendError] = []
+        self.taken: list[SendResult] = []
+        self.settled: dict[str, tuple[RecipientResult, str]] = {}  # number -> (its outcome, the route's name)
+
+    def took(self, result: SendResult) -> list[RecipientResult]:
+        """Keep a route's result; returns the recipients it refused for a reason that fails over."""
+        self.taken.append(result)
+        self.settled.update((r.to, (r, result.provider)) for r in result.recipients)
+        return [r for r in result.recipients if r.error is not None and fails_over(r.error)]
+
+    def move_on(self, moving: list[RecipientResult]) -> OmnisendError:
+        """Send ``moving`` (refused by the last route) to the next; returns the first one's error."""
+        first = moving[0].error
+        assert first is not None
+        self.errors.append(first)
+        self.pending = _addressed(self.pending, [r.to for r in moving])
+        return first
+
+    def settle(self, error: OmnisendError, route: str) -> None:
+        """The recipients still pending end with ``error`` (beside those earlier routes took)."""
+        status = _unsent_status(error)
+        self.settled.update({to: (RecipientResult(to, None, status, error), route) for to in self.pending.recipients})
+        self.errors.append(error)
+
+    def result(self, key: str, *, owner: str) -> SendResult:
+        """The send's result; the last error (with the others as ``route_errors``) when no route took it."""
+        if not self.taken:
+            if not self.errors:  # pragma: no cover - plan() never gives an empty list of routes
+                raise ConfigurationError(f"{owner}: no route to try")
+            raise _with_route_errors(self.errors[-1], self.errors[:-1])
+        only = self.taken[0]
+        if len(self.taken) == 1 and all(self.settled[r.to][0] is r for r in only.recipients):
+            return replace(only, route_errors=tuple(self.errors)) if self.errors else only
+        outcomes = [r if r.provider is not None else replace(r, provider=name) for r, name in self.settled.values()]
+        return _merge(self.message, key, self.taken, outcomes, self.errors)
+
+
 class Router(Provider):
     """Base of the routers: a provider that sends each message through one of its routes.
 
@@ -424,7 +486,7 @@ class Router(Provider):
                 results.append((yield from self._send_over(part, f"{idempotency_key}.{number}", routes)))
             except OmnisendError as exc:
                 first_error = first_error or exc
-                status = DeliveryStatus.REJECTED if exc.accepted is False else DeliveryStatus.UNKNOWN
+                status = _unsent_status(exc)
                 failed += [RecipientResult(to, None, status, exc, exc.provider) for to in part.recipients]
         if not results:
             assert first_error is not None
@@ -479,62 +541,43 @@ class Router(Provider):
 
     def _send_over(self, message: Message, key: str, routes: Sequence[Route]) -> Flow[SendResult]:
         """Send ``message`` through the first route that takes it; recipients a route refused for a
-        failover-safe reason go on to the next. Raises the last error, with ``route_errors``."""
-        errors: list[OmnisendError] = []
-        taken: list[SendResult] = []
-        settled: dict[str, tuple[RecipientResult, str]] = {}  # number -> (its outcome, the route's name)
-        pending = message
+        failover-safe reason go on to the next. Raises the last error, with ``route_errors``.
+
+        The failover rule: the next route gets the message (or some of its recipients) only when
+        this one certainly did not take it for a reason that is the provider's (:func:`fails_over`),
+        and never once any step of this route may have landed."""
+        progress = _Progress(message)
         for index, route in enumerate(routes):
             state = self.store.get(route.name)  # one read per route and send (a shared store: one round trip)
             skipped = self._skip(route, state)
             if skipped is not None:
-                errors.append(skipped)
+                progress.errors.append(skipped)
                 yield from _tell(RouteSkipped(route.name, f"circuit open after {type(skipped).__name__}"))
                 continue
             watch = _Watch()
             try:
-                flow = route.provider.send_flow(route.message_for(pending), idempotency_key=key)
+                flow = route.provider.send_flow(route.message_for(progress.pending), idempotency_key=key)
                 result: SendResult = yield from _watched(flow, watch, route.provider.name)
             except OmnisendError as exc:
                 self._record(route, exc, state)
-                if watch.landed or not fails_over(exc):
-                    if not taken:
-                        raise _with_route_errors(exc, errors)  # noqa: B904 - the route's own error, as it is
-                    # Earlier routes took some recipients: these end with this error, the rest stands.
-                    status = DeliveryStatus.REJECTED if exc.accepted is False else DeliveryStatus.UNKNOWN
-                    settled.update(
-                        {to: (RecipientResult(to, None, status, exc), route.name) for to in pending.recipients}
-                    )
-                    errors.append(exc)
+                if watch.landed or not fails_over(exc):  # it may be out, or no other route does better
+                    if not progress.taken:
+                        raise _with_route_errors(exc, progress.errors)  # noqa: B904 - the route's own error, as it is
+                    progress.settle(exc, route.name)  # earlier routes took some recipients: these end here
                     break
-                errors.append(exc)
+                progress.errors.append(exc)
                 yield from _tell(RouteSkipped(route.name, f"failed over after {type(exc).__name__}"))
                 continue
             self._record(route, None, state)
-            if not isinstance(route.provider, Router) and result.provider != route.name:
-                result = replace(result, provider=route.name)
-            taken.append(result)
-            settled.update((r.to, (r, result.provider)) for r in result.recipients)
-            moving = [r for r in result.recipients if r.error is not None and fails_over(r.error)]
+            moving = progress.took(_named(result, route))
             if not moving or index == len(routes) - 1:
                 break
             # Recipients this route refused for the provider's reasons go on to the next route.
-            first = moving[0].error
-            assert first is not None
-            errors.append(first)
-            numbers = [r.to for r in moving]
-            pending = pending.model_copy(update={"to": numbers if len(numbers) > 1 else numbers[0]})
+            cause = progress.move_on(moving)
             yield from _tell(
-                RouteSkipped(route.name, f"{len(numbers)} recipient(s) moved on after {type(first).__name__}")
+                RouteSkipped(route.name, f"{len(moving)} recipient(s) moved on after {type(cause).__name__}")
             )
-        if not taken:
-            if not errors:  # pragma: no cover - plan() never gives an empty list of routes
-                raise ConfigurationError(f"{type(self).__name__}: no route to try")
-            raise _with_route_errors(errors[-1], errors[:-1])
-        if len(taken) == 1 and all(settled[r.to][0] is r for r in taken[0].recipients):
-            return replace(taken[0], route_errors=tuple(errors)) if errors else taken[0]
-        outcomes = [r if r.provider is not None else replace(r, provider=name) for r, name in settled.values()]
-        return _merge(message, key, taken, outcomes, errors)
+        return progress.result(key, owner=type(self).__name__)
 
     def _skip(self, route: Route, state: BreakerState) -> OmnisendError | None:
         """The error to record when ``route``'s circuit is open (it is skipped); ``None`` to send."""
@@ -760,11 +803,7 @@ class ByCountry(Router):
             groups.setdefault(id(route), (route, []))[1].append(number)
         parts = []
         for route, numbers in groups.values():
-            part = (
-                message
-                if len(groups) == 1
-                else message.model_copy(update={"to": numbers if len(numbers) > 1 else numbers[0]})
-            )
+            part = message if len(groups) == 1 else _addressed(message, numbers)
             chain = [route] if self.default is None or self.default is route else [route, self.default]
             parts.append((part, chain))
         return parts
