@@ -35,7 +35,7 @@ import functools
 import inspect
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timezone, tzinfo
 from typing import Any, ClassVar, Final, NoReturn, TypeVar, cast
 from urllib.parse import urlsplit
@@ -84,6 +84,7 @@ __all__ = [
 ]
 
 R = TypeVar("R")
+T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 USER_AGENT: Final = f"omnisend/{__version__} (+python; httpx)"
@@ -136,6 +137,9 @@ class Provider(abc.ABC):
     max_sms_parts: ClassVar[int | None] = None
     """The most SMS parts an SMS text may need (:meth:`check_message` refuses a longer one); ``None``:
     the vendor's limit is not checked here."""
+    secret_attributes: ClassVar[tuple[str, ...]] = ()
+    """The instance attributes holding credentials and callback secrets (``_secrets()`` keeps them
+    out of every error, repr and log; unset ones are skipped)."""
     keyed_recipients: ClassVar[bool] = False
     """Whether the vendor takes an id per recipient in one request (SMSAPI ``idx``): ``send_many``
     then batches messages that carry their own keys, each recipient keeping the id it would get
@@ -160,11 +164,7 @@ class Provider(abc.ABC):
             setattr(cls, name, wrapped)
 
     def __init__(self, *, base_url: str | None = None) -> None:
-        url = (base_url or self.default_base_url).rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigurationError(f"{self.name}: base_url must be an http(s) URL, got {url!r}")
-        self.base_url = url
+        self.base_url = self._checked_url((base_url or self.default_base_url).rstrip("/"), argument="base_url")
         self._masked = _redact.spellings(self._secrets(), self._basic_pairs())
         _redact.register(self, self._masked)
 
@@ -212,9 +212,25 @@ class Provider(abc.ABC):
             )
         return value
 
+    def _choice(self, value: T, allowed: Collection[T], *, argument: str) -> T:
+        """``value`` when it is one of ``allowed``; ``ConfigurationError`` naming them otherwise."""
+        if value not in allowed:
+            names = [str(option) for option in allowed]
+            listed = ", ".join(names if isinstance(allowed, Sequence) else sorted(names))
+            raise ConfigurationError(f"{argument} must be one of {listed}, got {value!r}", provider=self.name)
+        return value
+
+    def _checked_url(self, value: str, *, argument: str, schemes: tuple[str, ...] = ("http", "https")) -> str:
+        """``value`` when it is an absolute URL of one of ``schemes``; ``ConfigurationError`` otherwise."""
+        parts = urlsplit(value) if isinstance(value, str) else None
+        if parts is None or parts.scheme not in schemes or not parts.netloc:
+            kind = "an https" if schemes == ("https",) else "an http(s)"
+            raise ConfigurationError(f"{argument} must be {kind} URL, got {value!r}", provider=self.name)
+        return value
+
     def _secrets(self) -> tuple[str, ...]:
-        """Credential values to keep out of errors, reprs and logs."""
-        return ()
+        """Credential values to keep out of errors, reprs and logs: the set :attr:`secret_attributes`."""
+        return tuple(value for value in (getattr(self, name, None) for name in self.secret_attributes) if value)
 
     def _basic_pairs(self) -> tuple[tuple[str, str], ...]:
         """``(user, password)`` pairs this adapter sends as HTTP Basic (their base64 is masked too)."""

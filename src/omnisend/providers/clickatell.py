@@ -247,6 +247,7 @@ class Clickatell(Provider):
     credential_env = "OMNISEND_CLICKATELL_API_KEY"
     max_recipients = 100
     owned_options = frozenset({"to", "clientMessageId"})
+    secret_attributes = ("_api_key", "webhook_secret")
 
     def __init__(
         self,
@@ -260,9 +261,6 @@ class Clickatell(Provider):
         self.integration_id = integration_id
         self.webhook_secret = self._callback_secret(webhook_secret)
         super().__init__(base_url=base_url)
-
-    def _secrets(self) -> tuple[str, ...]:
-        return (self._api_key, self.webhook_secret) if self.webhook_secret else (self._api_key,)
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": self._api_key}

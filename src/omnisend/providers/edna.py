@@ -303,6 +303,7 @@ class Edna(Provider):
     """edna documents no SMS length limit; 10 parts (1530 GSM-7 / 670 UCS-2 characters) is a safe
     ceiling shared by most SMS routes, refused before sending rather than cut by an operator."""
     owned_options = frozenset({"requestId", "id", "subscriberFilter", "address"})
+    secret_attributes = ("_api_key", "webhook_secret")
 
     def __init__(
         self,
@@ -324,8 +325,8 @@ class Edna(Provider):
             raise ConfigurationError(
                 f"edna: api must be 'pulse' or 'im' and region 'io' or 'ru', got {api!r}, {region!r}"
             )
-        if priority is not None and priority not in PRIORITIES:
-            raise ConfigurationError(f"edna: priority must be one of {', '.join(PRIORITIES)}, got {priority!r}")
+        if priority is not None:
+            self._choice(priority, PRIORITIES, argument="priority")
         webhook_key = self._callback_secret(webhook_key, argument="webhook_key")
         self.webhook_secret = webhook_key.strip() if webhook_key else None
         self.webhook_check = HeaderKey(webhook_key_header)
@@ -337,9 +338,6 @@ class Edna(Provider):
             raise ConfigurationError(f"edna: status_window must be a positive timedelta, got {status_window!r}")
         self.status_window = status_window
         super().__init__(base_url=base_url or HOSTS[api, region])
-
-    def _secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self._api_key, self.webhook_secret) if s)
 
     def __repr__(self) -> str:
         return f"Edna(api={self.api!r}, base_url={self.base_url!r})"

@@ -271,6 +271,7 @@ class Mobizon(Provider):
     max_recipients = CHUNK
     max_sms_parts = MAX_PARTS
     owned_options = frozenset({"recipient", "recipients", "params.name", "data.name", "apiKey", "api", "output"})
+    secret_attributes = ("_key", "webhook_secret")
 
     def __init__(
         self,
@@ -289,9 +290,6 @@ class Mobizon(Provider):
         url = base_url or os.environ.get("OMNISEND_MOBIZON_BASE_URL") or None
         super().__init__(base_url=f"https://{url}" if url and "://" not in url else url)
         self._home: str | None = None  # the account's home domain, once a code 13 named it
-
-    def _secrets(self) -> tuple[str, ...]:
-        return (self._key,) + ((self.webhook_secret,) if self.webhook_secret else ())
 
     @property
     def home_url(self) -> str:

@@ -326,6 +326,7 @@ class Smsapi(Provider):
     credential_env = "OMNISEND_SMSAPI_TOKEN"
     max_recipients = 1000
     keyed_recipients = True
+    secret_attributes = ("_token", "webhook_secret")
     owned_options = frozenset(
         {"to", "group", "idx", "check_idx", "format", "details", "encoding", "access_token", "username", "password"}
     )
@@ -341,17 +342,10 @@ class Smsapi(Provider):
     ) -> None:
         self._token = self._credential(token, argument="token")
         self.webhook_secret = self._callback_secret(webhook_secret)
-        if region not in HOSTS:
-            from ..errors import ConfigurationError
-
-            raise ConfigurationError(f"smsapi: region must be one of {sorted(HOSTS)}, got {region!r}")
-        self.region = region
+        self.region = self._choice(region, HOSTS, argument="region")
         self.test = test
         self._authorization = f"Bearer {self._token}"
         super().__init__(base_url=base_url or HOSTS[region])
-
-    def _secrets(self) -> tuple[str, ...]:
-        return (self._token, self.webhook_secret) if self.webhook_secret else (self._token,)
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": self._authorization}

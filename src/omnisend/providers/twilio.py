@@ -353,6 +353,7 @@ class Twilio(Provider):
     webhook_check = SignedUrl(SIGNATURE_HEADER, secret_hint="auth_token= (API keys do not sign)")
     webhook_format = "form"
     owned_options = frozenset({"To", "StatusCallback"})
+    secret_attributes = ("_auth_token", "_api_key_secret")
 
     def __init__(
         self,
@@ -375,13 +376,9 @@ class Twilio(Provider):
         self._basic = (str(user), password)
         self._authorization = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
         self.messaging_service_sid = _env(messaging_service_sid, "MESSAGING_SERVICE_SID", "MG")
-        if webhook_url is not None and urlsplit(webhook_url).scheme not in ("http", "https"):
-            raise ConfigurationError(f"webhook_url must be an http(s) URL, got {webhook_url!r}", provider=self.name)
-        self.webhook_url, self.webhook_secret = webhook_url, self._auth_token
+        self.webhook_url = None if webhook_url is None else self._checked_url(webhook_url, argument="webhook_url")
+        self.webhook_secret = self._auth_token  # Twilio signs callbacks with the Auth Token
         super().__init__(base_url=base_url)
-
-    def _secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self._auth_token, self._api_key_secret) if s)
 
     def _basic_pairs(self) -> tuple[tuple[str, str], ...]:
         return (self._basic,)

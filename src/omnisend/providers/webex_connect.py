@@ -378,6 +378,7 @@ class WebexConnect(Provider):
     credential_env = "OMNISEND_WEBEX_CONNECT_SERVICE_KEY"
     max_recipients = MAX_DESTINATIONS
     owned_options = frozenset({"correlationid", "destination"})
+    secret_attributes = ("_key", "_token", "webhook_secret")
 
     def __init__(
         self,
@@ -397,16 +398,13 @@ class WebexConnect(Provider):
             self._key: str | None = None
         else:
             self._token, self._key = None, self._credential(service_key, argument="service_key")
-        if region not in REGIONS:
-            raise ConfigurationError(f"webex_connect: region must be one of {sorted(REGIONS)}, got {region!r}")
+        self.region = self._choice(region, REGIONS, argument="region")
         self.webhook_secret = self._callback_secret(webhook_secret)
-        if notify_url is not None and not notify_url.startswith("https://"):
-            raise ConfigurationError(
-                "webex_connect: notify_url must be an https:// URL (the vendor posts only to HTTPS)"
-            )
-        self.region = region
+        # The vendor posts receipts only to HTTPS.
+        self.notify_url = (
+            None if notify_url is None else self._checked_url(notify_url, argument="notify_url", schemes=("https",))
+        )
         self.whatsapp_app_id = whatsapp_app_id
-        self.notify_url = notify_url
         self.split_batches = split_batches
         if isinstance(max_destinations, bool) or not isinstance(max_destinations, int):
             raise ConfigurationError(f"webex_connect: max_destinations must be an int, got {max_destinations!r}")
@@ -416,9 +414,6 @@ class WebexConnect(Provider):
             )
         self.max_recipients = max_destinations
         super().__init__(base_url=base_url or f"https://api.{region}.webexconnect.io")
-
-    def _secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self._key, self._token, self.webhook_secret) if s)
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"} if self._token else {"key": self._key or ""}
