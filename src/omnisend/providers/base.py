@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .. import _redact
-from .._inputs import derive_id, owned_option, recipient_ids
+from .._inputs import owned_option, recipient_ids
 from .._text import check_sms_length
 from .._version import __version__
 from .._wire import _FORM, _FORM_ARGS, _STR_ONLY, _encode_form, _form_request, _plain_form, _query_url, _url
@@ -51,7 +51,6 @@ from ..errors import (
     ConfigurationError,
     DeliveryFailed,
     DuplicateMessage,
-    InvalidRecipient,
     OmnisendError,
     ProviderError,
     RateLimited,
@@ -62,12 +61,14 @@ from ..errors import (
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, ReportError, SendResult
 from ..retry import parse_retry_after
+from ._answers import Answer, read_answer, read_send_answer, split_send
 from ._guard import WebhookHeaders, _guard, _guard_build, _guard_flow, strict, strict_adapters
 from ._steps import Flow, Repeat, Step
 from ._tables import HTTP_FALLBACKS, Code, ErrorCode, ErrorTable, StatusEntry, StatusTable, _kept
 from ._webhook import Callback, CallbackAuth, ReportFields, WebhookFormat
 
 __all__ = [
+    "Answer",
     "Code",
     "ErrorCode",
     "ErrorTable",
@@ -140,6 +141,12 @@ class Provider(abc.ABC):
     secret_attributes: ClassVar[tuple[str, ...]] = ()
     """The instance attributes holding credentials and callback secrets (``_secrets()`` keeps them
     out of every error, repr and log; unset ones are skipped)."""
+    answer: ClassVar[Answer] = Answer()
+    """Where the vendor's send answer keeps its error code, its per-recipient items, their ids and
+    statuses: what the shared :meth:`parse_response` reads (see :mod:`omnisend.providers._answers`)."""
+    split_batches: bool = True
+    """Whether :meth:`send_flow` splits a message above :attr:`max_recipients` into several requests
+    (otherwise ``build_request`` refuses it)."""
     keyed_recipients: ClassVar[bool] = False
     """Whether the vendor takes an id per recipient in one request (SMSAPI ``idx``): ``send_many``
     then batches messages that carry their own keys, each recipient keeping the id it would get
@@ -361,11 +368,32 @@ class Provider(abc.ABC):
     def build_request(self, message: Message, *, idempotency_key: str) -> httpx.Request:
         """The send request for ``message`` (pure; raises ``ValidationError`` on bad input)."""
 
-    @abc.abstractmethod
     def parse_response(
         self, response: httpx.Response, *, message: Message | None = None, idempotency_key: str | None = None
     ) -> SendResult:
-        """A send answer → :class:`SendResult`, or the typed error raised."""
+        """A send answer → :class:`SendResult`, or the typed error raised.
+
+        The shared pipeline (:func:`._answers.read_send_answer`) reads what :attr:`answer` declares
+        and asks the hooks :meth:`answer_error`, :meth:`answer_items` and :meth:`item_error`.
+        """
+        return read_send_answer(self, response, message, idempotency_key)
+
+    def answer_error(self, body: Mapping[str, Any], response: httpx.Response) -> tuple[object, object] | None:
+        """``(code, words)`` of an error of the whole request in ``body``; ``None`` when it holds none."""
+        return self.answer.error(body, response)
+
+    def answer_items(self, body: Mapping[str, Any], response: httpx.Response) -> list[object]:
+        """The per-recipient items of a send answer (objects; anything else reads as a missing item)."""
+        return self.answer.list_items(self, body, response)
+
+    def item_error(self, item: Mapping[str, Any]) -> tuple[object, object] | None:
+        """``(code, words)`` of an item the vendor refused; ``None`` for one it accepted."""
+        return self.answer.item_error(item)
+
+    def read_answer(self, response: httpx.Response) -> dict[str, Any]:
+        """The JSON object of a 2xx answer; an error the body names (:meth:`answer_error`) or a
+        non-2xx status raised as its class. For status lookups and a vendor's other calls."""
+        return read_answer(self, response)
 
     def duplicate_result(self, error: DuplicateMessage, *, message: Message, idempotency_key: str) -> SendResult:
         """The result when the vendor says an earlier attempt with this key already landed."""
@@ -400,38 +428,16 @@ class Provider(abc.ABC):
         send (:meth:`recipient_ids`), so no two chunks share a vendor id and none equals a key a
         caller can choose. The first chunk's error is raised (it would hit every chunk: auth,
         balance), unless it only rejects recipients; a later chunk's error becomes the error of
-        each of its recipients (``UNKNOWN`` status when the vendor may have taken them), and the
-        send goes on. When no recipient at all was accepted, the first error is raised.
+        each of its recipients (``REJECTED``, ``FAILED`` or ``UNKNOWN`` as the error says:
+        :func:`._answers.refused_status`), and the send goes on. When no recipient at all was
+        accepted, the first error is raised. Splitting is :func:`._answers.split_send`; with
+        :attr:`split_batches` off, the one request carries them all (``build_request`` may refuse).
         """
         numbers, size = message.recipients, self.max_recipients
-        if len(numbers) <= size:
+        if len(numbers) <= size or not self.split_batches:
             result: SendResult = yield self.send_step(message, idempotency_key=idempotency_key)
             return result
-        ids = self.recipient_ids(message, idempotency_key)
-        starts = range(0, len(numbers), size)
-        chunks = [message._part(list(numbers[i : i + size]), ids[i : i + size]) for i in starts]
-        keys = [derive_id(idempotency_key, i + 1) if self.deduplicates else idempotency_key for i in starts]
-        steps = [self.send_step(chunk, idempotency_key=key) for chunk, key in zip(chunks, keys, strict=True)]
-        recipients: list[RecipientResult] = []
-        raws: list[object] = []
-        errors: list[OmnisendError] = []
-        for index, (chunk, step) in enumerate(zip(chunks, steps, strict=True)):
-            try:
-                part: SendResult = yield step
-            except OmnisendError as exc:
-                if index == 0 and not isinstance(exc, InvalidRecipient):
-                    raise
-                errors.append(exc)
-                status = DeliveryStatus.REJECTED if exc.accepted is False else DeliveryStatus.UNKNOWN
-                recipients += [RecipientResult(to, None, status, exc) for to in chunk.recipients]
-                raws.append(exc.raw)
-                continue
-            recipients += part.recipients
-            raws.append(part.raw)
-        first = next((r for r in recipients if r.ok), None)
-        if first is None:
-            raise errors[0]
-        return SendResult(self.name, first.message_id, first.status, tuple(recipients), idempotency_key, raw=raws)
+        return (yield from split_send(self, message, idempotency_key))
 
     # -- status and webhooks -----------------------------------------------------------------
 
@@ -546,27 +552,6 @@ class Provider(abc.ABC):
                 accepted=None,
                 retryable=False,
             ) from exc
-
-    def read_object(
-        self, response: httpx.Response, *, code: str = "code", message: tuple[str, ...] = ("message",)
-    ) -> dict[str, Any]:
-        """The JSON object of a 2xx answer; an error answer raised as its class.
-
-        For vendors whose errors are a JSON object with a code field (``body[code]``) and a text
-        (the first of ``message`` present): the code picks the class from the error table; a
-        non-2xx answer without one falls back to its HTTP status.
-        """
-        body = self.read_json(response)
-        if response.is_success and isinstance(body, dict):
-            return body
-        if not isinstance(body, dict):
-            if not response.is_success:
-                raise self.http_error(response, raw=body)
-            raise self.shape_error(response, f"expected a JSON object, got {type(body).__name__}")
-        text = next((str(body[k]) for k in message if body.get(k) not in (None, "")), None)
-        if body.get(code) is None:
-            raise self.http_error(response, raw=body, message=text)
-        raise self.vendor_error(body[code], response=response, vendor_message=text, raw=body)
 
     def objects(self, value: object, response: httpx.Response | None, what: str) -> list[dict[str, Any]]:
         """``value`` as a list of JSON objects (``[]`` for a missing or empty one); any other shape
@@ -691,6 +676,10 @@ class Provider(abc.ABC):
             raw=_redact.scrub(raw, self._secrets()),
         )
 
+
+# The shared parse_response is guarded as an adapter's own one is (``__init_subclass__`` sees only subclasses).
+setattr(Provider, "parse_response", _guard("parse_response", Provider.parse_response))  # noqa: B010
+Provider.parse_response.__omnisend_guarded__ = True  # type: ignore[attr-defined]
 
 _FAILURES: Final = frozenset(
     {DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED, DeliveryStatus.REJECTED, DeliveryStatus.EXPIRED}

@@ -60,7 +60,6 @@ from .._text import check_sender, check_sms_length
 from ..errors import (
     AuthError,
     DeliveryFailed,
-    DeliveryUnknown,
     InsufficientBalance,
     InvalidRecipient,
     NotFound,
@@ -69,12 +68,11 @@ from ..errors import (
     RateLimited,
     ServiceUnavailable,
     TemplateError,
-    TransportError,
     ValidationError,
 )
-from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, SendResult, Template
+from ..models import DeliveryReport, DeliveryStatus, Message, Template
 from ._webhook import Callback, SharedSecret, as_number
-from .base import ErrorCode, ErrorTable, Provider, StatusEntry, StatusTable, utc_from_timestamp
+from .base import Answer, ErrorCode, ErrorTable, Provider, StatusEntry, StatusTable, utc_from_timestamp
 
 __all__ = ["Clickatell"]
 
@@ -248,6 +246,7 @@ class Clickatell(Provider):
     max_recipients = 100
     owned_options = frozenset({"to", "clientMessageId"})
     secret_attributes = ("_api_key", "webhook_secret")
+    answer = Answer(items="messages", recipient="to", message_id="apiMessageId")
 
     def __init__(
         self,
@@ -337,55 +336,11 @@ class Clickatell(Provider):
                 )
         return {key: values[key] for key in keys}
 
-    def parse_response(
-        self, response: httpx.Response, *, message: Message | None = None, idempotency_key: str | None = None
-    ) -> SendResult:
-        body = self._body(response)
-        listed = body.get("messages") or []
-        if not isinstance(listed, list):
-            raise self.shape_error(response, f"expected a list of messages, got {type(listed).__name__}")
-        items = [i for i in listed if isinstance(i, dict)]
-        if not items:
-            if not response.is_success:
-                raise self.http_error(response, raw=body)
-            raise TransportError("the answer lists no messages", provider=self.name, raw=body, accepted=None)
-        by_number = {str(item.get("to") or "").lstrip("+"): item for item in items}
-        numbers = message.recipients if message is not None else tuple(f"+{n}" for n in by_number)
-        recipients = []
-        for position, number in enumerate(numbers):
-            item = by_number.get(number.lstrip("+")) or (items[position] if len(items) == len(numbers) else None)
-            if item is None:
-                missing = DeliveryUnknown("recipient missing from the answer", provider=self.name, raw=body)
-                recipients.append(RecipientResult(number, None, DeliveryStatus.UNKNOWN, missing))
-                continue
-            found = _error_of(item)
-            if found is not None or item.get("accepted") is False:
-                code, text = found or (None, "not accepted")
-                error = self.vendor_error(code, response=response, vendor_message=text, raw=body)
-                recipients.append(
-                    RecipientResult(number, _str(item.get("apiMessageId")), DeliveryStatus.REJECTED, error)
-                )
-            else:
-                recipients.append(RecipientResult(number, _str(item.get("apiMessageId")), DeliveryStatus.QUEUED))
-        ok = [r for r in recipients if r.ok]
-        if not ok:
-            raise next(r.error for r in recipients if r.error is not None)
-        return SendResult(self.name, ok[0].message_id, ok[0].status, tuple(recipients), idempotency_key, raw=body)
+    def answer_error(self, body: Mapping[str, Any], response: httpx.Response) -> tuple[object, object] | None:
+        return _error_of(body)
 
-    def _body(self, response: httpx.Response) -> dict[str, Any]:
-        """The JSON object, with a global vendor error raised as its class."""
-        body = self.read_json(response)
-        if not isinstance(body, dict):
-            if not response.is_success:
-                raise self.http_error(response, raw=body)
-            raise self.shape_error(response, f"expected a JSON object, got {type(body).__name__}")
-        found = _error_of(body)
-        if found is not None:
-            code, text = found
-            if code is None:
-                raise self.http_error(response, raw=body, message=text)
-            raise self.vendor_error(code, response=response, vendor_message=text, raw=body)
-        return body
+    def item_error(self, item: Mapping[str, Any]) -> tuple[object, object] | None:
+        return _error_of(item) or ((None, "not accepted") if item.get("accepted") is False else None)
 
     # -- status -----------------------------------------------------------------------------
 
@@ -393,9 +348,7 @@ class Clickatell(Provider):
         return self.build_http_request("GET", f"/v1/message/{quote(message_id, safe='')}", headers=self._auth())
 
     def parse_status(self, response: httpx.Response, *, message_id: str | None = None) -> DeliveryReport:
-        body = self._body(response)
-        if not response.is_success:
-            raise self.http_error(response, raw=body)
+        body = self.read_answer(response)
         channels = [v for v in body.values() if isinstance(v, dict) and "status" in v]
         if not channels:
             raise NotFound(

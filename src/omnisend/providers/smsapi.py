@@ -50,9 +50,9 @@ from ..errors import (
     TemplateError,
     ValidationError,
 )
-from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, SendResult
+from ..models import DeliveryReport, DeliveryStatus, Message
 from ._webhook import Callback, Joined, ReportFields, SharedSecret, as_number
-from .base import ErrorCode, ErrorTable, Provider, StatusEntry, StatusTable, utc_from_timestamp
+from .base import Answer, ErrorCode, ErrorTable, Provider, StatusEntry, StatusTable, utc_from_timestamp
 
 __all__ = ["Smsapi"]
 
@@ -327,6 +327,16 @@ class Smsapi(Provider):
     max_recipients = 1000
     keyed_recipients = True
     secret_attributes = ("_token", "webhook_secret")
+    answer = Answer(
+        code="error",
+        text="message",
+        items="list",
+        recipient=("submitted_number", "number"),
+        message_id="id",
+        status="status",
+        item_code="error",
+        item_text="message",
+    )
     owned_options = frozenset(
         {"to", "group", "idx", "check_idx", "format", "details", "encoding", "access_token", "username", "password"}
     )
@@ -423,78 +433,10 @@ class Smsapi(Provider):
                 self.unsupported("a validity outside 1 to 72 hours", field="validity")
             form["expiration_date"] = str(int((send_at + message.validity).timestamp()))
 
-    def parse_response(
-        self, response: httpx.Response, *, message: Message | None = None, idempotency_key: str | None = None
-    ) -> SendResult:
-        body = self._body(response)
-        items = self.objects(body.get("list"), response, "list")
-        if (
-            message is not None
-            and isinstance(message.to, str)
-            and len(items) == 1
-            and not body.get("invalid_numbers")
-            and isinstance(items[0], dict)
-        ):
-            # One recipient, one entry: what the loop below finds for it, without its tables.
-            status = self.statuses.normalize(items[0].get("status"))
-            if status is DeliveryStatus.QUEUED and self._scheduled(message):
-                status = DeliveryStatus.SCHEDULED
-            message_id = _str(items[0].get("id"))
-            recipient = RecipientResult(message.to, message_id, status)
-            return SendResult(self.name, message_id, status, (recipient,), idempotency_key, raw=body)
-        by_number = {str(item.get("submitted_number") or item.get("number")): item for item in items}
-        rejected = self.objects(body.get("invalid_numbers"), response, "invalid_numbers")
-        invalid = {str(i.get("submitted_number") or i.get("number")): i for i in rejected}
-        scheduled = message is not None and self._scheduled(message)
-        numbers = message.recipients if message is not None else tuple(f"+{n}" for n in by_number)
-        recipients = []
-        for position, number in enumerate(numbers):
-            digits = number.lstrip("+")
-            item = by_number.get(digits) or (items[position] if len(items) == len(numbers) else None)
-            if digits in invalid:
-                error = self.vendor_error(
-                    13, response=response, vendor_message=invalid[digits].get("message"), raw=body
-                )
-                recipients.append(RecipientResult(number, None, DeliveryStatus.REJECTED, error))
-            elif item is None:
-                error = self.vendor_error(
-                    13, response=response, vendor_message="recipient missing from the answer", raw=body
-                )
-                recipients.append(RecipientResult(number, None, DeliveryStatus.REJECTED, error))
-            else:
-                status = self.statuses.normalize(item.get("status"))
-                if scheduled and status is DeliveryStatus.QUEUED:
-                    status = DeliveryStatus.SCHEDULED
-                recipients.append(RecipientResult(number, _str(item.get("id")), status))
-        ok = [r for r in recipients if r.error is None]
-        if not ok:
-            raise self.vendor_error(13, response=response, vendor_message=body.get("message"), raw=body)
-        return SendResult(
-            provider=self.name,
-            message_id=ok[0].message_id,
-            status=ok[0].status,
-            recipients=tuple(recipients),
-            idempotency_key=idempotency_key,
-            raw=body,
-        )
-
-    @staticmethod
-    def _scheduled(message: Message) -> bool:
-        """Whether ``message`` asks for a send more than a minute from now."""
-        return message.scheduled_at is not None and (
-            message.scheduled_at > datetime.now(timezone.utc) + timedelta(minutes=1)
-        )
-
-    def _body(self, response: httpx.Response) -> dict[str, Any]:
-        """The JSON body, with the vendor error code (HTTP 200 or not) raised as its class."""
-        body = self.read_json(response)
-        if isinstance(body, dict) and body.get("error") not in (None, 0, "0", ""):
-            raise self.vendor_error(body["error"], response=response, vendor_message=body.get("message"), raw=body)
-        if not response.is_success:
-            raise self.http_error(response, raw=body)
-        if not isinstance(body, dict):
-            raise self.shape_error(response, f"expected a JSON object, got {type(body).__name__}")
-        return body
+    def answer_items(self, body: Mapping[str, Any], response: httpx.Response) -> list[object]:
+        """The accepted ``list``, then the refused ``invalid_numbers`` (each read as code 13)."""
+        refused = self.objects(body.get("invalid_numbers"), response, "invalid_numbers")
+        return [*super().answer_items(body, response), *({**item, "error": 13} for item in refused)]
 
     # -- status -----------------------------------------------------------------------------
 
@@ -504,7 +446,7 @@ class Smsapi(Provider):
         )
 
     def parse_status(self, response: httpx.Response, *, message_id: str | None = None) -> DeliveryReport:
-        body = self._body(response)
+        body = self.read_answer(response)
         items = self.objects(body.get("list"), response, "list")
         item = next((i for i in items if _str(i.get("id")) == message_id), items[0] if items else None)
         if item is None:

@@ -74,12 +74,11 @@ from ..errors import (
     RateLimited,
     ServiceUnavailable,
     TemplateError,
-    TransportError,
     ValidationError,
 )
-from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, SendResult
+from ..models import DeliveryReport, DeliveryStatus, Message
 from ._webhook import Callback, SignedUrl
-from .base import ErrorCode, ErrorTable, Provider, StatusEntry, StatusTable
+from .base import Answer, ErrorCode, ErrorTable, Provider, StatusEntry, StatusTable
 
 __all__ = ["Twilio"]
 
@@ -354,6 +353,16 @@ class Twilio(Provider):
     webhook_format = "form"
     owned_options = frozenset({"To", "StatusCallback"})
     secret_attributes = ("_auth_token", "_api_key_secret")
+    #: A 2xx answer is the Message resource; an error is ``{"code", "message", ...}`` with a 4xx/5xx status.
+    answer = Answer(
+        code="code",
+        text=("message", "detail", "title"),
+        errors_on_success=False,
+        recipient="to",
+        message_id="sid",
+        status="status",
+        id_required=True,
+    )
 
     def __init__(
         self,
@@ -435,23 +444,13 @@ class Twilio(Provider):
             fields["MediaUrl"] = message.media.url
         return fields
 
-    def parse_response(
-        self, response: httpx.Response, *, message: Message | None = None, idempotency_key: str | None = None
-    ) -> SendResult:
-        body = self.read_object(response, message=("message", "detail", "title"))
-        sid, status = body.get("sid"), self.statuses.normalize(body.get("status"))
-        if not isinstance(sid, str) or not sid:
-            raise TransportError("the answer names no message sid", provider=self.name, raw=body, accepted=None)
-        to = _number(body.get("to")) or (message.recipients[0] if message is not None else "")
-        return SendResult(self.name, sid, status, (RecipientResult(to, sid, status),), idempotency_key, raw=body)
-
     # -- status lookups and callbacks -----------------------------------------------------
 
     def build_status_request(self, message_id: str) -> httpx.Request:
         return self._request("GET", f"Messages/{quote(message_id, safe='')}.json")
 
     def parse_status(self, response: httpx.Response, *, message_id: str | None = None) -> DeliveryReport:
-        body = self.read_object(response, message=("message", "detail", "title"))
+        body = self.read_answer(response)
         return self._report(body, timestamp=_time(body.get("date_updated")), raw=body)
 
     def webhook_report(self, event: Mapping[str, Any], callback: Callback) -> DeliveryReport:

@@ -87,9 +87,9 @@ from ..errors import (
     TemplateError,
     ValidationError,
 )
-from ..models import DeliveryStatus, Message, RecipientResult, SendResult, Template
+from ..models import DeliveryStatus, Message, Template
 from ._webhook import BodyHmac, Callback, First, Joined, ReportFields
-from .base import ErrorCode, ErrorTable, Flow, Provider, StatusEntry, StatusTable, utc_from_timestamp
+from .base import Answer, ErrorCode, ErrorTable, Provider, StatusEntry, StatusTable, utc_from_timestamp
 
 __all__ = ["WebexConnect"]
 
@@ -379,6 +379,18 @@ class WebexConnect(Provider):
     max_recipients = MAX_DESTINATIONS
     owned_options = frozenset({"correlationid", "destination"})
     secret_attributes = ("_key", "_token", "webhook_secret")
+    #: A ``response`` object is an error of the whole request unless its code is a success code;
+    #: a ``response`` array holds one entry per destination, in order.
+    answer = Answer(
+        code="response.code",
+        text="response.description",
+        items="response",
+        message_id="transid",
+        item_code="code",
+        item_text="description",
+        accepted=RESULTS,
+        missing_is_error=False,
+    )
 
     def __init__(
         self,
@@ -484,55 +496,6 @@ class WebexConnect(Provider):
             )
         return {"appid": appid, "message": _template(message.template)}
 
-    def send_flow(self, message: Message, *, idempotency_key: str) -> Flow[SendResult]:
-        """Split above ``max_destinations`` (the base flow), unless ``split_batches=False``."""
-        if not self.split_batches:
-            result: SendResult = yield self.send_step(message, idempotency_key=idempotency_key)
-            return result
-        return (yield from super().send_flow(message, idempotency_key=idempotency_key))
-
-    def parse_response(
-        self, response: httpx.Response, *, message: Message | None = None, idempotency_key: str | None = None
-    ) -> SendResult:
-        body = self.read_json(response)
-        answer = body.get("response") if isinstance(body, dict) else None
-        if isinstance(answer, dict) and RESULTS.lookup(answer.get("code")) is None:
-            raise self.vendor_error(
-                answer.get("code"), response=response, vendor_message=answer.get("description"), raw=body
-            )
-        if not response.is_success:
-            raise self.http_error(response, raw=body)
-        entries = [answer] if isinstance(answer, dict) else answer
-        if not isinstance(entries, list) or not entries:
-            raise self.shape_error(response, "expected a 'response' array or object")
-        numbers = message.recipients if message is not None else tuple("" for _ in entries)
-        recipients = []
-        for position, to in enumerate(numbers):
-            entry = entries[position] if position < len(entries) else None
-            if not isinstance(entry, dict):
-                recipients.append(RecipientResult(to, None, _S.UNKNOWN))
-                continue
-            transid = _str(entry.get("transid"))
-            accepted = RESULTS.lookup(entry.get("code"))
-            if accepted is not None:
-                recipients.append(RecipientResult(to, transid, accepted.status))
-                continue
-            error = self.vendor_error(
-                entry.get("code"), response=response, vendor_message=entry.get("description"), raw=body
-            )
-            recipients.append(RecipientResult(to, transid, _recipient_status(error), error))
-        ok = [r for r in recipients if r.error is None]
-        if not ok:
-            raise next(r.error for r in recipients if r.error is not None)
-        return SendResult(
-            provider=self.name,
-            message_id=next((r.message_id for r in ok if r.message_id), None),
-            status=ok[0].status,
-            recipients=tuple(recipients),
-            idempotency_key=idempotency_key,
-            raw=body,
-        )
-
     # -- status -----------------------------------------------------------------------------
 
     def build_status_request(self, message_id: str) -> httpx.Request:
@@ -559,13 +522,6 @@ class WebexConnect(Provider):
 
     def _malformed(self, problem: str, field: str) -> NoReturn:
         raise ValidationError(f"Webex Connect receipt {problem}", provider=self.name, field=field)
-
-
-def _recipient_status(error: ProviderError) -> DeliveryStatus:
-    """Refused (the vendor did not take it), failed (taken, not deliverable), or unknown (ambiguous)."""
-    if error.accepted is False:
-        return _S.REJECTED
-    return _S.FAILED if isinstance(error, DeliveryFailed) else _S.UNKNOWN
 
 
 def _template(template: Template) -> dict[str, Any]:

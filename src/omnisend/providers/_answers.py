@@ -1,0 +1,331 @@
+"""The send-answer pipeline every adapter shares (the template method of django-anymail).
+
+An adapter does not write ``parse_response``: it **declares** where its send answer keeps things,
+as an :class:`Answer` in the class attribute ``answer``, and :meth:`Provider.parse_response
+<omnisend.providers.base.Provider.parse_response>` runs :func:`read_send_answer` over it:
+
+1. the body is read (:meth:`~omnisend.providers.base.Provider.read_json`: an empty, HTML or cut-short
+   body is a typed error); a body that is not a JSON object is the HTTP-status error (non-2xx) or a
+   shape error (2xx, ``accepted=None``);
+2. an error of the whole request — the hook ``answer_error(body, response)``, by default the
+   declared ``code``/``text`` fields — is raised as the class its code has in ``errors`` (with no
+   code, as the HTTP-status error carrying the vendor's words);
+3. the per-recipient items — the hook ``answer_items(body, response)``, by default the declared
+   ``items`` list (a single object counts as a list of one; ``items=None``: the body is the one item).
+   An answer listing none is a shape error; a non-2xx answer is the HTTP-status error unless it
+   lists items (Clickatell answers 400/207 with one error per message);
+4. each recipient of the message finds its item by the number the item names (the declared
+   ``recipient`` fields, channel prefix and ``+`` ignored), else by position: always when the
+   vendor names no recipient, otherwise when the answer lists as many items as recipients;
+5. each item is accepted or refused — the hook ``item_error(item)``, by default the declared
+   ``item_code``/``item_text``: an item with no code is accepted, unless ``accepted`` (a
+   :class:`StatusTable` of success codes) is declared, when only those codes are. An accepted item
+   keeps its id (``message_id``) and its status (the declared ``status`` field read through
+   ``statuses``, else the ``accepted`` row's status, else ``QUEUED``; ``QUEUED`` of a message
+   scheduled more than a minute ahead reads ``SCHEDULED``). A refused one gets the typed error of
+   its code and the status that error implies (:func:`refused_status`). A recipient the answer does
+   not list is ``UNKNOWN``, with a :class:`DeliveryUnknown` error unless ``missing_is_error=False``;
+6. none accepted: the first recipient's error is raised; otherwise the :class:`SendResult` carries
+   every recipient (``result.failed`` the refused ones), the first accepted id and status.
+
+How an adapter uses it — declare, and override a hook only where a shape cannot be declared::
+
+    class Acme(Provider):
+        answer = Answer(
+            code="error.code", text=("error.message",),    # an error of the whole request
+            items="messages", recipient=("to",),            # one item per recipient, naming it
+            message_id=("id",), status="status",            # what an accepted item carries
+            item_code=("error",),                           # what a refused item carries
+        )
+
+        def answer_error(self, body, response):           # only for an odd error envelope
+            ...                                             # -> (code, words) or None
+
+Status lookups and other calls read their answers with :func:`read_answer`
+(``Provider.read_answer``): steps 1-2, and a non-2xx answer raised as its HTTP status.
+Splitting a send above ``max_recipients`` into requests (derived keys where the vendor
+de-duplicates) is :meth:`Provider.send_flow <omnisend.providers.base.Provider.send_flow>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Final
+
+import httpx
+
+from .._inputs import derive_id
+from ..errors import DeliveryFailed, DeliveryUnknown, InvalidRecipient, OmnisendError, TransportError
+from ..models import DeliveryStatus, Message, RecipientResult, SendResult
+from ._steps import Flow
+from ._tables import StatusTable
+
+if TYPE_CHECKING:
+    from .base import Provider
+
+__all__ = ["Answer", "read_answer", "read_send_answer", "refused_status", "split_send"]
+
+Path = tuple[str, ...]
+#: Values of a code field that say "no error".
+_NO_CODE: Final = (None, "", 0, "0")
+
+
+def _paths(names: str | Sequence[str]) -> tuple[Path, ...]:
+    return tuple(tuple(name.split(".")) for name in ((names,) if isinstance(names, str) else names))
+
+
+def _get(obj: object, path: Path) -> Any:
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def first(obj: object, paths: tuple[Path, ...]) -> Any:
+    """The first of ``paths`` present in ``obj`` (not ``None``, not empty text); ``None`` if none."""
+    for path in paths:
+        value = _get(obj, path)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Where a vendor's send answer keeps what the shared pipeline reads.
+
+    Field names are dotted for nesting (``"error.code"``); a tuple lists alternatives, the first
+    present wins. Everything is optional: an adapter declares what its vendor has.
+    """
+
+    code: str | Sequence[str] = ()
+    """An error of the whole request: its code."""
+    text: str | Sequence[str] = ()
+    """... and its words."""
+    errors_on_success: bool = True
+    """Whether a 2xx answer may carry such an error (SMSAPI and Webex answer errors with HTTP 200)."""
+    items: str | None = None
+    """The list of per-recipient items; ``None``: the body itself is the one item."""
+    recipient: str | Sequence[str] = ()
+    """Item fields naming its recipient; none: items follow the recipients' order."""
+    message_id: str | Sequence[str] = ()
+    """Item fields holding the vendor's message id."""
+    status: str | None = None
+    """Item field holding the vendor's status of an accepted item (read through ``statuses``)."""
+    item_code: str | Sequence[str] = ()
+    """Item fields holding a refused item's code ..."""
+    item_text: str | Sequence[str] = ()
+    """... and its words."""
+    accepted: StatusTable | None = None
+    """Success codes (with the status each means): when given, only an item with one is accepted."""
+    id_required: bool = False
+    """An accepted item without a message id is unreadable (``TransportError``, ``accepted=None``)."""
+    missing_is_error: bool = True
+    """A recipient the answer does not list gets a ``DeliveryUnknown`` error (else only ``UNKNOWN``)."""
+    _read: dict[str, tuple[Path, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        names = ("code", "text", "items", "recipient", "message_id", "item_code", "item_text")
+        object.__setattr__(self, "_read", {name: _paths(getattr(self, name) or ()) for name in names})
+
+    def error(self, body: Mapping[str, Any], response: httpx.Response) -> tuple[object, object] | None:
+        """``(code, words)`` of an error of the whole request, ``None`` when ``body`` holds none.
+
+        With no code, a non-2xx answer's words still come back (``(None, words)``): the HTTP
+        status then gives the class and the vendor's words the message.
+        """
+        success = response.is_success
+        if success and not self.errors_on_success:
+            return None
+        code = first(body, self._read["code"])
+        if code in _NO_CODE or (self.accepted is not None and self.accepted.lookup(code) is not None):
+            text = None if success else first(body, self._read["text"])
+            return None if text is None else (None, text)
+        return code, first(body, self._read["text"])
+
+    def item_error(self, item: Mapping[str, Any]) -> tuple[object, object] | None:
+        """``(code, words)`` of a refused item; ``None`` for an accepted one."""
+        code = first(item, self._read["item_code"])
+        if self.accepted is not None:
+            if self.accepted.lookup(code) is not None:
+                return None
+        elif code in _NO_CODE:
+            return None
+        return code, first(item, self._read["item_text"])
+
+    def list_items(self, provider: Provider, body: Mapping[str, Any], response: httpx.Response) -> list[object]:
+        """The items of ``body``: a list, a single object as a list of one, nothing as ``[]``."""
+        if self.items is None:
+            return [body]
+        value = _get(body, self._read["items"][0])
+        if value is None or value == "":
+            return []
+        if isinstance(value, dict):
+            return [value]
+        if not isinstance(value, list):
+            raise provider.shape_error(response, f"expected {self.items} to be a list, got {type(value).__name__}")
+        return value
+
+
+def refused_status(error: OmnisendError) -> DeliveryStatus:
+    """A refused recipient's status: ``REJECTED`` (not taken), ``FAILED`` (taken, not deliverable:
+    ``DeliveryFailed``) or ``UNKNOWN`` (the vendor may have taken it)."""
+    if error.accepted is False:
+        return DeliveryStatus.REJECTED
+    return DeliveryStatus.FAILED if isinstance(error, DeliveryFailed) else DeliveryStatus.UNKNOWN
+
+
+def _request_object(provider: Provider, response: httpx.Response) -> dict[str, Any]:
+    """The JSON object of an answer, with an error of the whole request raised as its class."""
+    body = provider.read_json(response)
+    if not isinstance(body, dict):
+        if not response.is_success:
+            raise provider.http_error(response, raw=body)
+        raise provider.shape_error(response, f"expected a JSON object, got {type(body).__name__}")
+    found = provider.answer_error(body, response)
+    if found is not None:
+        code, text = found
+        if code in _NO_CODE:
+            raise provider.http_error(response, raw=body, message=_text(text))
+        raise provider.vendor_error(code, response=response, vendor_message=text, raw=body)
+    return body
+
+
+def read_answer(provider: Provider, response: httpx.Response) -> dict[str, Any]:
+    """The JSON object of a 2xx answer; a vendor error (``answer_error``) or a non-2xx answer raised
+    as its class. For status lookups and the other calls of a vendor."""
+    body = _request_object(provider, response)
+    if not response.is_success:
+        raise provider.http_error(response, raw=body)
+    return body
+
+
+def _scheduled(message: Message | None) -> bool:
+    when = message.scheduled_at if message is not None else None
+    return when is not None and when > datetime.now(timezone.utc) + timedelta(minutes=1)
+
+
+def _number(value: object) -> str:
+    """The digits a recipient field names: without a channel prefix (``whatsapp:``) or ``+``."""
+    return str(value).rpartition(":")[2].lstrip("+")
+
+
+def read_send_answer(
+    provider: Provider, response: httpx.Response, message: Message | None, idempotency_key: str | None
+) -> SendResult:
+    """A send answer → :class:`SendResult` (one result per recipient), or the typed error raised."""
+    shape = provider.answer
+    body = _request_object(provider, response)
+    items = provider.answer_items(body, response)
+    if not response.is_success and (shape.items is None or not items):
+        raise provider.http_error(response, raw=body)
+    if not items:
+        raise provider.shape_error(response, f"the answer lists no {shape.items or 'message'}")
+    scheduled = _scheduled(message)
+    recipients = [
+        _recipient(provider, shape, number, item, response, body, scheduled)
+        for number, item in _match(message, items, shape._read["recipient"])
+    ]
+    accepted = [r for r in recipients if r.error is None]
+    if not accepted:
+        raise next(r.error for r in recipients if r.error is not None)
+    message_id = next((r.message_id for r in accepted if r.message_id), None)
+    return SendResult(provider.name, message_id, accepted[0].status, tuple(recipients), idempotency_key, raw=body)
+
+
+def _match(message: Message | None, items: list[object], fields: tuple[Path, ...]) -> list[tuple[str, object]]:
+    """Each recipient with its item: by the number it names, else by position (see the module
+    docstring). Without the message, the recipients are the numbers the items name."""
+    if message is None:
+        named = (first(item, fields) for item in items)
+        return [(f"+{_number(n)}" if n is not None else "", item) for n, item in zip(named, items, strict=True)]
+    numbers = message.recipients
+    if len(numbers) == len(items) == 1:  # one recipient, one item: by number or by position, the same
+        return [(numbers[0], items[0])]
+    if not fields:
+        return [(n, items[i] if i < len(items) else None) for i, n in enumerate(numbers)]
+    by_number = {}
+    for item in items:
+        name = first(item, fields)
+        if name is not None:
+            by_number[_number(name)] = item
+    same = len(items) == len(numbers)
+    return [(n, by_number.get(n.lstrip("+")) or (items[i] if same else None)) for i, n in enumerate(numbers)]
+
+
+def _recipient(
+    provider: Provider,
+    shape: Answer,
+    number: str,
+    item: object,
+    response: httpx.Response,
+    body: object,
+    scheduled: bool,
+) -> RecipientResult:
+    if not isinstance(item, dict):
+        if not shape.missing_is_error:
+            return RecipientResult(number, None, DeliveryStatus.UNKNOWN)
+        missing = DeliveryUnknown("recipient missing from the answer", provider=provider.name, raw=body)
+        return RecipientResult(number, None, DeliveryStatus.UNKNOWN, missing)
+    message_id = _text(first(item, shape._read["message_id"]))
+    found = provider.item_error(item)
+    if found is not None:
+        code, text = found
+        error = provider.vendor_error(code, response=response, vendor_message=text, raw=body)
+        return RecipientResult(number, message_id, refused_status(error), error)
+    if message_id is None and shape.id_required:
+        what = "/".join(".".join(path) for path in shape._read["message_id"])
+        raise TransportError(f"the answer names no message {what}", provider=provider.name, raw=body, accepted=None)
+    if shape.status is not None:
+        status = provider.statuses.normalize(item.get(shape.status))
+    elif shape.accepted is not None:
+        row = shape.accepted.lookup(first(item, shape._read["item_code"]))
+        status = row.status if row is not None else DeliveryStatus.QUEUED
+    else:
+        status = DeliveryStatus.QUEUED
+    if scheduled and status is DeliveryStatus.QUEUED:
+        status = DeliveryStatus.SCHEDULED
+    return RecipientResult(number, message_id, status)
+
+
+def split_send(provider: Provider, message: Message, idempotency_key: str) -> Flow[SendResult]:
+    """The requests of a send above ``max_recipients``, one per chunk, merged into one result.
+
+    Every chunk is built (and so validated) before the first request goes out. Where the vendor
+    de-duplicates, the chunk starting at recipient ``i`` carries the key ``<key>--<i>`` and each
+    recipient keeps the id it has in the whole send (``recipient_ids``). The first chunk's error is
+    raised unless it only rejects recipients; a later chunk's error becomes each of its recipients'
+    error (status by :func:`refused_status`). None accepted: the first error is raised.
+    """
+    numbers, size = message.recipients, provider.max_recipients
+    ids = provider.recipient_ids(message, idempotency_key)
+    starts = range(0, len(numbers), size)
+    chunks = [message._part(list(numbers[i : i + size]), ids[i : i + size]) for i in starts]
+    keys = [derive_id(idempotency_key, i + 1) if provider.deduplicates else idempotency_key for i in starts]
+    steps = [provider.send_step(chunk, idempotency_key=key) for chunk, key in zip(chunks, keys, strict=True)]
+    recipients: list[RecipientResult] = []
+    raws: list[object] = []
+    errors: list[OmnisendError] = []
+    for index, (chunk, step) in enumerate(zip(chunks, steps, strict=True)):
+        try:
+            part: SendResult = yield step
+        except OmnisendError as exc:
+            if index == 0 and not isinstance(exc, InvalidRecipient):
+                raise
+            errors.append(exc)
+            recipients += [RecipientResult(to, None, refused_status(exc), exc) for to in chunk.recipients]
+            raws.append(exc.raw)
+            continue
+        recipients += part.recipients
+        raws.append(part.raw)
+    accepted = next((r for r in recipients if r.error is None), None)
+    if accepted is None:
+        raise errors[0]
+    return SendResult(provider.name, accepted.message_id, accepted.status, tuple(recipients), idempotency_key, raw=raws)
