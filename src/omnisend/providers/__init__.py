@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any, Final
 
-from .base import ErrorCode, ErrorTable, Provider, StatusEntry, StatusTable, Step
+from .base import Answer, ErrorCode, ErrorTable, Provider, StatusEntry, StatusTable, Step
 
 if TYPE_CHECKING:
     from .clickatell import Clickatell
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PROVIDERS",
+    "Answer",
     "Clickatell",
     "Edna",
     "ErrorCode",

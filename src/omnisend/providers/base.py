@@ -16,6 +16,10 @@ What every vendor shares is written once, one concern per module, all importable
 * ``_tables`` — :class:`ErrorTable`, :class:`StatusTable` and the HTTP-status fallbacks (401/403,
   402, 404, 408, 429 + ``Retry-After``, 5xx) for answers that carry no vendor code;
 * ``_steps`` — :class:`Step` and :data:`Flow`, the contract with the client;
+* ``_answers`` — the send-answer pipeline: an adapter declares an :class:`Answer` (where its answer
+  keeps the error code, the per-recipient items, their ids and statuses) and the shared
+  :meth:`Provider.parse_response` matches recipients, builds partial results and raises the first
+  error when none was accepted; split sends (:meth:`Provider.send_flow`) too;
 * ``_guard`` — the guard around every ``parse_*``/``_parse_*`` method and flow that turns any
   unexpected answer shape into a typed error instead of ``KeyError``/``TypeError`` and masks a
   credential the answer echoes; :func:`strict_adapters` for tests;
