@@ -70,6 +70,8 @@ __all__ = ["Answer", "read_answer", "read_send_answer", "refused_status", "split
 Path = tuple[str, ...]
 #: Values of a code field that say "no error".
 _NO_CODE: Final = (None, "", 0, "0")
+_QUEUED: Final = DeliveryStatus.QUEUED
+_SCHEDULED: Final = DeliveryStatus.SCHEDULED
 
 
 def _paths(names: str | Sequence[str]) -> tuple[Path, ...]:
@@ -87,7 +89,10 @@ def _get(obj: object, path: Path) -> Any:
 def first(obj: object, paths: tuple[Path, ...]) -> Any:
     """The first of ``paths`` present in ``obj`` (not ``None``, not empty text); ``None`` if none."""
     for path in paths:
-        value = _get(obj, path)
+        if len(path) == 1:  # the common case, without the walk
+            value = obj.get(path[0]) if isinstance(obj, dict) else None
+        else:
+            value = _get(obj, path)
         if value is not None and value != "":
             return value
     return None
@@ -160,6 +165,13 @@ class Answer:
             return None
         return code, first(item, self._read["item_text"])
 
+    def item_status(self, provider: Provider, item: Mapping[str, Any]) -> DeliveryStatus:
+        """The status of an accepted item: its ``status`` field, else its success code's, else ``QUEUED``."""
+        if self.status is not None:
+            return provider.statuses.normalize(item.get(self.status))
+        row = self.accepted.lookup(first(item, self._read["item_code"])) if self.accepted is not None else None
+        return row.status if row is not None else DeliveryStatus.QUEUED
+
     def list_items(self, provider: Provider, body: Mapping[str, Any], response: httpx.Response) -> list[object]:
         """The items of ``body``: a list, a single object as a list of one, nothing as ``[]``."""
         if self.items is None:
@@ -228,11 +240,11 @@ def read_send_answer(
         raise provider.http_error(response, raw=body)
     if not items:
         raise provider.shape_error(response, f"the answer lists no {shape.items or 'message'}")
-    scheduled = _scheduled(message)
-    recipients = [
-        _recipient(provider, shape, number, item, response, body, scheduled)
-        for number, item in _match(message, items, shape._read["recipient"])
-    ]
+    if message is not None and len(items) == len(message.recipients) == 1:  # by number or position: the same
+        pairs: list[tuple[str, object]] = [(message.recipients[0], items[0])]
+    else:
+        pairs = _match(message, items, shape._read["recipient"])
+    recipients = _results(provider, shape, pairs, response, body, _scheduled(message))
     accepted = [r for r in recipients if r.error is None]
     if not accepted:
         raise next(r.error for r in recipients if r.error is not None)
@@ -247,8 +259,6 @@ def _match(message: Message | None, items: list[object], fields: tuple[Path, ...
         named = (first(item, fields) for item in items)
         return [(f"+{_number(n)}" if n is not None else "", item) for n, item in zip(named, items, strict=True)]
     numbers = message.recipients
-    if len(numbers) == len(items) == 1:  # one recipient, one item: by number or by position, the same
-        return [(numbers[0], items[0])]
     if not fields:
         return [(n, items[i] if i < len(items) else None) for i, n in enumerate(numbers)]
     by_number = {}
@@ -260,39 +270,40 @@ def _match(message: Message | None, items: list[object], fields: tuple[Path, ...
     return [(n, by_number.get(n.lstrip("+")) or (items[i] if same else None)) for i, n in enumerate(numbers)]
 
 
-def _recipient(
+def _results(
     provider: Provider,
     shape: Answer,
-    number: str,
-    item: object,
+    pairs: list[tuple[str, object]],
     response: httpx.Response,
     body: object,
     scheduled: bool,
-) -> RecipientResult:
-    if not isinstance(item, dict):
-        if not shape.missing_is_error:
-            return RecipientResult(number, None, DeliveryStatus.UNKNOWN)
-        missing = DeliveryUnknown("recipient missing from the answer", provider=provider.name, raw=body)
-        return RecipientResult(number, None, DeliveryStatus.UNKNOWN, missing)
-    message_id = _text(first(item, shape._read["message_id"]))
-    found = provider.item_error(item)
-    if found is not None:
-        code, text = found
-        error = provider.vendor_error(code, response=response, vendor_message=text, raw=body)
-        return RecipientResult(number, message_id, refused_status(error), error)
-    if message_id is None and shape.id_required:
-        what = "/".join(".".join(path) for path in shape._read["message_id"])
-        raise TransportError(f"the answer names no message {what}", provider=provider.name, raw=body, accepted=None)
-    if shape.status is not None:
-        status = provider.statuses.normalize(item.get(shape.status))
-    elif shape.accepted is not None:
-        row = shape.accepted.lookup(first(item, shape._read["item_code"]))
-        status = row.status if row is not None else DeliveryStatus.QUEUED
-    else:
-        status = DeliveryStatus.QUEUED
-    if scheduled and status is DeliveryStatus.QUEUED:
-        status = DeliveryStatus.SCHEDULED
-    return RecipientResult(number, message_id, status)
+) -> list[RecipientResult]:
+    """Each recipient's result from its item: accepted, refused (``item_error``) or missing."""
+    item_error, ids, results = provider.item_error, shape._read["message_id"], []
+    for number, item in pairs:
+        if not isinstance(item, dict):
+            results.append(_missing(provider, shape, number, body))
+            continue
+        message_id = _text(first(item, ids))
+        found = item_error(item)
+        if found is not None:
+            error = provider.vendor_error(found[0], response=response, vendor_message=found[1], raw=body)
+            results.append(RecipientResult(number, message_id, refused_status(error), error))
+            continue
+        if message_id is None and shape.id_required:
+            what = "/".join(".".join(path) for path in ids)
+            raise TransportError(f"the answer names no message {what}", provider=provider.name, raw=body, accepted=None)
+        status = shape.item_status(provider, item)
+        results.append(RecipientResult(number, message_id, _SCHEDULED if scheduled and status is _QUEUED else status))
+    return results
+
+
+def _missing(provider: Provider, shape: Answer, number: str, body: object) -> RecipientResult:
+    """A recipient the answer does not list: ``UNKNOWN`` (with ``DeliveryUnknown`` unless declared otherwise)."""
+    if not shape.missing_is_error:
+        return RecipientResult(number, None, DeliveryStatus.UNKNOWN)
+    missing = DeliveryUnknown("recipient missing from the answer", provider=provider.name, raw=body)
+    return RecipientResult(number, None, DeliveryStatus.UNKNOWN, missing)
 
 
 def split_send(provider: Provider, message: Message, idempotency_key: str) -> Flow[SendResult]:
