@@ -136,9 +136,23 @@ class Answer:
     """A recipient the answer does not list gets a ``DeliveryUnknown`` error (else only ``UNKNOWN``)."""
     _read: dict[str, tuple[Path, ...]] = field(init=False, repr=False, compare=False)
 
+    _keys: dict[str, str | None] = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         names = ("code", "text", "items", "recipient", "message_id", "item_code", "item_text")
-        object.__setattr__(self, "_read", {name: _paths(getattr(self, name) or ()) for name in names})
+        read = {name: _paths(getattr(self, name) or ()) for name in names}
+        object.__setattr__(self, "_read", read)
+        # A field read from one top-level key (most are) is read with one ``dict.get`` on the hot path.
+        keys = {name: paths[0][0] if len(paths) == 1 and len(paths[0]) == 1 else None for name, paths in read.items()}
+        object.__setattr__(self, "_keys", keys)
+
+    def pick(self, obj: Mapping[str, Any], name: str) -> Any:
+        """The declared field ``name`` of ``obj`` (the first of its alternatives present), or ``None``."""
+        key = self._keys[name]
+        if key is not None:
+            value = obj.get(key)
+            return None if value == "" else value
+        return first(obj, self._read[name])
 
     def error(self, body: Mapping[str, Any], response: httpx.Response) -> tuple[object, object] | None:
         """``(code, words)`` of an error of the whole request, ``None`` when ``body`` holds none.
@@ -146,38 +160,38 @@ class Answer:
         With no code, a non-2xx answer's words still come back (``(None, words)``): the HTTP
         status then gives the class and the vendor's words the message.
         """
-        success = response.is_success
+        success = 200 <= response.status_code < 300
         if success and not self.errors_on_success:
             return None
-        code = first(body, self._read["code"])
+        code = self.pick(body, "code")
         if code in _NO_CODE or (self.accepted is not None and self.accepted.lookup(code) is not None):
-            text = None if success else first(body, self._read["text"])
+            text = None if success else self.pick(body, "text")
             return None if text is None else (None, text)
-        return code, first(body, self._read["text"])
+        return code, self.pick(body, "text")
 
     def item_error(self, item: Mapping[str, Any]) -> tuple[object, object] | None:
         """``(code, words)`` of a refused item; ``None`` for an accepted one."""
-        code = first(item, self._read["item_code"])
+        code = self.pick(item, "item_code")
         if self.accepted is not None:
             if self.accepted.lookup(code) is not None:
                 return None
         elif code in _NO_CODE:
             return None
-        return code, first(item, self._read["item_text"])
+        return code, self.pick(item, "item_text")
 
     def item_status(self, provider: Provider, item: Mapping[str, Any]) -> DeliveryStatus:
         """The status of an accepted item: its ``status`` field, else its success code's, else ``QUEUED``."""
         if self.status is not None:
             return provider.statuses.normalize(item.get(self.status))
-        row = self.accepted.lookup(first(item, self._read["item_code"])) if self.accepted is not None else None
+        row = self.accepted.lookup(self.pick(item, "item_code")) if self.accepted is not None else None
         return row.status if row is not None else DeliveryStatus.QUEUED
 
     def list_items(self, provider: Provider, body: Mapping[str, Any], response: httpx.Response) -> list[object]:
         """The items of ``body``: a list, a single object as a list of one, nothing as ``[]``."""
         if self.items is None:
             return [body]
-        value = _get(body, self._read["items"][0])
-        if value is None or value == "":
+        value = self.pick(body, "items")
+        if value is None:
             return []
         if isinstance(value, dict):
             return [value]
@@ -236,7 +250,7 @@ def read_send_answer(
     shape = provider.answer
     body = _request_object(provider, response)
     items = provider.answer_items(body, response)
-    if not response.is_success and (shape.items is None or not items):
+    if not 200 <= response.status_code < 300 and (shape.items is None or not items):
         raise provider.http_error(response, raw=body)
     if not items:
         raise provider.shape_error(response, f"the answer lists no {shape.items or 'message'}")
@@ -245,11 +259,16 @@ def read_send_answer(
     else:
         pairs = _match(message, items, shape._read["recipient"])
     recipients = _results(provider, shape, pairs, response, body, _scheduled(message))
-    accepted = [r for r in recipients if r.error is None]
-    if not accepted:
+    accepted = None
+    for recipient in recipients:  # the first accepted recipient, and the first id of one
+        if recipient.error is None:
+            accepted = accepted or recipient
+            if recipient.message_id:
+                break
+    if accepted is None:
         raise next(r.error for r in recipients if r.error is not None)
-    message_id = next((r.message_id for r in accepted if r.message_id), None)
-    return SendResult(provider.name, message_id, accepted[0].status, tuple(recipients), idempotency_key, raw=body)
+    message_id = recipient.message_id if recipient.error is None else None
+    return SendResult(provider.name, message_id, accepted.status, tuple(recipients), idempotency_key, raw=body)
 
 
 def _match(message: Message | None, items: list[object], fields: tuple[Path, ...]) -> list[tuple[str, object]]:
@@ -279,19 +298,20 @@ def _results(
     scheduled: bool,
 ) -> list[RecipientResult]:
     """Each recipient's result from its item: accepted, refused (``item_error``) or missing."""
-    item_error, ids, results = provider.item_error, shape._read["message_id"], []
+    item_error, pick, results = provider.item_error, shape.pick, []
     for number, item in pairs:
         if not isinstance(item, dict):
             results.append(_missing(provider, shape, number, body))
             continue
-        message_id = _text(first(item, ids))
+        message_id = pick(item, "message_id")
+        message_id = None if message_id is None else str(message_id)
         found = item_error(item)
         if found is not None:
             error = provider.vendor_error(found[0], response=response, vendor_message=found[1], raw=body)
             results.append(RecipientResult(number, message_id, refused_status(error), error))
             continue
         if message_id is None and shape.id_required:
-            what = "/".join(".".join(path) for path in ids)
+            what = "/".join(".".join(path) for path in shape._read["message_id"])
             raise TransportError(f"the answer names no message {what}", provider=provider.name, raw=body, accepted=None)
         status = shape.item_status(provider, item)
         results.append(RecipientResult(number, message_id, _SCHEDULED if scheduled and status is _QUEUED else status))

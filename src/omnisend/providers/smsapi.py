@@ -435,9 +435,10 @@ class Smsapi(Provider):
 
     def answer_items(self, body: Mapping[str, Any], response: httpx.Response) -> list[object]:
         """The accepted ``list``, then the refused ``invalid_numbers`` (each read as code 13)."""
-        listed = super().answer_items(body, response)
-        refused = self.objects(body.get("invalid_numbers"), response, "invalid_numbers")
-        return [*listed, *({**item, "error": 13} for item in refused)] if refused else listed
+        listed, refused = super().answer_items(body, response), body.get("invalid_numbers")
+        if not refused:
+            return listed
+        return [*listed, *({**item, "error": 13} for item in self.objects(refused, response, "invalid_numbers"))]
 
     # -- status -----------------------------------------------------------------------------
 
