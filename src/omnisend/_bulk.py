@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, Generator, Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from ._inputs import new_key, recipient_ids
 from .errors import OmnisendError
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import asyncio
 
 __all__ = [
+    "READ",
     "AsyncJobs",
     "Batcher",
     "Job",
@@ -43,6 +44,7 @@ __all__ = [
     "job_plan",
     "jobs",
     "members_alone",
+    "schedule",
     "split_outcomes",
 ]
 
@@ -379,3 +381,69 @@ class Pipeline:
     def finished(self) -> bool:
         """Every job taken has been handed over and nothing more will be taken."""
         return self.exhausted and self._claimed == 0 and self._handed == self._taken
+
+
+# -- the one scheduler of send_many: threads and asyncio only perform its commands --------------
+
+
+class _Read:
+    """Command: the next job from the input (``None`` when it is used up); a failure is thrown in."""
+
+    def __repr__(self) -> str:
+        return "READ"
+
+
+READ: Final = _Read()
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Command: start sending job ``number`` (its outcomes come back through :class:`Wait`)."""
+
+    number: int
+    job: Job
+
+
+@dataclass(frozen=True, slots=True)
+class Hand:
+    """Command: give ``outcomes`` to the consumer, then resume."""
+
+    outcomes: list[SendOutcome]
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Command: wait until a started job is done — job ``number`` when given (input order), else
+    any — and resume with every ``(number, outcomes)`` done by then; a job's bug is raised."""
+
+    number: int | None
+
+
+def schedule(pipeline: Pipeline) -> Generator[_Read | Start | Hand | Wait, object, None]:
+    """One ``send_many`` run: which job to read and start, when to hand which outcomes over, when
+    to wait. No I/O: ``Client`` performs the commands with a thread pool, ``AsyncClient`` with
+    asyncio workers. Ends when every outcome was handed over; then raises the input's failure, if
+    reading it failed.
+    """
+    while True:
+        while pipeline.claim():
+            try:
+                job = yield READ
+            except Exception as exc:  # noqa: BLE001 - the input failed: raised after the outcomes due
+                pipeline.broke(exc)
+                break
+            number = pipeline.took(job)  # type: ignore[arg-type]
+            if job is None or number is None:
+                break
+            yield Start(number, job)  # type: ignore[arg-type]
+        outcomes = pipeline.next_outcomes()
+        if outcomes is not None:
+            yield Hand(outcomes)
+            continue
+        if pipeline.finished:
+            if pipeline.failure is not None:
+                raise pipeline.failure
+            return
+        done = yield Wait(pipeline.waiting_for if pipeline.order == "input" else None)
+        for number, outcomes in done:  # type: ignore[attr-defined]
+            pipeline.finish(number, outcomes)

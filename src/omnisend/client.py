@@ -14,17 +14,28 @@ import logging
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Mapping, Sized
-from dataclasses import replace
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sized,
+)
+from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar, Union, cast
 
 import httpx
 
 from . import _wire
 from . import events as _events
 from ._answer import DEFAULT_MAX_RESPONSE_BYTES, current
-from ._bulk import AsyncJobs, Job, Order, Pipeline, SendOutcome, job_plan, jobs
+from ._bulk import READ, AsyncJobs, Hand, Job, Order, Pipeline, SendOutcome, Start, Wait, job_plan, jobs, schedule
 from ._engine import Call, Driver, Pause, Run, Send, drive
 from ._inputs import new_key as _new_key
 from ._text import sms_segments
@@ -289,12 +300,21 @@ class _BaseClient(Generic[_H]):
     def _policy(self, retry: RetryPolicy | None | NotGiven) -> RetryPolicy:
         return self.retry if retry is NOT_GIVEN else (retry or NO_RETRY)
 
-    @staticmethod
-    def _check_bulk(concurrency: int, order: str) -> None:
+    def _bulk(
+        self,
+        concurrency: int,
+        order: Order,
+        batch: bool,
+        retry: RetryPolicy | None | NotGiven,
+        timeout: _Timeout | NotGiven,
+    ) -> _Bulk:
+        """``send_many``'s settings, checked before anything is read or sent."""
         if not isinstance(concurrency, int) or concurrency < 1:
             raise ConfigurationError(f"send_many: concurrency must be a positive int, got {concurrency!r}")
         if order not in ("input", "completion"):
             raise ConfigurationError(f"send_many: order must be 'input' or 'completion', got {order!r}")
+        self._check_open()
+        return _Bulk(concurrency, batch, retry, timeout, self.provider, order)
 
 
 def _since(call: Call) -> float:
@@ -393,76 +413,18 @@ class Client(_BaseClient[httpx.Client]):
         the sends in flight end the attempt they are making and are not retried; those that were
         or may have been sent are logged (``omnisend`` logger, WARNING) with their keys.
         """
-        self._check_bulk(concurrency, order)
-        self._check_open()
-        return self._send_many(messages, concurrency, order, batch, retry, timeout)
+        return self._send_many(messages, self._bulk(concurrency, order, batch, retry, timeout))
 
-    def _send_many(
-        self,
-        messages: Iterable[Message],
-        concurrency: int,
-        order: Order,
-        batch: bool,
-        retry: RetryPolicy | None | NotGiven,
-        timeout: _Timeout | NotGiven,
-    ) -> Iterator[SendOutcome]:
-        source = jobs(
-            messages, max_recipients=self.provider.max_recipients, batch=batch, keyed=self.provider.keyed_recipients
-        )
-
+    def _send_many(self, messages: Iterable[Message], bulk: _Bulk) -> Iterator[SendOutcome]:
         import threading
-        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
         stop = threading.Event()  # set when the consumer leaves: no new send, no retry, no wait
 
         def run(job: Job) -> list[SendOutcome]:
-            return self._perform(self._job_driver(job, retry, timeout, stop), stop)
+            return self._perform(self._job_driver(job, bulk.retry, bulk.timeout, stop), stop)
 
-        pool = ThreadPoolExecutor(concurrency, thread_name_prefix="omnisend-send")
-        pipeline = Pipeline(window=2 * concurrency, order=order)
-        handing: deque[SendOutcome] = deque()  # outcomes taken from the pipeline, not yet yielded
-        running: dict[Future[list[SendOutcome]], int] = {}
-        by_number: dict[int, Future[list[SendOutcome]]] = {}
-        try:
-            while True:
-                while pipeline.claim():
-                    try:
-                        job = next(source, None)
-                    except Exception as exc:  # noqa: BLE001 - the input failed: re-raised after the outcomes due
-                        pipeline.broke(exc)
-                        break
-                    number = pipeline.took(job)
-                    if job is None or number is None:
-                        break
-                    future = pool.submit(run, job)
-                    running[future] = number
-                    by_number[number] = future
-                outcomes = pipeline.next_outcomes()
-                if outcomes is not None:
-                    handing.extend(outcomes)
-                    while handing:
-                        yield handing.popleft()
-                    continue
-                if pipeline.finished:
-                    if pipeline.failure is not None:
-                        raise pipeline.failure
-                    return
-                if order == "input":
-                    done: Iterable[Future[list[SendOutcome]]] = (by_number[pipeline.waiting_for],)
-                else:
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    number = running.pop(future)
-                    del by_number[number]
-                    pipeline.finish(number, future.result())
-        finally:
-            stop.set()
-            for future in running:
-                future.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)  # the sends in flight end their current attempt
-            source.close()
-            finished = [f.result() for f in running if f.done() and not f.cancelled() and f.exception() is None]
-            _report_abandoned([*handing, *pipeline.unyielded(), *(o for outcomes in finished for o in outcomes)])
+        threads = _Threads(bulk.jobs(messages), run, bulk.concurrency, stop)
+        yield from _never_suspending(_run_schedule(bulk.pipeline(), threads))
 
     def _perform(self, driver: Driver[R], stop: threading.Event | None = None) -> R:
         """Run the engine's driver: send what it asks to send, sleep what it asks to sleep.
@@ -588,101 +550,25 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
         cancelling it) cancels the sends still running. A failing input is raised after the
         outcomes of the sends already made, as in :meth:`Client.send_many`.
         """
-        self._check_bulk(concurrency, order)
-        self._check_open()
-        return self._send_many(messages, concurrency, order, batch, retry, timeout)
+        return self._send_many(messages, self._bulk(concurrency, order, batch, retry, timeout))
 
     async def _send_many(
-        self,
-        messages: Iterable[Message] | AsyncIterable[Message],
-        concurrency: int,
-        order: Order,
-        batch: bool,
-        retry: RetryPolicy | None | NotGiven,
-        timeout: _Timeout | NotGiven,
+        self, messages: Iterable[Message] | AsyncIterable[Message], bulk: _Bulk
     ) -> AsyncIterator[SendOutcome]:
-        import asyncio
-
-        source = AsyncJobs(
-            messages, max_recipients=self.provider.max_recipients, batch=batch, keyed=self.provider.keyed_recipients
-        )
         self._check_loop()
-        pipeline = Pipeline(window=2 * concurrency, order=order)
-        handing: deque[SendOutcome] = deque()  # outcomes taken from the pipeline, not yet yielded
-        loop = asyncio.get_running_loop()
-        idle: deque[asyncio.Future[None]] = deque()  # workers waiting for room in the window
-        wakeup: list[asyncio.Future[None]] = []  # the consumer, waiting for outcomes
-        crashed: list[BaseException] = []
-
-        def wake_consumer() -> None:
-            if wakeup and not wakeup[0].done():
-                wakeup[0].set_result(None)
 
         async def run(job: Job) -> list[SendOutcome]:
-            return await self._perform(self._job_driver(job, retry, timeout))
-
-        async def worker() -> None:
-            # A fixed set of workers, each sending one job after another: a task per message
-            # would cost a task's set-up, and its garbage-collector churn, on every message.
-            while True:
-                if not pipeline.claim():
-                    if pipeline.exhausted:
-                        return
-                    room = loop.create_future()
-                    idle.append(room)
-                    await room
-                    continue
-                try:
-                    job = await source.next()
-                except Exception as exc:  # noqa: BLE001 - the input failed: re-raised after the outcomes due
-                    pipeline.broke(exc)
-                    wake_consumer()
-                    return
-                number = pipeline.took(job)
-                if job is None or number is None:
-                    wake_consumer()
-                    return
-                try:
-                    outcomes = await run(job)
-                except Exception as exc:  # noqa: BLE001 - a bug, not a send error: the consumer re-raises it
-                    crashed.append(exc)
-                    wake_consumer()
-                    return
-                if pipeline.finish(number, outcomes):
-                    wake_consumer()
+            return await self._perform(self._job_driver(job, bulk.retry, bulk.timeout))
 
         # No more workers than messages when the input says how many it has.
-        size_hint = len(messages) if isinstance(messages, Sized) else concurrency
-        workers = [asyncio.ensure_future(worker()) for _ in range(max(1, min(concurrency, size_hint)))]
+        size_hint = len(messages) if isinstance(messages, Sized) else bulk.concurrency
+        tasks = _Tasks(bulk.async_jobs(messages), run, max(1, min(bulk.concurrency, size_hint)))
+        outcomes = _run_schedule(bulk.pipeline(), tasks)
         try:
-            while True:
-                if crashed:
-                    raise crashed[0]
-                outcomes = pipeline.next_outcomes()
-                if outcomes is None:
-                    if pipeline.finished:
-                        if pipeline.failure is not None:
-                            raise pipeline.failure
-                        return
-                    wakeup.append(loop.create_future())
-                    try:
-                        await wakeup[0]
-                    finally:
-                        wakeup.clear()
-                    continue
-                if idle:
-                    room = idle.popleft()
-                    if not room.done():
-                        room.set_result(None)
-                handing.extend(outcomes)
-                while handing:
-                    yield handing.popleft()
+            async for outcome in outcomes:
+                yield outcome
         finally:
-            for task in workers:
-                task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-            await source.aclose()
-            _report_abandoned([*handing, *pipeline.unyielded()])  # the sends cancelled in flight log their own
+            await cast(AsyncGenerator[SendOutcome, None], outcomes).aclose()  # left early: wind the run down now
 
     async def _perform(self, driver: Driver[R]) -> R:
         """Run the engine's driver: send what it asks to send, sleep what it asks to sleep."""
@@ -741,6 +627,209 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class _Bulk:
+    """One ``send_many`` call's settings, checked (see ``_BaseClient._bulk``)."""
+
+    concurrency: int
+    batch: bool
+    retry: RetryPolicy | None | NotGiven
+    timeout: _Timeout | NotGiven
+    provider: Provider
+    order: Order
+
+    def pipeline(self) -> Pipeline:
+        return Pipeline(window=2 * self.concurrency, order=self.order)
+
+    def jobs(self, messages: Iterable[Message]) -> Generator[Job, None, None]:
+        provider = self.provider
+        return jobs(messages, max_recipients=provider.max_recipients, batch=self.batch, keyed=provider.keyed_recipients)
+
+    def async_jobs(self, messages: Iterable[Message] | AsyncIterable[Message]) -> AsyncJobs:
+        provider = self.provider
+        return AsyncJobs(
+            messages, max_recipients=provider.max_recipients, batch=self.batch, keyed=provider.keyed_recipients
+        )
+
+
+async def _run_schedule(pipeline: Pipeline, workers: _Workers) -> AsyncIterator[SendOutcome]:
+    """The one ``send_many`` loop: :func:`omnisend._bulk.schedule`'s commands, performed by ``workers``.
+
+    ``AsyncClient`` runs it on asyncio tasks; ``Client`` on threads, through an interface whose
+    awaits never suspend (:func:`_never_suspending`), so both clients share this loop, not a copy.
+    """
+    plan = schedule(pipeline)
+    handing: deque[SendOutcome] = deque()  # outcomes taken from the pipeline, not yet yielded
+    answer: object = None
+    failure: Exception | None = None
+    try:
+        while True:
+            try:
+                command = plan.send(answer) if failure is None else plan.throw(failure)
+            except StopIteration:
+                return
+            answer = failure = None
+            if command is READ:
+                try:
+                    answer = await workers.read()
+                except Exception as exc:  # noqa: BLE001 - the scheduler raises it after the outcomes due
+                    failure = exc
+            elif isinstance(command, Start):
+                workers.start(command)
+            elif isinstance(command, Hand):
+                handing.extend(command.outcomes)
+                while handing:
+                    yield handing.popleft()
+            else:
+                answer = await workers.ended(cast(Wait, command).number)
+    finally:
+        plan.close()
+        unseen = await workers.close()
+        _report_abandoned([*handing, *pipeline.unyielded(), *unseen])
+
+
+class _Workers(Protocol):
+    """The I/O of one ``send_many`` run: reading the input, sending jobs, waiting for them."""
+
+    async def read(self) -> Job | None: ...
+
+    def start(self, start: Start) -> None: ...
+
+    async def ended(self, number: int | None) -> list[tuple[int, list[SendOutcome]]]:
+        """Wait until job ``number`` (or any, ``None``) is done: the jobs done by then; a job's bug is raised."""
+
+    async def close(self) -> list[SendOutcome]:
+        """Stop (nothing new starts), wind down, and give the outcomes of jobs done but never handed over."""
+
+
+class _Threads:
+    """``Client``'s send_many I/O: a thread pool. Its awaits never suspend (see :func:`_never_suspending`)."""
+
+    def __init__(
+        self,
+        source: Generator[Job, None, None],
+        run: Callable[[Job], list[SendOutcome]],
+        concurrency: int,
+        stop: threading.Event,
+    ) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.source, self.run, self.stop = source, run, stop
+        self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="omnisend-send")
+        self.running: dict[Future[list[SendOutcome]], int] = {}
+        self.by_number: dict[int, Future[list[SendOutcome]]] = {}
+
+    async def read(self) -> Job | None:
+        return next(self.source, None)
+
+    def start(self, start: Start) -> None:
+        future = self.pool.submit(self.run, start.job)
+        self.running[future] = start.number
+        self.by_number[start.number] = future
+
+    async def ended(self, number: int | None) -> list[tuple[int, list[SendOutcome]]]:
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        due = (self.by_number[number],) if number is not None else self.running
+        done, _ = wait(due, return_when=FIRST_COMPLETED)
+        ended = []
+        for future in done:
+            del self.by_number[self.running[future]]
+            ended.append((self.running.pop(future), future.result()))
+        return ended
+
+    async def close(self) -> list[SendOutcome]:
+        self.stop.set()
+        for future in self.running:
+            future.cancel()
+        self.pool.shutdown(wait=True, cancel_futures=True)  # the sends in flight end their current attempt
+        self.source.close()
+        done = [f for f in self.running if f.done() and not f.cancelled() and f.exception() is None]
+        return [outcome for future in done for outcome in future.result()]
+
+
+class _Tasks:
+    """``AsyncClient``'s send_many I/O: a fixed set of asyncio workers, each sending one job after
+    another (a task per message would cost a task's set-up, and its garbage-collector churn, on
+    every message)."""
+
+    def __init__(self, source: AsyncJobs, run: Callable[[Job], Awaitable[list[SendOutcome]]], workers: int) -> None:
+        import asyncio
+
+        self.source, self.run = source, run
+        self.starts: asyncio.Queue[Start] = asyncio.Queue()
+        self.ends: asyncio.Queue[tuple[int, list[SendOutcome] | Exception]] = asyncio.Queue()
+        self.finished: dict[int, list[SendOutcome]] = {}  # done jobs not yet handed to the scheduler
+        self.workers = [asyncio.ensure_future(self._work()) for _ in range(workers)]
+
+    async def _work(self) -> None:
+        while True:
+            start = await self.starts.get()
+            try:
+                outcome: list[SendOutcome] | Exception = await self.run(start.job)
+            except Exception as exc:  # noqa: BLE001 - a bug, not a send error: the consumer raises it
+                outcome = exc
+            self.ends.put_nowait((start.number, outcome))
+
+    async def read(self) -> Job | None:
+        return await self.source.next()
+
+    def start(self, start: Start) -> None:
+        self.starts.put_nowait(start)
+
+    async def ended(self, number: int | None) -> list[tuple[int, list[SendOutcome]]]:
+        finished = self.finished
+        while not finished or (number is not None and number not in finished):
+            self._collect([await self.ends.get()])
+        if number is not None:
+            return [(number, finished.pop(number))]
+        every = list(finished.items())
+        finished.clear()
+        return every
+
+    def _collect(self, got: list[tuple[int, list[SendOutcome] | Exception]]) -> None:
+        while not self.ends.empty():
+            got.append(self.ends.get_nowait())
+        for number, outcome in got:
+            if isinstance(outcome, Exception):
+                raise outcome
+            self.finished[number] = outcome
+
+    async def close(self) -> list[SendOutcome]:
+        import asyncio
+
+        for task in self.workers:
+            task.cancel()
+        await asyncio.gather(*self.workers, return_exceptions=True)
+        await self.source.aclose()
+        while not self.ends.empty():
+            number, outcome = self.ends.get_nowait()
+            if not isinstance(outcome, Exception):  # a job's bug is moot now: its outcomes are gone
+                self.finished[number] = outcome
+        return [outcome for outcomes in self.finished.values() for outcome in outcomes]
+
+
+def _never_suspending(outcomes: AsyncIterator[SendOutcome]) -> Iterator[SendOutcome]:
+    """Iterate ``outcomes`` without an event loop: every await inside it completes at once (it only
+    calls blocking functions), so each step runs to its next value in one ``send``."""
+    try:
+        while True:
+            try:
+                outcomes.__anext__().send(None)  # type: ignore[attr-defined]
+            except StopIteration as step:
+                yield step.value
+                continue
+            except StopAsyncIteration:
+                return
+            raise RuntimeError("send_many's thread scheduler suspended: it must never wait on an event loop")
+    finally:
+        closing = cast(AsyncGenerator[SendOutcome, None], outcomes).aclose()
+        try:
+            closing.send(None)
+        except StopIteration:
+            pass
 
 
 def _report_abandoned(outcomes: Iterable[SendOutcome]) -> None:

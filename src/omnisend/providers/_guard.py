@@ -216,17 +216,24 @@ def _scrub_value(value: R, secrets: tuple[str, ...]) -> R:
         return value
     if isinstance(value, list):
         return [_scrub_value(item, secrets) for item in value]  # type: ignore[return-value]
-    if isinstance(value, SendResult) and any(r.error is not None for r in value.recipients):
-        recipients = tuple(
-            r if r.error is None else dataclasses.replace(r, error=_scrubbed(r.error, secrets))
-            for r in value.recipients
-        )
-        if any(new.error is not old.error for new, old in zip(recipients, value.recipients, strict=True)):
-            value = dataclasses.replace(value, recipients=recipients)
+    if isinstance(value, SendResult):
+        value = _scrub_recipients(value, secrets)  # type: ignore[assignment]
     if isinstance(value, (SendResult, DeliveryReport)):
         if value.raw is not None and _echoes(value.raw, secrets):
             return dataclasses.replace(value, raw=_redact.scrub(value.raw, secrets))
     return value
+
+
+def _scrub_recipients(result: SendResult, secrets: tuple[str, ...]) -> SendResult:
+    """``result`` with its recipients' errors masked (new errors, a new result), or itself when clean."""
+    if all(r.error is None for r in result.recipients):
+        return result
+    recipients = tuple(
+        r if r.error is None else dataclasses.replace(r, error=_scrubbed(r.error, secrets)) for r in result.recipients
+    )
+    if all(new.error is old.error for new, old in zip(recipients, result.recipients, strict=True)):
+        return result
+    return dataclasses.replace(result, recipients=recipients)
 
 
 def _echoes(value: object, secrets: tuple[str, ...]) -> bool:
