@@ -9,6 +9,7 @@ event statuses that read differently, reason codes that refine a failure).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -67,6 +68,7 @@ FIELDS = ReportFields(
     event_id=Joined(":", "theirs", "info.state", "info.code"),
     time=lambda value: datetime.fromtimestamp(int(value), tz=timezone.utc) if value else None,
     error_table=REASONS,
+    failure_codes_only=True,
 )
 
 
@@ -247,7 +249,7 @@ def test_report_fields_read_paths_alternatives_and_times() -> None:
     assert theirs.message_id == "77" and theirs.idempotency_key is None
 
 
-def test_a_reason_code_is_read_for_failures_only() -> None:
+def test_a_reason_code_is_read_for_failures_only_when_declared() -> None:
     acme = Acme(HeaderKey(), secret=None)
     info = {"to": "1", "code": "e-full", "text": "memory", "more": "retry later"}
     (failed,) = acme.parse_webhook(body=json.dumps({**EVENT, "info": {**info, "state": "bad"}}))
@@ -261,6 +263,9 @@ def test_a_reason_code_is_read_for_failures_only() -> None:
     assert delivered.status is _S.DELIVERED and delivered.error is None
     (terse,) = acme.parse_webhook(body=json.dumps({**EVENT, "info": {**info, "state": "bad", "more": None}}))
     assert terse.error is not None and terse.error.message == "memory", "missing parts are left out of the text"
+    acme.webhook_fields = dataclasses.replace(FIELDS, failure_codes_only=False)
+    (kept,) = acme.parse_webhook(body=json.dumps({**EVENT, "info": {**info, "state": "gone"}}))
+    assert kept.status is _S.CANCELLED and kept.error is not None and kept.error.code == "e-full"
 
 
 def test_event_statuses_and_reasons_refine_the_status() -> None:

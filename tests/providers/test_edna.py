@@ -904,6 +904,10 @@ def test_a_cancelled_copy_never_hides_the_status_of_the_copy_that_landed(pulse: 
     assert alone.status is DeliveryStatus.CANCELLED and alone.status.is_final  # every copy cancelled
     (event,) = pulse.parse_webhook(body=json.dumps(PULSE_CALLBACK | {"status": "CANCELLED"}))
     assert event.status is DeliveryStatus.UNKNOWN and not event.status.is_final and event.vendor_status == "CANCELLED"
+    # A cancelled repeat names why: edna's code is kept as the reason, whatever the status.
+    (why,) = pulse.parse_webhook(body=json.dumps(PULSE_CALLBACK | {"status": "CANCELLED", "error": "error-id-not-unique"}))
+    assert why.status is DeliveryStatus.UNKNOWN and why.error is not None
+    assert (why.error.error_class, why.error.code) == ("DuplicateMessage", "error-id-not-unique")
 
 
 def test_emulator_retry_that_edna_cancels_keeps_the_delivered_status(policy: RetryPolicy) -> None:

@@ -306,8 +306,9 @@ class ReportFields:
     """Where each part of a :class:`~omnisend.DeliveryReport` is in one vendor event.
 
     The status goes through the provider's status table (``statuses`` first, when given: events
-    that read differently from lookups); a reason code (``error_code``, read only for a failure)
-    through ``error_table``, and a code in ``reasons`` refines the failure's status (an expiry
+    that read differently from lookups); a reason code (``error_code``) through ``error_table`` —
+    only for a failure status with ``failure_codes_only`` (vendors that put a code on every
+    receipt, success included) — and a code in ``reasons`` refines a failure's status (an expiry
     code makes it ``expired``). ``numbers``: the payload is text (a form), so a status or code
     written in digits is the vendor's number; otherwise codes are kept as text. ``time`` turns the
     vendor's timestamp into a UTC datetime. The recipient is read as an E.164 number
@@ -327,6 +328,7 @@ class ReportFields:
     statuses: StatusTable | None = None
     reasons: StatusTable | None = None
     numbers: bool = False
+    failure_codes_only: bool = False
 
     def value(self, name: str, event: Mapping[str, Any]) -> Any:
         """The raw value of report field ``name`` (``"message_id"``, ...) in ``event``; ``None`` when absent."""
@@ -343,7 +345,7 @@ class ReportFields:
             recipient=as_number(_read(self.recipient, event)),
             idempotency_key=_read(self.idempotency_key, event),
             timestamp=self.time(_read(self.timestamp, event)) if self.time is not None else None,
-            error_code=code if failed else None,
+            error_code=code if failed or not self.failure_codes_only else None,
             error_message=_text(_read(self.error_message, event)),
             error_table=self.error_table,
             event_id=_read(self.event_id, event),

@@ -374,6 +374,7 @@ class WebexConnect(Provider):
         time=_timestamp,
         error_table=TRANSACTION_ERRORS,
         reasons=REASON_STATUSES,
+        failure_codes_only=True,  # every receipt carries a code, "7500" on a delivered one
     )
     credential_env = "OMNISEND_WEBEX_CONNECT_SERVICE_KEY"
     max_recipients = MAX_DESTINATIONS
