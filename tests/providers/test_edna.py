@@ -657,7 +657,12 @@ def test_several_recipients_one_request_each_with_a_suffixed_id(policy: RetryPol
         ("+48500100201", "promo--3", True),
     ]
     assert isinstance(result.failed[0].error, InvalidRecipient) and result.failed[0].error.code == "error-address-format"
-    assert result.message_id == "promo--1" and len(result.raw) == 2
+    # One answer per request, as for every vendor's split send: the refused number's is its problem body.
+    assert result.message_id == "promo--1" and [r.get("requestId") or r["title"] for r in result.raw] == [
+        "promo--1",
+        "error-address-format",
+        "promo--3",
+    ]
     with pytest.raises(PartialFailure, match="1 of 3 recipients rejected"):
         result.raise_for_failures()
     assert [body_of_request["requestId"] for body_of_request in (r.json() for r in emu.requests)] == ["promo--1", "promo--2", "promo--3"]
@@ -692,6 +697,27 @@ def test_a_later_account_error_is_its_recipients_and_a_resend_completes_the_batc
         emu.balance = 10
         again = client.send(message)
     assert [(r.message_id, r.ok) for r in again.recipients] == [("batch--1", True), ("batch--2", True)]
+    assert emu.accepted_count == 2 and emu.duplicates() == 0
+
+
+def test_an_account_error_while_no_number_was_accepted_stops_the_send(http: httpx.Client, pulse: Edna, policy: RetryPolicy) -> None:
+    with respx.mock() as router:
+        route = router.post(f"{BASE}/api/cascade/schedule").mock(
+            side_effect=[problem("error-address-format"), problem("error-insufficient-balance", 402), httpx.Response(200, json={})]
+        )
+        with Client(pulse, retry=policy, http_client=http) as client, pytest.raises(InsufficientBalance, match="error-insufficient-balance"):
+            client.send(Message(to=[TO, "+48500100201", "+48500100202"], text="hi", idempotency_key="trio"))
+    assert [body_of(c.request)["requestId"] for c in route.calls] == ["trio--1", "trio--2"]  # the third never went out
+
+
+def test_a_resend_of_a_landed_split_send_is_deduplicated(policy: RetryPolicy) -> None:
+    emu = EdnaEmulator()
+    message = Message(to=[TO, "+48500100201"], channel="whatsapp", text="hi", idempotency_key="pair-9")
+    with inprocess_client(emu, policy, api="im") as client:
+        first = client.send(message)
+        again = client.send(message)
+    assert not first.deduplicated and again.deduplicated
+    assert [(r.message_id, r.ok) for r in again.recipients] == [("pair-9--1", True), ("pair-9--2", True)]
     assert emu.accepted_count == 2 and emu.duplicates() == 0
 
 

@@ -331,9 +331,12 @@ def split_send(provider: Provider, message: Message, idempotency_key: str) -> Fl
 
     Every chunk is built (and so validated) before the first request goes out. Where the vendor
     de-duplicates, the chunk starting at recipient ``i`` carries the key ``<key>--<i>`` and each
-    recipient keeps the id it has in the whole send (``recipient_ids``). The first chunk's error is
-    raised unless it only rejects recipients; a later chunk's error becomes each of its recipients'
-    error (status by :func:`refused_status`). None accepted: the first error is raised.
+    recipient keeps the id it has in the whole send (``recipient_ids``). While no recipient was
+    accepted, an error that does not only reject recipients is raised (an account or transport
+    error: it would hit every chunk, and a re-send with the same key is safe); after that a chunk's
+    error becomes each of its recipients' error (status by :func:`refused_status`). None accepted:
+    the first error is raised. ``raw`` lists each request's answer (a refused one's error body);
+    the send is ``deduplicated`` when every accepted chunk was.
     """
     numbers, size = message.recipients, provider.max_recipients
     ids = provider.recipient_ids(message, idempotency_key)
@@ -344,19 +347,30 @@ def split_send(provider: Provider, message: Message, idempotency_key: str) -> Fl
     recipients: list[RecipientResult] = []
     raws: list[object] = []
     errors: list[OmnisendError] = []
-    for index, (chunk, step) in enumerate(zip(chunks, steps, strict=True)):
+    parts: list[SendResult] = []
+    for chunk, step in zip(chunks, steps, strict=True):
         try:
             part: SendResult = yield step
         except OmnisendError as exc:
-            if index == 0 and not isinstance(exc, InvalidRecipient):
+            if not isinstance(exc, InvalidRecipient) and all(r.error is not None for r in recipients):
                 raise
             errors.append(exc)
             recipients += [RecipientResult(to, None, refused_status(exc), exc) for to in chunk.recipients]
             raws.append(exc.raw)
             continue
+        parts.append(part)
         recipients += part.recipients
         raws.append(part.raw)
     accepted = next((r for r in recipients if r.error is None), None)
     if accepted is None:
         raise errors[0]
-    return SendResult(provider.name, accepted.message_id, accepted.status, tuple(recipients), idempotency_key, raw=raws)
+    deduplicated = all(p.deduplicated for p in parts)
+    return SendResult(
+        provider.name,
+        accepted.message_id,
+        accepted.status,
+        tuple(recipients),
+        idempotency_key,
+        raw=raws,
+        deduplicated=deduplicated,
+    )

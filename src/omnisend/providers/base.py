@@ -430,9 +430,9 @@ class Provider(abc.ABC):
         retried on its own; where the vendor de-duplicates, chunk ``n`` (starting at recipient
         ``i``) carries the key ``<key>--<i>``, and each recipient keeps the id it has in the whole
         send (:meth:`recipient_ids`), so no two chunks share a vendor id and none equals a key a
-        caller can choose. The first chunk's error is raised (it would hit every chunk: auth,
-        balance), unless it only rejects recipients; a later chunk's error becomes the error of
-        each of its recipients (``REJECTED``, ``FAILED`` or ``UNKNOWN`` as the error says:
+        caller can choose. While no recipient was accepted, an error is raised (it would hit every
+        chunk: auth, balance) unless it only rejects recipients; after that a chunk's error becomes
+        the error of each of its recipients (``REJECTED``, ``FAILED`` or ``UNKNOWN`` as the error says:
         :func:`._answers.refused_status`), and the send goes on. When no recipient at all was
         accepted, the first error is raised. Splitting is :func:`._answers.split_send`; with
         :attr:`split_batches` off, the one request carries them all (``build_request`` may refuse).

@@ -84,16 +84,16 @@ from ..errors import (
     InsufficientBalance,
     InvalidRecipient,
     NotFound,
-    OmnisendError,
     PermissionDenied,
+    ProviderError,
     ServiceUnavailable,
     TemplateError,
     ValidationError,
 )
-from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, SendResult
+from ..models import DeliveryReport, DeliveryStatus, Message, SendResult
 from ._json import compact, merged, placed, utc_iso
 from ._webhook import Callback, First, HeaderKey, Joined, ReportFields
-from .base import ErrorCode, ErrorTable, Flow, Provider, Repeat, StatusEntry, StatusTable, Step
+from .base import Answer, ErrorCode, ErrorTable, Flow, Provider, Repeat, StatusEntry, StatusTable, Step
 
 __all__ = ["Edna"]
 
@@ -294,6 +294,7 @@ class Edna(Provider):
     errors = ERRORS
     statuses = STATUSES
     deduplicates = True
+    answer = Answer(message_id=("requestId", "id"))
     webhook_auth = "webhook key in a header (`X-API-KEY`)"
     webhook_check = HeaderKey("X-API-KEY")
     status_lookup = True
@@ -346,40 +347,6 @@ class Edna(Provider):
         return {"X-API-KEY": self._api_key}
 
     # -- send -----------------------------------------------------------------------------
-
-    def send_flow(self, message: Message, *, idempotency_key: str) -> Flow[SendResult]:
-        """One request per recipient. A refused number is recorded and the others go on; any other
-        error is raised while nothing was accepted, and recorded for its recipient after that."""
-        singles = [message.model_copy(update={"to": to}) for to in message.recipients]
-        ids = self.recipient_ids(message, idempotency_key)
-        # Every request is built (and checked) before the first one goes out.
-        steps = [self.send_step(one, idempotency_key=key) for one, key in zip(singles, ids, strict=True)]
-        recipients: list[RecipientResult] = []
-        results: list[SendResult] = []
-        errors: list[OmnisendError] = []
-        for single, step in zip(singles, steps, strict=True):
-            try:
-                result: SendResult = yield step
-            except OmnisendError as exc:
-                if not results and not isinstance(exc, ValidationError):
-                    raise  # an account or transport error before anything landed: the caller re-sends
-                errors.append(exc)
-                status = DeliveryStatus.REJECTED if exc.accepted is False else DeliveryStatus.UNKNOWN
-                recipients.append(RecipientResult(single.recipients[0], None, status, exc))
-                continue
-            results.append(result)
-            recipients += result.recipients
-        if not results:
-            raise errors[0]
-        raw = results[0].raw if len(singles) == 1 else [r.raw for r in results]
-        deduplicated = all(r.deduplicated for r in results)
-        return replace(
-            results[0],
-            recipients=tuple(recipients),
-            idempotency_key=idempotency_key,
-            raw=raw,
-            deduplicated=deduplicated,
-        )
 
     def build_request(self, message: Message, *, idempotency_key: str) -> httpx.Request:
         api = APIS[self.api]
@@ -498,36 +465,39 @@ class Edna(Provider):
             **content,
         }
 
+    def answer_error(self, body: Mapping[str, Any], response: httpx.Response) -> tuple[object, object] | None:
+        """IM: ``code`` (``ok`` is success). Pulse: a problem ``title`` (error statuses only), ``detail`` its words."""
+        title = None if response.is_success else body.get("title")
+        codes = (
+            c.strip() for c in (body.get("code"), title) if isinstance(c, str) and c.strip().lower() not in ("", "ok")
+        )
+        code = next(codes, None)
+        if code is not None:
+            return code, body.get("detail") or body.get("message")
+        return None if response.is_success else (None, body.get("detail"))
+
+    def vendor_error(self, code: object, *, table: ErrorTable | None = None, **kwargs: Any) -> ProviderError:
+        """The codes of both APIs: the seed's and Pulse's problem titles."""
+        return super().vendor_error(code, table=table or _ALL_ERRORS, **kwargs)
+
     def parse_response(
         self, response: httpx.Response, *, message: Message | None = None, idempotency_key: str | None = None
     ) -> SendResult:
-        body = self._checked(response)
-        if not isinstance(body, dict):
-            raise self.shape_error(response, f"expected a JSON object, got {type(body).__name__}")
-        message_id = idempotency_key or _str(body.get("requestId") or body.get("id"))
-        when = message.scheduled_at if message is not None else None
-        later = when is not None and when > datetime.now(timezone.utc) + timedelta(minutes=1)
-        status = _S.SCHEDULED if later else _S.QUEUED
-        recipients = tuple(RecipientResult(to, message_id, status) for to in (message.recipients if message else ()))
-        return SendResult(self.name, message_id, status, recipients, idempotency_key, raw=body)
+        """The shared answer pipeline; the message keeps the id we chose (edna's ``requestId``/``id``)."""
+        return _keyed(
+            super().parse_response(response, message=message, idempotency_key=idempotency_key), idempotency_key
+        )
 
     def duplicate_result(self, error: DuplicateMessage, *, message: Message, idempotency_key: str) -> SendResult:
         """The first attempt landed: its id is the one we chose, so the result keeps it."""
-        result = super().duplicate_result(error, message=message, idempotency_key=idempotency_key)
-        recipients = tuple(RecipientResult(r.to, idempotency_key, r.status) for r in result.recipients)
-        return replace(result, message_id=idempotency_key, recipients=recipients)
+        return _keyed(
+            super().duplicate_result(error, message=message, idempotency_key=idempotency_key), idempotency_key
+        )
 
     def _checked(self, response: httpx.Response) -> Any:
-        """The decoded body; the vendor code (``code``, or a problem ``title``) raised as its class."""
+        """A status answer: a Pulse history list as it is, else its object (a vendor code raised as its class)."""
         body = self.read_json(response)
-        code = _code_of(body, response.is_success)
-        if code is not None:
-            detail = body.get("detail") or body.get("message")
-            raise self.vendor_error(code, response=response, vendor_message=detail, raw=body, table=_ALL_ERRORS)
-        if not response.is_success:
-            detail = body.get("detail") if isinstance(body, dict) else None
-            raise self.http_error(response, raw=body, message=_str(detail))
-        return body
+        return body if isinstance(body, list) and response.is_success else self.read_answer(response)
 
     # -- status -----------------------------------------------------------------------------
 
@@ -634,15 +604,12 @@ def _cascades(value: int | Mapping[str, int] | None) -> dict[str, int]:
     return dict(mapping)
 
 
-def _code_of(body: object, success: bool) -> str | None:
-    """The vendor code of an answer: IM ``code`` (not ``ok``), or a Pulse problem ``title``."""
-    if not isinstance(body, dict):
-        return None
-    code = body.get("code")
-    if isinstance(code, str) and code.strip() and code.strip().lower() != "ok":
-        return code.strip()
-    title = body.get("title")
-    return title.strip() if not success and isinstance(title, str) and title.strip() else None
+def _keyed(result: SendResult, key: str | None) -> SendResult:
+    """``result`` naming the message (and each accepted recipient) by ``key``, the id edna keeps."""
+    if key is None:
+        return result
+    recipients = tuple(r if r.error is not None else replace(r, message_id=key) for r in result.recipients)
+    return replace(result, message_id=key, recipients=recipients)
 
 
 def _time(value: object) -> datetime | None:
