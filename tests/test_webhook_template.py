@@ -128,6 +128,14 @@ def test_shared_secret_in_the_query_or_basic_auth_and_left_out_of_form_payloads(
         acme.parse_webhook(query={**query, "key": "guess"})
 
 
+def test_a_url_given_whole_is_read_like_its_query() -> None:
+    acme = FormAcme(SharedSecret(param="key"))
+    (report,) = acme.parse_webhook(url=f"https://me.example/dlr?id=m1&state=2&key={SECRET}")
+    assert report.message_id == "m1" and "key" not in (report.raw or {})
+    with pytest.raises(WebhookAuthError, match="does not match"):
+        acme.parse_webhook(url="https://me.example/dlr?id=m1&state=2&key=guess", query={"key": SECRET})
+
+
 def test_header_key_is_required_when_configured_whatever_the_header_case() -> None:
     acme = Acme(HeaderKey("X-Hook-Key"))
     assert acme.parse_webhook(body=BODY, headers={"x-hook-key": f" {SECRET} "})
