@@ -259,8 +259,14 @@ def read_send_answer(
     else:
         pairs = _match(message, items, shape._read["recipient"])
     recipients = _results(provider, shape, pairs, response, body, _scheduled(message))
+    return _result(provider.name, recipients, idempotency_key, body)
+
+
+def _result(name: str, recipients: list[RecipientResult], key: str | None, body: object) -> SendResult:
+    """The result of a send: the first accepted recipient's status and the first id of an accepted
+    one; none accepted, the first recipient's error raised."""
     accepted = None
-    for recipient in recipients:  # the first accepted recipient, and the first id of one
+    for recipient in recipients:
         if recipient.error is None:
             accepted = accepted or recipient
             if recipient.message_id:
@@ -268,7 +274,7 @@ def read_send_answer(
     if accepted is None:
         raise next(r.error for r in recipients if r.error is not None)
     message_id = recipient.message_id if recipient.error is None else None
-    return SendResult(provider.name, message_id, accepted.status, tuple(recipients), idempotency_key, raw=body)
+    return SendResult(name, message_id, accepted.status, tuple(recipients), key, raw=body)
 
 
 def _match(message: Message | None, items: list[object], fields: tuple[Path, ...]) -> list[tuple[str, object]]:

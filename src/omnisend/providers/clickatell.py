@@ -56,7 +56,7 @@ from urllib.parse import quote
 
 import httpx
 
-from .._text import check_sender, check_sms_length
+from .._text import check_sender
 from ..errors import (
     AuthError,
     DeliveryFailed,
@@ -246,6 +246,7 @@ class Clickatell(Provider):
     max_recipients = 100
     owned_options = frozenset({"to", "clientMessageId"})
     secret_attributes = ("_api_key", "webhook_secret")
+    max_sms_parts = MAX_SMS_PARTS
     answer = Answer(items="messages", recipient="to", message_id="apiMessageId")
 
     def __init__(
@@ -302,9 +303,7 @@ class Clickatell(Provider):
             return {"hsm": {"template": template.name, "parameters": self._parameters(template)}}
         if message.text is None:
             self.invalid("text is required", field="text")
-        if message.channel == "sms":
-            check_sms_length(message.text, max_parts=MAX_SMS_PARTS, provider=self.name)
-        elif len(message.text) > MAX_WHATSAPP_TEXT:
+        if message.channel == "whatsapp" and len(message.text) > MAX_WHATSAPP_TEXT:  # SMS: max_sms_parts
             self.invalid(
                 f"WhatsApp text has {len(message.text)} characters; {self.name} allows at most {MAX_WHATSAPP_TEXT}",
                 field="text",

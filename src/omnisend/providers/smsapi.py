@@ -30,13 +30,13 @@ Quirks:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
 import httpx
 
-from .._text import check_sender, check_sms_length
+from .._text import check_sender
 from ..errors import (
     AuthError,
     DeliveryFailed,
@@ -283,7 +283,12 @@ HOSTS: Final = {
 #: Sender names: up to 11 of letters, digits, space and ``. - & @ + _ ! %`` (the SMSAPI Tech FAQ,
 #: smsapi.com/blog/tech; the older 2112 text lists fewer). Anything else the vendor refuses (14).
 SENDER_PATTERN: Final = r"[A-Za-z0-9 .\-&@+_!%]{1,11}"
+SENDER_RULE: Final = "up to 11 characters: letters, digits, space and . - & @ + _ ! %"
 MAX_PARTS: Final = 10
+#: The fields of every send: JSON answers with details, UTF-8, de-duplication by ``idx``.
+FORM: Final = {"format": "json", "encoding": "utf-8", "details": "1", "check_idx": "1"}
+#: ``Smsapi(test=True)``: validated and answered, never delivered or charged.
+TEST_FORM: Final = {True: {"test": "1"}, False: {}}
 MAX_SCHEDULE_AHEAD: Final = timedelta(days=90)
 VALIDITY_RANGE: Final = (timedelta(hours=1), timedelta(hours=72))
 MAX_IDX: Final = 255
@@ -326,6 +331,7 @@ class Smsapi(Provider):
     credential_env = "OMNISEND_SMSAPI_TOKEN"
     max_recipients = 1000
     keyed_recipients = True
+    max_sms_parts = MAX_PARTS
     secret_attributes = ("_token", "webhook_secret")
     answer = Answer(
         code="error",
@@ -366,58 +372,50 @@ class Smsapi(Provider):
         self.check_channel(message)
         if message.media is not None:
             self.unsupported("media on SMS (use MMS in the SMSAPI panel)")
-        recipients = message.recipients
-        if len(recipients) > self.max_recipients:
+        if len(message.recipients) > self.max_recipients:
             self.invalid(f"at most {self.max_recipients} recipients per request", field="to")
-        ids = self.recipient_ids(message, idempotency_key)
-        form: dict[str, str] = {
-            "to": ",".join([n[1:] if n[0] == "+" else n for n in recipients]),
-            "format": "json",
-            "encoding": "utf-8",
-            "details": "1",
-            "idx": "|".join(ids),
-            "check_idx": "1",
-        }
-        longest = max(ids, key=len)
+        form = {"to": ",".join([n.lstrip("+") for n in message.recipients]), **FORM}
+        form["idx"] = self._idx(self.recipient_ids(message, idempotency_key))
+        form.update(self._content(message))
+        self._add_times(form, message)
+        form.update(TEST_FORM[bool(self.test)])
+        form.update(self.form_options(message.options))
+        return self.build_http_request("POST", "/sms.do", headers=self._auth(), data=form)
+
+    def _idx(self, ids: Sequence[str]) -> str:
+        """The ``idx`` field: one id per recipient, ``|``-separated, each at most :data:`MAX_IDX` characters."""
+        longest, idx = max(ids, key=len), "|".join(ids)
         if len(longest) > MAX_IDX:
             self.invalid(
                 f"idempotency_key too long: SMSAPI idx allows {MAX_IDX} characters, and {longest[:20]!r}… has "
                 f"{len(longest)} (a send to several numbers adds '--<n>' to the key for each)",
                 field="idempotency_key",
             )
-        if "," in form["idx"] or form["idx"].count("|") != len(ids) - 1:
+        if "," in idx or idx.count("|") != len(ids) - 1:
             self.invalid(
                 "idempotency_key may not contain '|' or ',': SMSAPI separates idx values with them",
                 field="idempotency_key",
             )
-        if message.text is not None:
-            check_sms_length(message.text, max_parts=MAX_PARTS, provider=self.name)
-            form["message"] = message.text
+        return idx
+
+    def _content(self, message: Message) -> dict[str, str]:
+        """``message``, or ``template`` with ``param1``..``param4``, and ``from``."""
+        fields = {"message": message.text} if message.text is not None else {}
         if message.template is not None:
             params = message.template.params
             values = list(params.values()) if isinstance(params, dict) else list(params)
             if len(values) > 4:
                 self.unsupported("more than 4 template parameters (param1..param4)", field="template")
-            form["template"] = message.template.name
-            form.update({f"param{i}": v for i, v in enumerate(values, 1)})
+            fields.update({"template": message.template.name, **{f"param{i}": v for i, v in enumerate(values, 1)}})
         if message.sender is not None:
-            check_sender(
-                message.sender,
-                pattern=SENDER_PATTERN,
-                rule="up to 11 characters: letters, digits, space and . - & @ + _ ! %",
-                provider=self.name,
-            )
-            form["from"] = message.sender
-        if message.scheduled_at is not None or message.validity is not None:
-            self._add_times(form, message)
-        if self.test:
-            form["test"] = "1"
-        if message.options:
-            form.update(self.form_options(message.options))
-        return self.build_http_request("POST", "/sms.do", headers=self._auth(), data=form)
+            check_sender(message.sender, pattern=SENDER_PATTERN, rule=SENDER_RULE, provider=self.name)
+            fields["from"] = message.sender
+        return fields
 
     def _add_times(self, form: dict[str, str], message: Message) -> None:
         """``date`` (a scheduled send) and ``expiration_date`` (validity), checked against SMSAPI's limits."""
+        if message.scheduled_at is None and message.validity is None:
+            return
         now = datetime.now(timezone.utc)
         send_at = now
         if message.scheduled_at is not None:
