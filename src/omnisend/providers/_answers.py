@@ -60,7 +60,7 @@ from .._inputs import derive_id
 from ..errors import DeliveryFailed, DeliveryUnknown, InvalidRecipient, OmnisendError, TransportError
 from ..models import DeliveryStatus, Message, RecipientResult, SendResult
 from ._steps import Flow
-from ._tables import StatusTable
+from ._tables import StatusEntry, StatusTable
 
 if TYPE_CHECKING:
     from .base import Provider
@@ -172,12 +172,8 @@ class Answer:
     def item_error(self, item: Mapping[str, Any]) -> tuple[object, object] | None:
         """``(code, words)`` of a refused item; ``None`` for an accepted one."""
         code = self.pick(item, "item_code")
-        if self.accepted is not None:
-            if self.accepted.lookup(code) is not None:
-                return None
-        elif code in _NO_CODE:
-            return None
-        return code, self.pick(item, "item_text")
+        taken, _ = self._taken(code)
+        return None if taken else (code, self.pick(item, "item_text"))
 
     def item_status(self, provider: Provider, item: Mapping[str, Any]) -> DeliveryStatus:
         """The status of an accepted item: its ``status`` field, else its success code's, else ``QUEUED``."""
@@ -185,6 +181,23 @@ class Answer:
             return provider.statuses.normalize(item.get(self.status))
         row = self.accepted.lookup(self.pick(item, "item_code")) if self.accepted is not None else None
         return row.status if row is not None else DeliveryStatus.QUEUED
+
+    def read_item(self, provider: Provider, item: Mapping[str, Any]) -> DeliveryStatus | tuple[object, object]:
+        """:meth:`item_status` of an accepted item, :meth:`item_error` of a refused one, in one reading."""
+        code = self.pick(item, "item_code")
+        taken, row = self._taken(code)
+        if not taken:
+            return code, self.pick(item, "item_text")
+        if self.status is not None:
+            return provider.statuses.normalize(item.get(self.status))
+        return row.status if row is not None else DeliveryStatus.QUEUED
+
+    def _taken(self, code: object) -> tuple[bool, StatusEntry | None]:
+        """Whether an item's ``code`` says the vendor took it, and the success code's row if declared."""
+        if self.accepted is None:
+            return code in _NO_CODE, None
+        row = self.accepted.lookup(code)
+        return row is not None, row
 
     def list_items(self, provider: Provider, body: Mapping[str, Any], response: httpx.Response) -> list[object]:
         """The items of ``body``: a list, a single object as a list of one, nothing as ``[]``."""
@@ -200,6 +213,21 @@ class Answer:
         return value
 
 
+#: The hooks an adapter may override; one it does not is read from its :class:`Answer` directly.
+_HOOKS: Final = ("answer_error", "answer_items", "item_error")
+_OWN_HOOKS: dict[type, tuple[bool, ...]] = {}
+
+
+def _own_hooks(cls: type[Provider]) -> tuple[bool, ...]:
+    """Which of :data:`_HOOKS` ``cls`` overrides (found once per class)."""
+    own = _OWN_HOOKS.get(cls)
+    if own is None:
+        from .base import Provider
+
+        own = _OWN_HOOKS[cls] = tuple(getattr(cls, name) is not getattr(Provider, name) for name in _HOOKS)
+    return own
+
+
 def refused_status(error: OmnisendError) -> DeliveryStatus:
     """A refused recipient's status: ``REJECTED`` (not taken), ``FAILED`` (taken, not deliverable:
     ``DeliveryFailed``) or ``UNKNOWN`` (the vendor may have taken it)."""
@@ -208,14 +236,14 @@ def refused_status(error: OmnisendError) -> DeliveryStatus:
     return DeliveryStatus.FAILED if isinstance(error, DeliveryFailed) else DeliveryStatus.UNKNOWN
 
 
-def _request_object(provider: Provider, response: httpx.Response) -> dict[str, Any]:
+def _request_object(provider: Provider, response: httpx.Response, own_error: bool) -> dict[str, Any]:
     """The JSON object of an answer, with an error of the whole request raised as its class."""
     body = provider.read_json(response)
     if not isinstance(body, dict):
         if not response.is_success:
             raise provider.http_error(response, raw=body)
         raise provider.shape_error(response, f"expected a JSON object, got {type(body).__name__}")
-    found = provider.answer_error(body, response)
+    found = provider.answer_error(body, response) if own_error else provider.answer.error(body, response)
     if found is not None:
         code, text = found
         if code in _NO_CODE:
@@ -227,7 +255,7 @@ def _request_object(provider: Provider, response: httpx.Response) -> dict[str, A
 def read_answer(provider: Provider, response: httpx.Response) -> dict[str, Any]:
     """The JSON object of a 2xx answer; a vendor error (``answer_error``) or a non-2xx answer raised
     as its class. For status lookups and the other calls of a vendor."""
-    body = _request_object(provider, response)
+    body = _request_object(provider, response, _own_hooks(type(provider))[0])
     if not response.is_success:
         raise provider.http_error(response, raw=body)
     return body
@@ -247,9 +275,9 @@ def read_send_answer(
     provider: Provider, response: httpx.Response, message: Message | None, idempotency_key: str | None
 ) -> SendResult:
     """A send answer → :class:`SendResult` (one result per recipient), or the typed error raised."""
-    shape = provider.answer
-    body = _request_object(provider, response)
-    items = provider.answer_items(body, response)
+    shape, (own_error, own_items, own_item) = provider.answer, _own_hooks(type(provider))
+    body = _request_object(provider, response, own_error)
+    items = provider.answer_items(body, response) if own_items else shape.list_items(provider, body, response)
     if not 200 <= response.status_code < 300 and (shape.items is None or not items):
         raise provider.http_error(response, raw=body)
     if not items:
@@ -258,7 +286,7 @@ def read_send_answer(
         pairs: list[tuple[str, object]] = [(message.recipients[0], items[0])]
     else:
         pairs = _match(message, items, shape._read["recipient"])
-    recipients = _results(provider, shape, pairs, response, body, _scheduled(message))
+    recipients = _results(provider, shape, pairs, response, body, _scheduled(message), own_item)
     return _result(provider.name, recipients, idempotency_key, body)
 
 
@@ -302,26 +330,32 @@ def _results(
     response: httpx.Response,
     body: object,
     scheduled: bool,
+    own_item: bool,
 ) -> list[RecipientResult]:
     """Each recipient's result from its item: accepted, refused (``item_error``) or missing."""
-    item_error, pick, results = provider.item_error, shape.pick, []
+    pick, results = shape.pick, []
     for number, item in pairs:
         if not isinstance(item, dict):
             results.append(_missing(provider, shape, number, body))
             continue
         message_id = pick(item, "message_id")
         message_id = None if message_id is None else str(message_id)
-        found = item_error(item)
-        if found is not None:
-            error = provider.vendor_error(found[0], response=response, vendor_message=found[1], raw=body)
+        read = _hooked_item(provider, item) if own_item else shape.read_item(provider, item)
+        if isinstance(read, tuple):
+            error = provider.vendor_error(read[0], response=response, vendor_message=read[1], raw=body)
             results.append(RecipientResult(number, message_id, refused_status(error), error))
             continue
         if message_id is None and shape.id_required:
             what = "/".join(".".join(path) for path in shape._read["message_id"])
             raise TransportError(f"the answer names no message {what}", provider=provider.name, raw=body, accepted=None)
-        status = shape.item_status(provider, item)
-        results.append(RecipientResult(number, message_id, _SCHEDULED if scheduled and status is _QUEUED else status))
+        results.append(RecipientResult(number, message_id, _SCHEDULED if scheduled and read is _QUEUED else read))
     return results
+
+
+def _hooked_item(provider: Provider, item: Mapping[str, Any]) -> DeliveryStatus | tuple[object, object]:
+    """:meth:`Answer.read_item` through an adapter's own ``item_error``."""
+    found = provider.item_error(item)
+    return found if found is not None else provider.answer.item_status(provider, item)
 
 
 def _missing(provider: Provider, shape: Answer, number: str, body: object) -> RecipientResult:
