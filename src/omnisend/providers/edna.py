@@ -90,7 +90,7 @@ from ..errors import (
     TemplateError,
     ValidationError,
 )
-from ..models import DeliveryReport, DeliveryStatus, Message, SendResult
+from ..models import DeliveryReport, DeliveryStatus, Message, SendResult, Template
 from ._json import compact, merged, placed, utc_iso
 from ._webhook import Callback, First, HeaderKey, Joined, ReportFields
 from .base import Answer, ErrorCode, ErrorTable, Flow, Provider, Repeat, StatusEntry, StatusTable, Step
@@ -404,6 +404,12 @@ class Edna(Provider):
                 field="template",
                 error=TemplateError,
             )
+        parts = {k: v for k, v in message.options.items() if k in TEMPLATE_PARTS}
+        return "text", {"text": self._filled(source, template), **parts}
+
+    def _filled(self, source: str, template: Template) -> str:
+        """``source`` with its ``{{1}}``/``{{name}}`` placeholders filled from ``template.params``; every
+        placeholder and every parameter must pair up."""
         params = template.params
         values = {str(i): v for i, v in enumerate(params, 1)} if isinstance(params, list) else dict(params)
         found = set(_PLACEHOLDER.findall(source))
@@ -412,8 +418,7 @@ class Edna(Provider):
         if wrong:
             why = f"template {template.name!r} has placeholders {sorted(found)}: parameters {wrong}"
             self.invalid(why, field="template.params", error=TemplateError)
-        parts = {k: v for k, v in message.options.items() if k in TEMPLATE_PARTS}
-        return "text", {"text": _PLACEHOLDER.sub(lambda m: values[m.group(1)], source), **parts}
+        return _PLACEHOLDER.sub(lambda m: values[m.group(1)], source)
 
     def _location(self, message: Message) -> tuple[str, dict[str, Any]]:
         """``options["location"]``: numeric ``latitude`` and ``longitude`` within range, the address or the text."""
