@@ -41,6 +41,10 @@ How an adapter uses it — declare, and override a hook only where a shape canno
         def answer_error(self, body, response):           # only for an odd error envelope
             ...                                             # -> (code, words) or None
 
+Hooks are overridden on the adapter class (found once per class; one not overridden is read from
+the :class:`Answer` without the extra call). A bespoke ``parse_response`` may wrap the shared one
+(``super().parse_response(...)``, as edna keeps the id it chose).
+
 Status lookups and other calls read their answers with :func:`read_answer`
 (``Provider.read_answer``): steps 1-2, and a non-2xx answer raised as its HTTP status.
 Splitting a send above ``max_recipients`` into requests (derived keys where the vendor
