@@ -35,7 +35,7 @@ from omnisend.errors import (
 )
 from omnisend.models import Media, ReportError, Template
 from omnisend.providers import Clickatell
-from omnisend.providers.base import Repeat
+from omnisend.providers.base import Repeat, strict_adapters
 from omnisend.providers.clickatell import ERRORS, STATUS_CODES, STATUSES
 from omnisend.testing import Fault
 from omnisend.testing.clickatell import HTTP_STATUS, ClickatellEmulator
@@ -846,3 +846,10 @@ def test_tcp_timeout_is_delivery_unknown_and_sent_once(serve: Any, policy: Retry
             client.send(sms(idempotency_key="tcp-slow"))
     assert info.value.idempotency_key == "tcp-slow" and info.value.attempts == 1
     assert emulator.accepted_count == 1 and len(emulator.requests) == 1 and emulator.duplicates() == 0
+
+
+@pytest.mark.parametrize("updates", [True, 7, "delivered"])
+def test_a_callback_whose_status_updates_are_not_a_list_is_a_validation_error(updates: object) -> None:
+    body = json.dumps({"integrationId": "i", "event": {"messageStatusUpdate": updates}})
+    with strict_adapters(), pytest.raises(ValidationError, match="neither an object nor a list"):
+        provider().parse_webhook(body=body, headers={"content-type": "application/json"})

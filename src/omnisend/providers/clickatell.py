@@ -371,7 +371,12 @@ class Clickatell(Provider):
                 "callback from another integration", provider=self.name, field="integrationId", raw=payload
             )
         updates = payload["event"].get("messageStatusUpdate") or []
-        return [u for u in ([updates] if isinstance(updates, dict) else updates) if isinstance(u, dict)]
+        updates = [updates] if isinstance(updates, dict) else updates
+        if not isinstance(updates, list):
+            raise ValidationError(
+                "'event.messageStatusUpdate' is neither an object nor a list", provider=self.name, field="event"
+            )
+        return [u for u in updates if isinstance(u, dict)]
 
     def webhook_report(self, event: Mapping[str, Any], callback: Callback) -> DeliveryReport:
         return self._report(event, message_id=event.get("messageId"), raw=event)
