@@ -69,7 +69,7 @@ from ._tables import StatusEntry, StatusTable
 if TYPE_CHECKING:
     from .base import Provider
 
-__all__ = ["Answer", "read_answer", "read_send_answer", "refused_status", "split_send"]
+__all__ = ["Answer", "match_items", "read_answer", "read_send_answer", "refused_status", "split_send"]
 
 Path = tuple[str, ...]
 #: Values of a code field that say "no error".
@@ -289,7 +289,7 @@ def read_send_answer(
     if message is not None and len(items) == len(message.recipients) == 1:  # by number or position: the same
         pairs: list[tuple[str, object]] = [(message.recipients[0], items[0])]
     else:
-        pairs = _match(message, items, shape._read["recipient"])
+        pairs = match_items(getattr(message, "recipients", None), items, shape._read["recipient"])
     recipients = _results(provider, shape, pairs, response, body, _scheduled(message), own_item)
     return _result(provider.name, recipients, idempotency_key, body)
 
@@ -309,13 +309,15 @@ def _result(name: str, recipients: list[RecipientResult], key: str | None, body:
     return SendResult(name, message_id, accepted.status, tuple(recipients), key, raw=body)
 
 
-def _match(message: Message | None, items: list[object], fields: tuple[Path, ...]) -> list[tuple[str, object]]:
-    """Each recipient with its item: by the number it names, else by position (see the module
-    docstring). Without the message, the recipients are the numbers the items name."""
-    if message is None:
+def match_items(
+    numbers: Sequence[str] | None, items: Sequence[object], fields: tuple[Path, ...]
+) -> list[tuple[str, object]]:
+    """Each recipient number with its item (``None`` when the answer lists none for it): by the number
+    the item names in ``fields`` (paths of keys), else by position (see the module docstring).
+    Without ``numbers``, the recipients are the numbers the items name."""
+    if numbers is None:
         named = (first(item, fields) for item in items)
         return [(f"+{_number(n)}" if n is not None else "", item) for n, item in zip(named, items, strict=True)]
-    numbers = message.recipients
     if not fields:
         return [(n, items[i] if i < len(items) else None) for i, n in enumerate(numbers)]
     by_number = {}

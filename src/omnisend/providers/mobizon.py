@@ -89,6 +89,7 @@ from ..errors import (
     ValidationError,
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, ReportError, SendResult
+from ._answers import match_items, refused_status
 from ._json import merged
 from ._tables import _code_key
 from ._webhook import Callback, ReportFields, SignedFields
@@ -238,6 +239,8 @@ WEBHOOK_FIELDS: Final = ReportFields(
     event_id="eventId",
 )
 
+#: Where an ``addRecipients`` item names its number: ``recipient`` (digits), else ``number`` (as sent).
+ITEM_NUMBER: Final = (("recipient",), ("number",))
 #: ``(module, method, fields)`` of one API call.
 Call = tuple[str, str, Mapping[str, Any]]
 #: What ``addRecipients`` gave for one chunk: each number's result, and the vendor's items.
@@ -411,18 +414,15 @@ class Mobizon(Provider):
         if code == 100:
             return str(data)
         items = [i for i in data if isinstance(i, dict)] if isinstance(data, list) else []
-        by_number = {_digits(i.get("recipient") or i.get("number")): i for i in items}
-        in_order = len(items) == len(chunk)  # a number not found pairs with the item at its position
-        found = [by_number.get(n.lstrip("+")) or (items[k] if in_order else None) for k, n in enumerate(chunk)]
-        return [self._added(n, i, response) for n, i in zip(chunk, found, strict=True)], list(items)
+        return [self._added(n, i, response) for n, i in match_items(chunk, items, ITEM_NUMBER)], list(items)
 
-    def _added(self, number: str, item: Mapping[str, Any] | None, response: httpx.Response) -> RecipientResult:
-        if item is None:
+    def _added(self, number: str, item: object, response: httpx.Response) -> RecipientResult:
+        if not isinstance(item, dict):  # the answer lists no item for this number
             return RecipientResult(number, None, DeliveryStatus.UNKNOWN)
         if _code_key(item.get("code")) in ADDED:
             return RecipientResult(number, _str(item.get("messageId")), DeliveryStatus.QUEUED)
         error = self.vendor_error(item.get("code"), response=response, raw=dict(item), table=RECIPIENT_ERRORS)
-        return RecipientResult(number, None, DeliveryStatus.REJECTED, error)
+        return RecipientResult(number, None, refused_status(error), error)
 
     def _parse_data(self, response: httpx.Response) -> Any:
         return self._envelope(response)[1]
@@ -570,7 +570,3 @@ def _not_sent(error: OmnisendError, campaign: str | None) -> OmnisendError:
 
 def _str(value: object) -> str | None:
     return None if value is None or value == "" or isinstance(value, (dict, list)) else str(value)
-
-
-def _digits(value: object) -> str:
-    return re.sub(r"\D", "", str(value or ""))
