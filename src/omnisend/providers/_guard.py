@@ -92,10 +92,7 @@ def _guard(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
                 return value  # nothing read from this answer can hold a secret: no walk needed
             return _scrub_value(value, secrets)
         except OmnisendError as exc:
-            clean = _scrubbed(exc, self._masks())
-            if clean is exc:
-                raise
-            raise clean from exc.__cause__
+            raise _scrubbed(exc, self._masks()) from exc.__cause__  # itself, or a masked copy
         except Exception as exc:
             if strict():
                 raise
@@ -142,10 +139,7 @@ def _guard_flow(method: Callable[..., Flow[R]]) -> Callable[..., Flow[R]]:
         except StopIteration as stop:
             return _scrub_value(stop.value, self._masks())  # type: ignore[no-any-return]
         except OmnisendError as exc:
-            clean = _scrubbed(exc, self._masks())
-            if clean is exc:
-                raise
-            raise clean from exc.__cause__
+            raise _scrubbed(exc, self._masks()) from exc.__cause__  # itself, or a masked copy
         except Exception as exc:
             if strict():
                 raise
