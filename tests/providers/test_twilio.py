@@ -547,3 +547,17 @@ def test_the_vendor_request_id_is_kept_on_errors() -> None:
             client.send(Message(to="+15005550001", text="hi", sender="+15005550006"))
     assert info.value.request_id is not None and info.value.request_id.startswith("RQ")
     assert len(info.value.request_id) == 34
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "where"),
+    [(200, b"", "empty"), (200, b"<html>busy</html>", "not valid JSON"), (302, b"", "redirect")],
+)
+def test_the_request_id_is_kept_on_answers_omnisend_cannot_read(status: int, body: bytes, where: str) -> None:
+    """The ambiguous cases are those where the vendor's support needs the request id most."""
+    headers = {"Twilio-Request-Id": "RQ" + "0" * 32, "location": "https://elsewhere.test/"}
+    transport = httpx.MockTransport(lambda request: httpx.Response(status, content=body, headers=headers))
+    with Client(provider(), http_client=httpx.Client(transport=transport), retry=None) as client:
+        with pytest.raises(TransportError, match=where) as info:
+            client.send(Message(to=TO, text="hi", sender="Shop"))
+    assert info.value.request_id == "RQ" + "0" * 32

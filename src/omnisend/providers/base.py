@@ -540,6 +540,7 @@ class Provider(abc.ABC):
                     http_status=response.status_code,
                     accepted=None,
                     retryable=False,
+                    request_id=self.request_id(response),
                 )
             return _EMPTY
         try:
@@ -555,6 +556,7 @@ class Provider(abc.ABC):
                 raw=_snippet(content),
                 accepted=None,
                 retryable=False,
+                request_id=self.request_id(response),
             ) from exc
 
     def objects(self, value: object, response: httpx.Response | None, what: str) -> list[dict[str, Any]]:
@@ -576,6 +578,7 @@ class Provider(abc.ABC):
             http_status=status,
             accepted=None if status is not None and 200 <= status < 300 else False,
             retryable=False,
+            request_id=None if response is None else self.request_id(response),
         )
 
     def request_id(self, response: httpx.Response) -> str | None:
