@@ -199,3 +199,19 @@ def test_a_chained_transport_error_keeps_no_frames_holding_the_request() -> None
     except httpx.ReadError as exc:
         chained = clean_cause(exc)
     assert chained.__traceback__ is None and isinstance(chained, httpx.ReadError)
+
+
+def test_a_retry_refused_after_its_wait_is_not_announced_as_a_retry() -> None:
+    """A failed attempt is told with its wait only once the retry really begins: a client closed
+    during the wait ends the send, and the attempt is told as not retried."""
+    from omnisend import Client, ClientClosed
+    from omnisend.events import AttemptFinished
+
+    seen: list[object] = []
+    transport = httpx.MockTransport(lambda request: httpx.Response(503, request=request))
+    client = Client(Smsapi(token="t0ken"), http_client=httpx.Client(transport=transport), on_event=seen.append)
+    policy = RetryPolicy(sleep=lambda seconds: client.close(), jitter=False)  # closed while waiting
+    with pytest.raises(ClientClosed, match="closed"):
+        client.send(Message(to=TO, text="hi"), retry=policy)
+    (attempt,) = [e for e in seen if isinstance(e, AttemptFinished)]
+    assert attempt.error is not None and attempt.retry_in is None

@@ -504,8 +504,11 @@ def _run_step(
         if call.deadline is not None and time.monotonic() + step.delay >= call.deadline:
             raise call.refused(f"timeout={call.budget:g}s ends before the {step.delay:g}s wait this step needs")
         yield Pause(step.delay, policy.sleep)
+    waited: float | None = None  # the wait before this attempt, told with the failed one once it begins
     while True:
         call.begin_attempt(closed())  # a refusal (closed, out of time, stopped) ends the step: nothing to retry
+        if waited is not None:
+            call.flush(waited)  # the failed attempt was retried: now it is certain
         try:
             return (yield from _attempt(call, step, request))
         except OmnisendError as exc:
@@ -525,7 +528,7 @@ def _run_step(
                 error,
                 decision.wait,
             )
-            call.flush(decision.wait)
+            waited = decision.wait
         yield Pause(decision.wait, policy.sleep)
 
 
