@@ -122,7 +122,7 @@ def test_a_send_never_imports_tenacity() -> None:
         "import sys, httpx\n"
         "from omnisend import Client, Message\n"
         "from omnisend.providers import Smsapi\n"
-        "body = b'{\"count\": 1, \"list\": [{\"id\": \"M1\", \"points\": 1, \"number\": \"48500100200\", \"status\": \"QUEUE\"}]}'\n"
+        'body = b\'{"count": 1, "list": [{"id": "M1", "points": 1, "number": "48500100200", "status": "QUEUE"}]}\'\n'
         "transport = httpx.MockTransport(lambda r: httpx.Response(200, content=body))\n"
         "with Client(Smsapi(token='t0ken'), http_client=httpx.Client(transport=transport)) as client:\n"
         "    assert client.send(Message(to='+48500100200', text='hi')).message_id == 'M1'\n"
@@ -215,3 +215,64 @@ def test_a_retry_refused_after_its_wait_is_not_announced_as_a_retry() -> None:
         client.send(Message(to=TO, text="hi"), retry=policy)
     (attempt,) = [e for e in seen if isinstance(e, AttemptFinished)]
     assert attempt.error is not None and attempt.retry_in is None
+
+
+# -- a step that sends nothing (Repeat.PREPARE) ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "cls"),
+    [
+        (TransportError("no answer", accepted=None), TransportError),
+        (DeliveryUnknown("no answer"), TransportError),
+        (ServiceUnavailable("busy", accepted=None, retryable=False), ServiceUnavailable),
+    ],
+    ids=["timeout", "delivery-unknown", "ambiguous-vendor-code"],
+)
+def test_a_step_that_sends_nothing_fails_as_certainly_not_sent_and_is_retried(error: Any, cls: type) -> None:
+    decision = verdict_of(error, Repeat.PREPARE)
+    new = decision.error
+    assert decision.outcome is Outcome.NOT_SENT and decision.retry is True and decision.wait == 0.5
+    assert type(new) is cls and new is not error and new.accepted is False and new.retryable is True
+    assert f"{error.message}; the message was never sent (this step only prepares it), so nothing went out" in str(new)
+    assert error.accepted is None  # the error raised is never changed
+    if isinstance(error, DeliveryUnknown):
+        assert new.__cause__ is error
+
+
+def test_a_step_that_sends_nothing_stops_at_the_last_attempt_and_never_retries_a_redirect() -> None:
+    last = verdict_of(TransportError("no answer", accepted=None), Repeat.PREPARE, attempt=3)
+    assert (last.outcome, last.retry, last.error.accepted) == (Outcome.NOT_SENT, False, False)
+    redirect = verdict_of(TransportError("moved", accepted=None, http_status=302), Repeat.PREPARE)
+    assert (redirect.outcome, redirect.retry) == (Outcome.NOT_SENT, False)
+    certain = ServiceUnavailable("busy")  # already certainly not sent: kept as it is
+    assert verdict_of(certain, Repeat.PREPARE).error is certain
+
+
+def test_a_flow_sees_its_prepare_step_fail_as_not_sent_and_never_reaches_the_step_that_sends() -> None:
+    """The flow does not rewrite errors: the engine hands it (and its caller) the not-sent error."""
+    provider = Clickatell(api_key="k3y")
+    seen: list[BaseException] = []
+
+    def flow() -> Any:
+        try:
+            yield Step(httpx.Request("POST", "https://x.test/prepare"), lambda r: r, repeat=Repeat.PREPARE)
+        except TransportError as exc:
+            seen.append(exc)
+            raise
+        yield Step(httpx.Request("POST", "https://x.test/send"), lambda r: r)  # pragma: no cover
+
+    call = Call(provider, idempotency_key="key-1", key_from_caller=False, timeout=None)
+    driver = drive(call, flow(), RetryPolicy(jitter=False), lambda: False)
+    commands: list[Any] = []
+    answer: object = None
+    with pytest.raises(TransportError, match="was never sent") as info:
+        while True:
+            command = driver.send(answer)
+            commands.append(command)
+            answer = httpx.ReadTimeout("slow") if isinstance(command, Send) else None
+    error = info.value
+    assert [type(c) for c in commands] == [Send, Pause, Send, Pause, Send]
+    assert all(c.request.url.path == "/prepare" for c in commands if isinstance(c, Send))
+    assert not isinstance(error, DeliveryUnknown) and error.accepted is False and error.attempts == 3
+    assert seen == [error] and error.idempotency_key == "key-1"

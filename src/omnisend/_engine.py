@@ -50,6 +50,8 @@ logger = logging.getLogger("omnisend")
 
 R = TypeVar("R")
 
+#: What a failed ``Repeat.PREPARE`` step's error adds to its words.
+NEVER_SENT: Final = "the message was never sent (this step only prepares it), so nothing went out"
 # Errors raised before the request left this machine: nothing can have been sent.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
@@ -121,6 +123,9 @@ class Outcome(enum.Enum):
     NOT_SENT = "certainly not sent"
     MAY_HAVE_LANDED = "may have landed"
     SENT = "sent"
+
+
+_OUTCOMES: Final = {False: Outcome.NOT_SENT, None: Outcome.MAY_HAVE_LANDED, True: Outcome.SENT}
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,7 +378,8 @@ class Call:
         raise error from error.__cause__
 
     def classified(self, error: OmnisendError) -> OmnisendError:
-        """An answer that leaves the outcome open, as the step's :class:`Repeat` makes it: retried or not.
+        """An answer that leaves the outcome open, as the step's :class:`Repeat` makes it: retried or
+        not; certainly not sent for a step that sends nothing (``Repeat.PREPARE``).
 
         Returns ``error`` itself when it already says so, else a new error (never a changed one).
         A redirect is answered the same way again: never retried.
@@ -386,6 +392,8 @@ class Call:
         return self._classified(error, repeat)
 
     def _classified(self, error: OmnisendError, repeat: Repeat) -> OmnisendError:
+        if repeat is Repeat.PREPARE:
+            return _not_sent(error)
         if repeat is Repeat.READ:
             return error if error.retryable else error.evolve(retryable=True)
         if repeat is Repeat.DEDUPLICATED:
@@ -445,20 +453,28 @@ def _unknown(error: OmnisendError, message: str, *, retryable: bool) -> Delivery
     return unknown
 
 
+def _not_sent(error: OmnisendError) -> OmnisendError:
+    """A failure of a step that sends nothing (``Repeat.PREPARE``) whose outcome was open: a new
+    error, certainly not sent and safe to repeat; an unknown outcome becomes a ``TransportError``."""
+    message = f"{error.message.rstrip('.')}; {NEVER_SENT}"
+    if isinstance(error, DeliveryUnknown):
+        return TransportError.from_error(error, message, retryable=True)
+    return error.evolve(message=message, accepted=False, retryable=True)
+
+
 def verdict(error: OmnisendError, call: Call, policy: RetryPolicy) -> Verdict:
     """The one decision after a failed attempt: its outcome, the error to raise, whether it is retried, the wait.
 
     ``error`` is what the attempt raised (the adapter's error, or the transport's as a
     ``TransportError``); it is never changed. An answer that leaves the outcome open is classified
     for the step (:meth:`Call.classified`): retryable only where a repeat cannot make a second
-    message, else ``DeliveryUnknown``. The policy adds the attempts left and the ``Retry-After``
+    message, else ``DeliveryUnknown``; *certainly not sent* (and retryable) where the step sends
+    nothing (``Repeat.PREPARE``), so a flow never rewrites its steps' errors. The policy adds the attempts left and the ``Retry-After``
     cap; the call's deadline refuses a retry whose wait would end after it.
     """
     if error.accepted is None:
         error = call.classified(error)
-        outcome = Outcome.MAY_HAVE_LANDED
-    else:
-        outcome = Outcome.NOT_SENT if error.accepted is False else Outcome.SENT
+    outcome = _OUTCOMES[error.accepted]
     decision = policy.explain(error, call.step_attempts)
     if not decision.retry:
         return Verdict(outcome, error, False, None, decision.reason)

@@ -80,6 +80,7 @@ def _restore(cls: type[OmnisendError], state: dict[str, Any]) -> OmnisendError:
 
 
 _E = TypeVar("_E", bound="OmnisendError")
+_T = TypeVar("_T", bound="TransportError")
 
 
 class OmnisendError(Exception):
@@ -309,18 +310,14 @@ class TransportError(OmnisendError):
     default_retryable = True
     summary = "transport error"
 
-
-class DeliveryUnknown(TransportError):
-    """The request may have been accepted, but no answer says so; reconcile with ``idempotency_key``."""
-
-    default_retryable = False
-    default_accepted = None
-    summary = "the outcome of the send is unknown"
-
     @classmethod
-    def from_error(cls, error: OmnisendError, message: str, *, retryable: bool) -> DeliveryUnknown:
-        """The unknown outcome behind ``error``: its vendor code, words, status, body and key kept."""
-        unknown = cls(
+    def from_error(cls: type[_T], error: OmnisendError, message: str, *, retryable: bool) -> _T:
+        """This class's error restating ``error`` (vendor code, words, status, body, key kept; chained to it).
+
+        ``DeliveryUnknown.from_error``: the outcome behind ``error`` is unknown;
+        ``TransportError.from_error``: it is certainly not sent (``accepted=False``).
+        """
+        restated = cls(
             message,
             provider=error.provider,
             code=error.code,
@@ -332,8 +329,16 @@ class DeliveryUnknown(TransportError):
             attempts=error.attempts,
             request_id=error.request_id,
         )
-        unknown.__cause__ = error
-        return unknown
+        restated.__cause__ = error
+        return restated
+
+
+class DeliveryUnknown(TransportError):
+    """The request may have been accepted, but no answer says so; reconcile with ``idempotency_key``."""
+
+    default_retryable = False
+    default_accepted = None
+    summary = "the outcome of the send is unknown"
 
 
 class PartialFailure(OmnisendError):

@@ -34,6 +34,7 @@ from omnisend import (
     WebhookAuthError,
 )
 from omnisend.providers import Mobizon, Step
+from omnisend.providers.base import Repeat
 from omnisend.providers.mobizon import (
     BALANCE,
     CAMPAIGN_STATUSES,
@@ -314,7 +315,9 @@ def test_answers_without_an_envelope() -> None:
 
 
 def test_validation_error_keeps_per_field_messages() -> None:
-    with pytest.raises(ValidationError, match=r"Erro de validação: text: O texto não pode ficar em branco\.; validity: ") as info:
+    with pytest.raises(
+        ValidationError, match=r"Erro de validação: text: O texto não pode ficar em branco\.; validity: "
+    ) as info:
         provider().parse_response(fixture("validation_fields.json"))
     err = info.value
     assert type(err) is ValidationError and err.field == "text" and err.code == "1"
@@ -360,13 +363,19 @@ def test_no_balance_guess_without_the_words_or_outside_the_codes(code: int, cls:
         ({"validity": timedelta(minutes=59)}, "a validity outside 60 to 1440 minutes", "validity"),
         ({"validity": timedelta(minutes=1441)}, "a validity outside 60 to 1440 minutes", "validity"),
         ({"scheduled_at": timedelta(minutes=30)}, "less than 1 hour or more than 14 days ahead", "scheduled_at"),
-        ({"scheduled_at": timedelta(days=14, minutes=5)}, "less than 1 hour or more than 14 days ahead", "scheduled_at"),
+        (
+            {"scheduled_at": timedelta(days=14, minutes=5)},
+            "less than 1 hour or more than 14 days ahead",
+            "scheduled_at",
+        ),
         ({"sender": "ThisIsTooLong"}, "sender 'ThisIsTooLong' is not allowed", "sender"),
         ({"media": {"url": "https://x.test/a.png"}}, "Mobizon does not support media or templates", None),
         ({"channel": "whatsapp"}, "Mobizon does not support the 'whatsapp' channel", None),
     ],
 )
-def test_bad_input_is_refused_before_any_request(changes: dict[str, Any], match: str, field: str | None, policy: RetryPolicy) -> None:
+def test_bad_input_is_refused_before_any_request(
+    changes: dict[str, Any], match: str, field: str | None, policy: RetryPolicy
+) -> None:
     values: dict[str, Any] = {"to": TO, "text": "hello", **changes}
     if isinstance(values.get("scheduled_at"), timedelta):
         values["scheduled_at"] = datetime.now(timezone.utc) + values["scheduled_at"]
@@ -418,7 +427,10 @@ def test_rate_limit_is_retried_with_the_same_request(policy: RetryPolicy, sleeps
 def test_ambiguous_codes_on_a_send_are_not_retried(code: int, policy: RetryPolicy) -> None:
     emulator = MobizonEmulator()
     emulator.script(Fault.vendor_error(code))
-    with inprocess_client(emulator, policy) as client, pytest.raises(DeliveryUnknown, match="cannot de-duplicate") as info:
+    with (
+        inprocess_client(emulator, policy) as client,
+        pytest.raises(DeliveryUnknown, match="cannot de-duplicate") as info,
+    ):
         client.send(Message(to=TO, text="hi"))
     assert info.value.code == code and info.value.attempts == 1 and info.value.idempotency_key
     assert len(emulator.requests) == 1
@@ -452,9 +464,13 @@ def test_failures_where_nothing_was_sent_are_retried(fault: Fault, attempts: int
 
 
 @pytest.mark.parametrize(
-    ("fault", "match"), [(Fault.reset(), "no answer"), (Fault.huge_body(300_000), "HTTP 502")], ids=["reset", "huge-502"]
+    ("fault", "match"),
+    [(Fault.reset(), "no answer"), (Fault.huge_body(300_000), "HTTP 502")],
+    ids=["reset", "huge-502"],
 )
-def test_failures_the_client_cannot_tell_apart_are_delivery_unknown(fault: Fault, match: str, policy: RetryPolicy) -> None:
+def test_failures_the_client_cannot_tell_apart_are_delivery_unknown(
+    fault: Fault, match: str, policy: RetryPolicy
+) -> None:
     emulator = MobizonEmulator()  # the emulator did not process these, but a client cannot know that
     emulator.script(fault)
     with inprocess_client(emulator, policy) as client, pytest.raises(DeliveryUnknown, match=match):
@@ -485,7 +501,10 @@ def test_the_emulator_speaks_the_envelope_for_bad_calls() -> None:
         assert http.send(p.build_call("message", "nosuch")).json()["code"] == 5
         bad = httpx.Request("POST", p.build_call("user", "getOwnBalance").url.copy_set_param("output", "xml"))
         assert http.send(bad).json()["code"] == 6
-        assert http.send(p.build_call("user", "getOwnBalance")).json()["data"] == {"balance": "1000.0000", "currency": "KZT"}
+        assert http.send(p.build_call("user", "getOwnBalance")).json()["data"] == {
+            "balance": "1000.0000",
+            "currency": "KZT",
+        }
         too_many = p.build_call("message", "getSMSStatus", {"ids": [str(i) for i in range(101)]})
         assert http.send(too_many).json()["code"] == 12
         assert http.send(p.build_call("message", "getSMSStatus")).json()["code"] == 2
@@ -532,7 +551,14 @@ def test_wrong_domain_shapes_that_are_followed(data: object, host: str, policy: 
 
 @pytest.mark.parametrize(
     "data",
-    ["api.mobizon.evil.com", "https://evil.example/api.mobizon.kz", "api.mobizon.kz.evil.com", {"domain": "x.net"}, None, 13],
+    [
+        "api.mobizon.evil.com",
+        "https://evil.example/api.mobizon.kz",
+        "api.mobizon.kz.evil.com",
+        {"domain": "x.net"},
+        None,
+        13,
+    ],
 )
 def test_wrong_domain_never_sends_the_key_elsewhere(data: object, policy: RetryPolicy) -> None:
     with respx.mock(assert_all_mocked=True) as router:
@@ -657,25 +683,33 @@ def test_a_failure_before_campaign_send_says_nothing_went_out(policy: RetryPolic
     assert emulator.accepted_count == 0
 
 
-@pytest.mark.parametrize(
-    ("thrown", "cls"),
-    [
-        (ServiceUnavailable("busy", provider="mobizon", accepted=None), ServiceUnavailable),
-        (DeliveryUnknown("no answer", provider="mobizon"), TransportError),
-    ],
-    ids=["open-outcome", "delivery-unknown"],
-)
-def test_an_error_before_campaign_send_is_a_new_error_the_raised_one_unchanged(thrown: Any, cls: type[Exception]) -> None:
+def test_only_campaign_send_can_send_the_steps_before_it_send_nothing() -> None:
+    """create, addRecipients and the task polls are ``Repeat.PREPARE``: the engine's verdict makes
+    their failures "certainly not sent"; only campaign/send may leave the outcome open."""
     flow = provider().send_flow(Message(to=[TO, "+77001234568"], text="x"), idempotency_key="k")
-    assert next(flow).request.url.path == "/service/campaign/create"
-    assert flow.send("77").request.url.path == "/service/campaign/addRecipients"
-    with pytest.raises(cls) as info:
-        flow.throw(thrown)
-    error = info.value
-    assert error is not thrown and error.__cause__ is thrown and type(error) is cls
-    assert error.accepted is False and thrown.accepted is None  # the error raised first is never changed
-    if cls is TransportError:
-        assert "campaign 77 was never sent, so no SMS went out" in str(error) and error.retryable is False
+    create = next(flow)
+    add = flow.send("77")
+    poll = flow.send("31")  # a background add: its task is polled
+    send = flow.send({"status": "2"})
+    steps = [(s.request.url.path.rsplit("/service/", 1)[1], s.repeat) for s in (create, add, poll, send)]
+    assert steps == [
+        ("campaign/create", Repeat.PREPARE),
+        ("campaign/addRecipients", Repeat.PREPARE),
+        ("taskqueue/getStatus", Repeat.PREPARE),
+        ("campaign/send", Repeat.ONCE),
+    ]
+
+
+def test_an_ambiguous_vendor_code_before_campaign_send_says_nothing_went_out(policy: RetryPolicy) -> None:
+    with respx.mock() as router:
+        create = router.post(f"{BASE}/service/campaign/create").mock(return_value=envelope(3, None))
+        with (
+            Client(provider(), retry=policy) as client,
+            pytest.raises(ServiceUnavailable, match="nothing went out") as info,
+        ):
+            client.send(Message(to=[TO, "+77001234568"], text="x"))
+    assert create.call_count == 3  # retried: a repeat of create sends nothing
+    assert info.value.accepted is False and info.value.code == 3 and info.value.attempts == 3
 
 
 def test_background_add_is_polled_once_a_second(policy: RetryPolicy, sleeps: list[float]) -> None:
@@ -689,7 +723,10 @@ def test_background_add_is_polled_once_a_second(policy: RetryPolicy, sleeps: lis
 
 def test_background_add_gives_up_after_a_bounded_number_of_polls(policy: RetryPolicy, sleeps: list[float]) -> None:
     emulator = MobizonEmulator(background_adds=True, task_polls=10_000)
-    with inprocess_client(emulator, policy) as client, pytest.raises(ServiceUnavailable, match="still running after 60"):
+    with (
+        inprocess_client(emulator, policy) as client,
+        pytest.raises(ServiceUnavailable, match="still running after 60"),
+    ):
         client.send(Message(to=[TO, "+77001234568"], text="x"))
     assert sleeps == [1.0] * 60 and emulator.accepted_count == 0
 
@@ -698,7 +735,9 @@ def test_rejected_background_task(policy: RetryPolicy) -> None:
     with respx.mock() as router:
         router.post(f"{BASE}/service/campaign/create").mock(return_value=envelope(0, 5))
         router.post(f"{BASE}/service/campaign/addRecipients").mock(return_value=envelope(100, "31"))
-        router.post(f"{BASE}/service/taskqueue/getStatus").mock(return_value=envelope(0, {"progress": "0", "status": "3"}))
+        router.post(f"{BASE}/service/taskqueue/getStatus").mock(
+            return_value=envelope(0, {"progress": "0", "status": "3"})
+        )
         with Client(provider(), retry=policy) as client, pytest.raises(ProviderError, match="task 31 was rejected"):
             client.send(Message(to=[TO, "+77001234568"], text="x"))
         assert [c.request.url.path for c in router.calls][-1] == "/service/taskqueue/getStatus"
@@ -739,7 +778,9 @@ def test_get_status_and_retries_on_reads(policy: RetryPolicy) -> None:
 
 def test_status_fixture_and_an_id_left_out() -> None:
     report = provider().parse_status(fixture("status.json"), message_id="12111324")
-    assert report.status is DeliveryStatus.DELIVERED and report.timestamp == datetime(2021, 9, 4, 13, 28, 41, tzinfo=timezone.utc)
+    assert report.status is DeliveryStatus.DELIVERED and report.timestamp == datetime(
+        2021, 9, 4, 13, 28, 41, tzinfo=timezone.utc
+    )
     missing = provider().parse_status(fixture("status.json"), message_id="404")
     assert missing.status is DeliveryStatus.UNKNOWN and missing.message_id == "404" and missing.vendor_status is None
     assert missing.error is not None and missing.error.error_class == "NotFound"
@@ -819,7 +860,9 @@ def test_webhook_signature_is_checked_in_constant_time(monkeypatch: pytest.Monke
     with pytest.raises(WebhookAuthError, match="sign is missing"):
         p.parse_webhook(body=json.dumps(WEBHOOK))
     with pytest.raises(WebhookAuthError, match="sign is missing"):
-        p.parse_webhook(body=signed({**WEBHOOK, "attempt": 2}, "s3cret-value").replace(b'"attempt": 2', b'"attempt": 3'))
+        p.parse_webhook(
+            body=signed({**WEBHOOK, "attempt": 2}, "s3cret-value").replace(b'"attempt": 2', b'"attempt": 3')
+        )
 
 
 def test_webhook_other_events_and_bad_bodies() -> None:
@@ -859,7 +902,9 @@ def test_the_key_is_in_no_error_repr_or_raw(policy: RetryPolicy) -> None:
 
 
 @pytest.mark.tcp
-def test_no_log_record_carries_the_key_over_tcp(serve: Any, policy: RetryPolicy, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_log_record_carries_the_key_over_tcp(
+    serve: Any, policy: RetryPolicy, caplog: pytest.LogCaptureFixture
+) -> None:
     emulator = MobizonEmulator(home_domain=None)
     server = serve(emulator)
     key = emulator.credentials[0]
@@ -929,7 +974,9 @@ def test_emulator_add_recipients_takes_every_documented_form(recipients: object)
     emulator = MobizonEmulator()
     p = emulator.make_provider(BASE)
     with httpx.Client(transport=emulator.transport()) as http:
-        campaign = http.send(p.build_call("campaign", "create", {"data": {"text": "Hi {name}", "type": 3}})).json()["data"]
+        campaign = http.send(p.build_call("campaign", "create", {"data": {"text": "Hi {name}", "type": 3}})).json()[
+            "data"
+        ]
         answer = http.send(p.build_call("campaign", "addRecipients", {"id": campaign, "recipients": recipients})).json()
     assert answer["code"] == 0
     assert [(i["recipient"], i["number"], i["code"]) for i in answer["data"]] == [

@@ -27,6 +27,11 @@ class Repeat(enum.Enum):
     "duplicate" answer to a retry means the first attempt landed."""
     READ = "read"
     """The request only reads (a status lookup): repeating it is harmless."""
+    PREPARE = "prepare"
+    """The request sends nothing by itself: it prepares a later step that does (a campaign's
+    ``create`` and recipient lists before its ``send``). Repeating it is harmless, so a failure
+    that leaves its outcome open is retried, and a failure that ends it is *certainly not sent*
+    (``accepted=False``, a ``DeliveryUnknown`` restated as a ``TransportError``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,9 +29,10 @@ Quirks:
   re-sending. Code 30 and connection errors are retried; status lookups are retried freely.
 * One recipient: ``message/sendSmsMessage``. Several: ``campaign/create``, ``addRecipients`` in
   chunks of 500 (98/99 give per-recipient results; none added raises 99's ``InvalidRecipient``
-  with the reasons), then ``campaign/send``. Nothing goes out before ``campaign/send``, so create
-  and add are repeated on ambiguous failures (item code 4, "already in the campaign", on a repeat
-  means the first attempt landed) and a failure before it says so (``accepted=False``). Code 100
+  with the reasons), then ``campaign/send``. Nothing goes out before ``campaign/send``: create,
+  add and the task polls are steps that send nothing (``Repeat.PREPARE``), repeated on ambiguous
+  failures (item code 4, "already in the campaign", on a repeat means the first attempt landed),
+  and a failure before the send is certainly not sent (``accepted=False``). Code 100
   (a background add) is polled through ``taskqueue/getStatus`` once a second (``Step.delay``), 60
   times at most; its recipients get no message ids.
 * Insufficient balance has **no documented code** (unconfirmed). Codes 1, 12, 15 and 999 whose
@@ -74,12 +75,10 @@ from .._text import check_sender, normalize_e164
 from ..errors import (
     AuthError,
     DeliveryFailed,
-    DeliveryUnknown,
     DuplicateMessage,
     InsufficientBalance,
     InvalidRecipient,
     NotFound,
-    OmnisendError,
     PermissionDenied,
     ProviderError,
     RateLimited,
@@ -362,18 +361,12 @@ class Mobizon(Provider):
 
     def _campaign(self, message: Message, key: str, create: Call) -> Flow[SendResult]:
         """create → addRecipients (chunks of 500) → send; nothing goes out before the last step."""
-        campaign: str | None = None
         results: list[RecipientResult] = []
         items: list[object] = []
-        try:
-            campaign = yield from self._exchange(create, self._parse_created, repeat=Repeat.DEDUPLICATED)
-            for start in range(0, len(message.recipients), CHUNK):
-                part, raw = yield from self._add(campaign, message.recipients[start : start + CHUNK])
-                results, items = results + part, items + raw
-        except OmnisendError as exc:
-            if exc.accepted is not None:
-                raise
-            raise _not_sent(exc, campaign) from exc
+        campaign = yield from self._exchange(create, self._parse_created, repeat=Repeat.PREPARE)
+        for start in range(0, len(message.recipients), CHUNK):
+            part, raw = yield from self._add(campaign, message.recipients[start : start + CHUNK])
+            results, items = results + part, items + raw
         if not any(r.ok for r in results):
             reasons = ", ".join(f"{n}× {m}" for m, n in Counter(r.error.message for r in results if r.error).items())
             text = f"none of the {len(results)} recipients was added: {reasons}"
@@ -389,12 +382,12 @@ class Mobizon(Provider):
         vendor's limit) until its task is done, and its recipients get no message ids."""
         form = {"id": campaign, "recipients": [n.lstrip("+") for n in chunk]}
         parse = partial(self._parse_added, chunk=chunk)
-        added = yield from self._exchange(("campaign", "addRecipients", form), parse, repeat=Repeat.DEDUPLICATED)
+        added = yield from self._exchange(("campaign", "addRecipients", form), parse, repeat=Repeat.PREPARE)
         if not isinstance(added, str):
             return added
         for _ in range(TASK_POLLS):
             call = ("taskqueue", "getStatus", {"id": added})
-            task = yield from self._exchange(call, self._parse_data, repeat=Repeat.READ, delay=1.0)
+            task = yield from self._exchange(call, self._parse_data, repeat=Repeat.PREPARE, delay=1.0)
             state = _code_key(task.get("status")) if isinstance(task, dict) else None
             if state == TASK_DONE:
                 return [RecipientResult(n, None, DeliveryStatus.QUEUED) for n in chunk], [{"task": added}]
@@ -556,16 +549,6 @@ def _host(raw: object) -> str | None:
         if TRUSTED_HOST.fullmatch(host):
             return host
     return None
-
-
-def _not_sent(error: OmnisendError, campaign: str | None) -> OmnisendError:
-    """A new error for one whose outcome was open, raised before ``campaign/send``: no SMS went out."""
-    if not isinstance(error, DeliveryUnknown):
-        return error.evolve(accepted=False)
-    where = f"campaign {campaign}" if campaign else "the campaign"
-    kept = {name: getattr(error, name) for name in ("provider", "http_status", "raw", "idempotency_key")}
-    text = f"{error.message}; {where} was never sent, so no SMS went out"
-    return TransportError(text, accepted=False, retryable=False, **kept)
 
 
 def _str(value: object) -> str | None:
