@@ -433,11 +433,11 @@ PULSE_BAD = [
     (dict(channel="whatsapp", template=Template(name="order_ready", params=["42"])), TemplateError, "template.params", r"missing \['2'\]"),
     (dict(channel="whatsapp", template=Template(name="order_ready", params=["1", "2", "3"])), TemplateError, "template.params", r"unused \['3'\]"),
     (dict(channel="whatsapp", template=Template(name="order_ready", params=["1", "2"]), text="x"), ValidationError, "text", r"registered .* leave text out"),
-    (dict(template=Template(name="order_ready", params=["1", "2"])), ValidationError, None, r"does not support templates on sms"),
+    (dict(template=Template(name="order_ready", params=["1", "2"])), ValidationError, "template", r"does not support templates on sms"),
     (dict(channel="whatsapp", template=Template(name="order_ready", params=["1", "2"]), media={"url": "https://x.example/a.png"}), ValidationError, "media", r"options\['header'\]"),
     (dict(channel="whatsapp", media={"url": "http://cdn.example/a.png"}), ValidationError, "media.url", r"must be an https:// URL"),
-    (dict(channel="viber", media={"url": "https://cdn.example/a.mp4", "type": "video"}), ValidationError, None, r"video media on viber"),
-    (dict(text="hi", media={"url": "https://cdn.example/a.png"}), ValidationError, None, r"image media on sms"),
+    (dict(channel="viber", media={"url": "https://cdn.example/a.mp4", "type": "video"}), ValidationError, "media", r"video media on viber"),
+    (dict(text="hi", media={"url": "https://cdn.example/a.png"}), ValidationError, "media", r"image media on sms"),
     (dict(channel="whatsapp", text="x", options={"location": {"longitude": 37.6}}), ValidationError, "options.location.latitude", r"needs a numeric latitude"),
     (dict(channel="whatsapp", text="x", options={"location": {"latitude": 55.7}}), ValidationError, "options.location.longitude", r"needs a numeric longitude"),
     (dict(channel="whatsapp", text="x", options={"location": {"latitude": "north", "longitude": 1}}), ValidationError, "options.location.latitude", r"numeric latitude"),
@@ -446,7 +446,7 @@ PULSE_BAD = [
     (dict(channel="whatsapp", text="x", options={"location": [55.7, 37.6]}), ValidationError, "options.location", r"must be a mapping"),
     (dict(text="x", options={"location": {"latitude": 1, "longitude": 1}}), ValidationError, None, r"location outside a plain WhatsApp"),
     (dict(text="hi", sender="Shop"), ValidationError, "sender", r"sends from the cascade's channel"),
-    (dict(text="hi", validity=timedelta(hours=1)), ValidationError, None, r"per-message validity on Pulse"),
+    (dict(text="hi", validity=timedelta(hours=1)), ValidationError, "validity", r"per-message validity on Pulse"),
     (dict(text="hi", scheduled_at=NOW - timedelta(hours=1)), ValidationError, "scheduled_at", r"in the past"),
 ]
 

@@ -369,7 +369,7 @@ def test_no_balance_guess_without_the_words_or_outside_the_codes(code: int, cls:
             "scheduled_at",
         ),
         ({"sender": "ThisIsTooLong"}, "sender 'ThisIsTooLong' is not allowed", "sender"),
-        ({"media": {"url": "https://x.test/a.png"}}, "Mobizon does not support media or templates", None),
+        ({"media": {"url": "https://x.test/a.png"}}, "Mobizon does not support media or templates", "media"),
         ({"channel": "whatsapp"}, "Mobizon does not support the 'whatsapp' channel", None),
     ],
 )

@@ -65,6 +65,7 @@ from ..errors import (
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, ReportError, SendResult
 from ..retry import parse_retry_after
+from ._accepts import Accepts
 from ._answers import Answer, read_answer, read_send_answer, split_send
 from ._guard import WebhookHeaders, _guard, _guard_build, _guard_flow, strict, strict_adapters
 from ._steps import Flow, Repeat, Step
@@ -72,6 +73,7 @@ from ._tables import HTTP_FALLBACKS, Code, ErrorCode, ErrorTable, StatusEntry, S
 from ._webhook import Callback, CallbackAuth, ReportFields, WebhookFormat
 
 __all__ = [
+    "Accepts",
     "Answer",
     "Code",
     "ErrorCode",
@@ -151,6 +153,9 @@ class Provider(abc.ABC):
     split_batches: bool = True
     """Whether :meth:`send_flow` splits a message above :attr:`max_recipients` into several requests
     (otherwise ``build_request`` refuses it)."""
+    accepts: ClassVar[Accepts] = Accepts()
+    """What a send request can carry, per message field (see :mod:`omnisend.providers._accepts`):
+    :meth:`check_message` refuses everything else before any request, so ``build_request`` only builds."""
     keyed_recipients: ClassVar[bool] = False
     """Whether the vendor takes an id per recipient in one request (SMSAPI ``idx``): ``send_many``
     then batches messages that carry their own keys, each recipient keeping the id it would get
@@ -261,7 +266,8 @@ class Provider(abc.ABC):
 
         ``Message`` itself refuses NUL characters, lone surrogates and values JSON cannot carry.
         Here: a key that is not printable text, options that set a field omnisend owns
-        (:attr:`owned_options`), and an SMS text longer than :attr:`max_sms_parts`.
+        (:attr:`owned_options`), an SMS text longer than :attr:`max_sms_parts`, a channel not in
+        :attr:`channels`, and whatever the vendor's declaration (:meth:`accepts_for`) does not take.
         """
         if not isinstance(message, Message):
             raise ValidationError(f"expected an omnisend.Message, got {type(message).__name__}", provider=self.name)
@@ -279,6 +285,13 @@ class Provider(abc.ABC):
                 )
         if self.max_sms_parts is not None and message.channel == "sms" and message.text is not None:
             check_sms_length(message.text, max_parts=self.max_sms_parts, provider=self.name)
+        self.check_channel(message)
+        self.accepts_for(message).check(self, message, idempotency_key)
+
+    def accepts_for(self, message: Message) -> Accepts:
+        """The declaration ``message`` is checked against: :attr:`accepts`, unless the vendor's API
+        varies by a setting (edna's ``api``) and the adapter picks one here."""
+        return self.accepts
 
     def form_options(self, options: Mapping[str, Any]) -> dict[str, str]:
         """``Message.options`` as flat form fields: text as is, numbers as written, booleans as

@@ -91,6 +91,7 @@ from ..errors import (
     ValidationError,
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, SendResult, Template
+from ._accepts import NOT_PAST, Accepts, Longest, OneOf, PerRequest, Refused, Required, Url, Within, Without
 from ._json import compact, merged, placed, utc_iso
 from ._webhook import Callback, First, HeaderKey, Joined, ReportFields
 from .base import Answer, ErrorCode, ErrorTable, Flow, Provider, Repeat, StatusEntry, StatusTable, Step
@@ -207,9 +208,8 @@ HOSTS: Final = {
 
 @dataclass(frozen=True, slots=True)
 class _Api:
-    """How one edna API spells a send: its channels, paths and where the content fields go."""
+    """How one edna API spells a send: its paths and where the content fields go (what it accepts: ``ACCEPTS``)."""
 
-    channels: frozenset[str]
     paths: tuple[str, str]
     """The send path of a session message and of a template message."""
     upper: bool
@@ -220,7 +220,6 @@ class _Api:
 
 APIS: Final = {
     "pulse": _Api(
-        frozenset({"sms", "whatsapp", "viber"}),
         ("/api/cascade/schedule", "/api/cascade/schedule"),
         upper=True,
         fields={
@@ -232,28 +231,57 @@ APIS: Final = {
         },
     ),
     "im": _Api(
-        frozenset({"whatsapp", "viber"}),
         ("/api/imOutMessage", "/api/imOutHSM"),
         upper=False,
         fields={"url": ("attachmentUrl",), "name": ("attachmentName",), "address": ("locationAddress",)},
     ),
 }
 PULSE_BLOCKS: Final = {"sms": "smsContent", "whatsapp": "whatsappContent", "viber": "viberContent"}
-#: What each channel carries: a content kind (``Media.type``, a location, a template) not listed is refused.
-KINDS: Final = {
-    "sms": frozenset({"text"}),
-    "viber": frozenset({"text", "image"}),
-    "whatsapp": frozenset({"text", "image", "video", "audio", "document", "location", "template"}),
+MEDIA_ON: Final = "{value} media on {channel}"
+#: What each channel carries: media types and templates (a location, ``options["location"]``, only
+#: in a plain WhatsApp message: ``_content``).
+CHANNELS: Final = {
+    "sms": Accepts(
+        template=Refused("templates on sms (edna templates are WhatsApp HSM)"), media=OneOf((), MEDIA_ON, "type")
+    ),
+    "viber": Accepts(
+        template=Refused("templates on viber (edna templates are WhatsApp HSM)"),
+        media=OneOf(("image",), MEDIA_ON, "type"),
+    ),
+    "whatsapp": Accepts(
+        media=(
+            OneOf(("image", "video", "audio", "document"), MEDIA_ON, "type"),
+            Without("template", "a WhatsApp template takes media as options['header'] (edna's shape)"),
+        )
+    ),
 }
-#: Why a kind is refused where ``KINDS`` does not list it (media: ``"{kind} media on {channel}"``).
-REFUSALS: Final = {
-    "template": "templates on {channel} (edna templates are WhatsApp HSM)",
-    "location": "a location outside a plain WhatsApp message",
+#: What both APIs take: one number per request, a time not in the past, media over HTTPS.
+BOTH: Final = Accepts(
+    recipients=PerRequest("edna takes one recipient per request (Client.send sends one request per number)"),
+    scheduled_at=NOT_PAST,
+    media=Url(("https",), "media.url must be an https:// URL: edna fetches media over HTTPS only"),
+    on=CHANNELS,
+)
+#: Pulse sends from the cascade's channel, with its validity; the IM API takes a sender (``subject``,
+#: or ``Edna(subject=)``), a validity in whole seconds, an id of at most 36 characters, no SMS.
+ACCEPTS: Final = {
+    "pulse": replace(
+        BOTH,
+        sender=Refused("a sender on Pulse (it sends from the cascade's channel: leave sender out, or use api='im')"),
+        validity=Refused("a per-message validity on Pulse (set the stage TTL on the cascade)"),
+    ),
+    "im": replace(
+        BOTH,
+        channel=OneOf(("whatsapp", "viber"), "the {value!r} channel on the im API"),
+        sender=Required("the IM API needs a subject: pass Message(sender=...) or Edna(subject=...)", default="subject"),
+        validity=Within(least=timedelta(seconds=1), why="validity must be at least 1 second", invalid=True),
+        idempotency_key=Longest(36, "the IM id allows {most} characters: shorten idempotency_key"),
+    ),
 }
+LOCATION_REFUSED: Final = "a location outside a plain WhatsApp message"
 PRIORITIES: Final = ("realtime", "high", "normal", "low")
 TEMPLATE_PARTS: Final = ("header", "footer", "keyboard")
 CONSUMED_OPTIONS: Final = frozenset({*TEMPLATE_PARTS, "location"})
-MAX_IM_ID: Final = 36
 COORDINATE_LIMITS: Final = {"latitude": 90, "longitude": 180}
 #: Pulse status lookups: history items per page (the documented example's ``limit``), pages read
 #: at most, the default window of ``dateFrom``, and the query's fixed part (only documented filters).
@@ -305,6 +333,7 @@ class Edna(Provider):
     ceiling shared by most SMS routes, refused before sending rather than cut by an operator."""
     owned_options = frozenset({"requestId", "id", "subscriberFilter", "address"})
     secret_attributes = ("_api_key", "webhook_secret")
+    accepts = ACCEPTS["pulse"]
 
     def __init__(
         self,
@@ -348,15 +377,12 @@ class Edna(Provider):
 
     # -- send -----------------------------------------------------------------------------
 
+    def accepts_for(self, message: Message) -> Accepts:
+        """The declaration of the API this instance sends through (Pulse or IM)."""
+        return ACCEPTS[self.api]
+
     def build_request(self, message: Message, *, idempotency_key: str) -> httpx.Request:
         api = APIS[self.api]
-        if message.channel not in api.channels:
-            self.unsupported(f"the {message.channel!r} channel on the {self.api} API")
-        if len(message.recipients) != 1:
-            self.invalid("edna takes one recipient per request (Client.send sends one request per number)", field="to")
-        now = datetime.now(timezone.utc)
-        if message.scheduled_at is not None and message.scheduled_at < now - timedelta(minutes=5):
-            self.invalid("scheduled_at is in the past", field="scheduled_at")
         kind, fields = self._content(message)
         content = placed({"contentType": kind.upper() if api.upper else kind, **fields}, api.fields)
         body = (self._pulse_body if self.api == "pulse" else self._im_body)(message, idempotency_key, content)
@@ -365,15 +391,16 @@ class Edna(Provider):
         return self.build_http_request("POST", path, headers=self._auth(), json=merged(compact(body), extra))
 
     def _content(self, message: Message) -> tuple[str, dict[str, Any]]:
-        """The content type and fields of ``message`` (API-neutral names), checked against ``KINDS``."""
-        media, location, channel = message.media, message.options.get("location"), message.channel
+        """The content type and fields of ``message`` (API-neutral names); media and templates were
+        checked against ``CHANNELS``, a location (an option) is checked here."""
+        media, location = message.media, message.options.get("location")
         parts = [k for k in TEMPLATE_PARTS if k in message.options]
         if parts and message.template is None:
             self.invalid(f"{', '.join(parts)} need a WhatsApp template: pass template=Template(...)", field="template")
         kind: str = "location" if location is not None else media.type if media is not None else "text"
         kind = "template" if message.template is not None else kind
-        if kind not in KINDS[channel] or (kind == "location" and media is not None):
-            self.unsupported(REFUSALS.get(kind, "{kind} media on {channel}").format(kind=kind, channel=channel))
+        if kind == "location" and (message.channel != "whatsapp" or media is not None):
+            self.unsupported(LOCATION_REFUSED)
         if kind == "text":
             return kind, {"text": message.text}
         return {"template": self._template, "location": self._location}.get(kind, self._media)(message)
@@ -381,9 +408,6 @@ class Edna(Provider):
     def _media(self, message: Message) -> tuple[str, dict[str, Any]]:
         media = message.media
         assert media is not None
-        url = urlsplit(media.url)
-        if url.scheme != "https" or not url.netloc:
-            self.invalid("media.url must be an https:// URL: edna fetches media over HTTPS only", field="media.url")
         return media.type, {"url": media.url, "name": _file_name(media.url), "caption": media.caption or message.text}
 
     def _template(self, message: Message) -> tuple[str, dict[str, Any]]:
@@ -391,7 +415,7 @@ class Edna(Provider):
         filled, and its header, footer and buttons."""
         template = message.template
         assert template is not None
-        if message.media is not None or message.options.get("location") is not None:
+        if message.options.get("location") is not None:
             self.invalid("a WhatsApp template takes media as options['header'] (edna's shape)", field="media")
         registered = self.templates.get(template.name)
         if registered is not None and message.text is not None:
@@ -433,11 +457,6 @@ class Edna(Provider):
         return "location", {**values, "address": location.get("address") or message.text}
 
     def _pulse_body(self, message: Message, message_id: str, content: dict[str, Any]) -> dict[str, Any]:
-        if message.sender is not None:
-            why = "a sender on Pulse (it sends from the cascade's channel: leave sender out, or use api='im')"
-            self.unsupported(why, field="sender")
-        if message.validity is not None:
-            self.unsupported("a per-message validity on Pulse (set the stage TTL on the cascade)")
         cascade = message.options.get("cascadeId", self.cascades.get(message.channel))
         if cascade is None:
             why = f"no Pulse cascade for {message.channel}: pass Edna(cascade_id=...) or options={{'cascadeId': ...}}"
@@ -451,17 +470,10 @@ class Edna(Provider):
         }
 
     def _im_body(self, message: Message, message_id: str, content: dict[str, Any]) -> dict[str, Any]:
-        if len(message_id) > MAX_IM_ID:
-            self.invalid(f"the IM id allows {MAX_IM_ID} characters: shorten idempotency_key", field="idempotency_key")
-        subject = message.sender or self.subject
-        if subject is None:
-            self.invalid("the IM API needs a subject: pass Message(sender=...) or Edna(subject=...)", field="sender")
         validity = int(message.validity.total_seconds()) if message.validity is not None else None
-        if validity is not None and validity < 1:
-            self.invalid("validity must be at least 1 second", field="validity")
         return {
             "id": message_id,
-            "subject": subject,
+            "subject": message.sender or self.subject,
             "address": message.recipients[0].lstrip("+"),
             "imType": message.channel,
             "priority": self.priority,

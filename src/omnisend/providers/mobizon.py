@@ -71,7 +71,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .._text import check_sender, normalize_e164
 from ..errors import (
     AuthError,
     DeliveryFailed,
@@ -88,6 +87,7 @@ from ..errors import (
     ValidationError,
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, ReportError, SendResult
+from ._accepts import E164, Accepts, Matches, Refused, Required, Within
 from ._answers import match_items, refused_status
 from ._json import merged
 from ._tables import _code_key
@@ -209,6 +209,7 @@ TRUSTED_HOST: Final = re.compile(r"api\.mobizon\.(?:[a-z]{2,63}|com\.br)")
 BALANCE_WORDS: Final = re.compile(r"balance|funds|баланс|средств|коштів|қаражат|saldo|guthaben", re.IGNORECASE)
 RECIPIENT_FIELDS: Final = frozenset({"recipient", "recipients", "to"})
 SENDER_PATTERN: Final = r"[^\s].{0,10}|\+?[0-9]{1,15}"
+NOT_TEXT: Final = "media or templates (Mobizon sends text SMS; put the text in Message.text)"
 VALIDITY: Final = (timedelta(minutes=60), timedelta(minutes=1440))
 SCHEDULE: Final = (timedelta(hours=1), timedelta(days=14))
 CHUNK: Final = 500
@@ -220,6 +221,16 @@ TASK_POLLS: Final = 60
 TASK_DONE, TASK_REJECTED = 2, 3
 TIME_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
 SENDER_RULE: Final = "up to 11 characters, or up to 15 digits"
+#: What a send takes: text SMS, a sender id, validity 60..1440 minutes, scheduled 1 hour to 14 days ahead.
+ACCEPTS: Final = Accepts(
+    recipients=E164(),
+    text=Required("Mobizon needs Message.text"),
+    template=Refused(NOT_TEXT),
+    media=Refused(NOT_TEXT),
+    sender=Matches(SENDER_PATTERN, SENDER_RULE),
+    validity=Within(*VALIDITY, why="a validity outside 60 to 1440 minutes"),
+    scheduled_at=Within(*SCHEDULE, why="scheduled_at less than 1 hour or more than 14 days ahead"),
+)
 EMPTY_FORM: Final = {"Content-Type": "application/x-www-form-urlencoded"}
 NO_MESSAGE_ID: Final = "code 0 without a messageId: the message was not accepted"
 #: A campaign status a send answer does not document still means the campaign was taken.
@@ -274,6 +285,7 @@ class Mobizon(Provider):
     max_sms_parts = MAX_PARTS
     owned_options = frozenset({"recipient", "recipients", "params.name", "data.name", "apiKey", "api", "output"})
     secret_attributes = ("_key", "webhook_secret")
+    accepts = ACCEPTS
 
     def __init__(
         self,
@@ -310,21 +322,8 @@ class Mobizon(Provider):
     # -- send -------------------------------------------------------------------------------
 
     def _fields(self, message: Message, key: str) -> dict[str, object]:
-        """What a send carries besides the numbers (``None``: left out), checked before any request."""
-        self.check_channel(message)
-        if message.media is not None or message.template is not None:
-            self.unsupported("media or templates (Mobizon sends text SMS; put the text in Message.text)")
-        if message.text is None:
-            self.invalid("Mobizon needs Message.text", field="text")
-        for number in message.recipients:
-            normalize_e164(number)
-        if message.sender is not None:
-            check_sender(message.sender, pattern=SENDER_PATTERN, rule=SENDER_RULE, provider=self.name)
+        """What a send carries besides the numbers (``None``: left out); :attr:`accepts` checked it."""
         validity, when = message.validity, message.scheduled_at
-        if validity is not None and not VALIDITY[0] <= validity <= VALIDITY[1]:
-            self.unsupported("a validity outside 60 to 1440 minutes", field="validity")
-        if when is not None and not SCHEDULE[0] <= when - datetime.now(timezone.utc) <= SCHEDULE[1]:
-            self.unsupported("scheduled_at less than 1 hour or more than 14 days ahead", field="scheduled_at")
         at = when.astimezone(self.account_timezone).strftime(TIME_FORMAT) if when is not None else None
         fields = {"text": message.text, "name": key, "from": message.sender}
         return {**fields, "validity": validity // timedelta(minutes=1) if validity else None, "deferredToTs": at}
