@@ -227,6 +227,7 @@ class _BaseClient(Generic[_H]):
         if (
             not message.metadata
             and type(provider).send_flow is Provider.send_flow
+            and type(provider).exchange is Provider.exchange
             and len(message.recipients) <= provider.max_recipients
         ):
             return provider.send_step(message, idempotency_key=key)  # what the base flow does for one
@@ -276,12 +277,12 @@ class _BaseClient(Generic[_H]):
 
     def _looking_up(
         self,
-        message_id: str,
+        lookup: Callable[[Provider], Flow[R]],
         retry: RetryPolicy | None | NotGiven,
         timeout: _Timeout | NotGiven,
         provider: str | None,
-    ) -> Driver[DeliveryReport]:
-        """A status lookup as the engine's driver."""
+    ) -> Driver[R]:
+        """A status lookup (``lookup`` gives its flow on the provider asked) as the engine's driver."""
         self._check_open()
         target = self.provider if provider is None else self.provider.resolve(provider)
         call = Call(
@@ -292,7 +293,7 @@ class _BaseClient(Generic[_H]):
             on_event=self.on_event,
             max_bytes=self.max_response_bytes,
         )
-        return drive(call, target.status_flow(message_id), self._policy(retry), self._is_closed)
+        return drive(call, lookup(target), self._policy(retry), self._is_closed)
 
     def _is_closed(self) -> bool:
         return self._closed or bool(self._http.is_closed)
@@ -381,7 +382,25 @@ class Client(_BaseClient[httpx.Client]):
 
         Through a router, ``provider`` names the route that took the message (``result.provider``).
         """
-        return self._perform(self._looking_up(message_id, retry, timeout, provider))
+        return self._perform(self._looking_up(lambda p: p.status_flow(message_id), retry, timeout, provider))
+
+    def get_statuses(
+        self,
+        message_ids: Iterable[str],
+        *,
+        provider: str | None = None,
+        retry: RetryPolicy | None | NotGiven = NOT_GIVEN,
+        timeout: _Timeout | NotGiven = NOT_GIVEN,
+    ) -> list[DeliveryReport]:
+        """Look up the statuses of ``message_ids``: one report per id, in order.
+
+        Where the vendor takes several ids a lookup (Mobizon: 100) they are asked in batches
+        (``Provider.status_batch``), else one by one; every id is checked before the first request,
+        and ``timeout`` bounds the whole. An id the vendor does not know reads ``UNKNOWN`` with a
+        reason where the lookup is batched; one by one, its error is raised as in :meth:`get_status`.
+        """
+        ids = list(message_ids)
+        return self._perform(self._looking_up(lambda p: p.statuses_flow(ids), retry, timeout, provider))
 
     def send_many(
         self,
@@ -531,7 +550,20 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
     ) -> DeliveryReport:
         """Look up the current delivery status of ``message_id``; see :meth:`Client.get_status`."""
         self._check_loop()
-        return await self._perform(self._looking_up(message_id, retry, timeout, provider))
+        return await self._perform(self._looking_up(lambda p: p.status_flow(message_id), retry, timeout, provider))
+
+    async def get_statuses(
+        self,
+        message_ids: Iterable[str],
+        *,
+        provider: str | None = None,
+        retry: RetryPolicy | None | NotGiven = NOT_GIVEN,
+        timeout: _Timeout | NotGiven = NOT_GIVEN,
+    ) -> list[DeliveryReport]:
+        """Look up the statuses of ``message_ids``, in order; see :meth:`Client.get_statuses`."""
+        self._check_loop()
+        ids = list(message_ids)
+        return await self._perform(self._looking_up(lambda p: p.statuses_flow(ids), retry, timeout, provider))
 
     def send_many(
         self,

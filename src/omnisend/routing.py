@@ -518,6 +518,14 @@ class Router(Provider):
         report: DeliveryReport = yield from _watched(provider.status_flow(message_id), _Watch(), provider.name)
         return report
 
+    def statuses_flow(self, message_ids: Sequence[str]) -> Flow[list[DeliveryReport]]:
+        """Through the one route there is (batched as it batches); with several, ``provider=NAME``."""
+        provider = self._only_leaf("a status lookup")
+        reports: list[DeliveryReport] = yield from _watched(
+            provider.statuses_flow(message_ids), _Watch(), provider.name
+        )
+        return reports
+
     def parse_webhook(
         self,
         *,

@@ -396,7 +396,7 @@ def split_send(provider: Provider, message: Message, idempotency_key: str) -> Fl
     parts: list[SendResult] = []
     for chunk, step in zip(chunks, steps, strict=True):
         try:
-            part: SendResult = yield step
+            part: SendResult = yield from provider.exchange(step)
         except OmnisendError as exc:
             if not isinstance(exc, InvalidRecipient) and all(r.error is not None for r in recipients):
                 raise

@@ -55,6 +55,7 @@ from ..errors import (
     ConfigurationError,
     DeliveryFailed,
     DuplicateMessage,
+    NotFound,
     OmnisendError,
     ProviderError,
     RateLimited,
@@ -452,28 +453,81 @@ class Provider(abc.ABC):
         """
         numbers, size = message.recipients, self.max_recipients
         if len(numbers) <= size or not self.split_batches:
-            result: SendResult = yield self.send_step(message, idempotency_key=idempotency_key)
-            return result
+            return (yield from self.exchange(self.send_step(message, idempotency_key=idempotency_key)))
         return (yield from split_send(self, message, idempotency_key))
+
+    def exchange(self, step: Step[R]) -> Flow[R]:
+        """Run one step of the base's flows (sends, splits, status lookups): by default, yield it.
+
+        An adapter overrides it to wrap every step the same way, such as a vendor that answers
+        "this account lives on another host" (Mobizon's code 13: re-sent once to the host named).
+        """
+        value: R = yield step
+        return value
 
     # -- status and webhooks -----------------------------------------------------------------
 
+    status_batch: ClassVar[int] = 1
+    """How many ids one status lookup may ask for. Above one, the adapter writes
+    :meth:`build_statuses_request` and :meth:`parse_statuses`, and :meth:`statuses_flow` (and so
+    ``Client.get_statuses``) asks in batches of that size; else it writes
+    :meth:`build_status_request` and :meth:`parse_status`, and ids are looked up one by one."""
+
     def build_status_request(self, message_id: str) -> httpx.Request:
-        """The status-lookup request for ``message_id``."""
-        self.unsupported("status lookups")
+        """The status-lookup request for ``message_id``; with :attr:`status_batch` above one, the
+        lookup of that one id (:meth:`build_statuses_request`)."""
+        if self.status_batch == 1:
+            self.unsupported("status lookups")
+        return self.build_statuses_request([message_id])
 
     def parse_status(self, response: httpx.Response, *, message_id: str | None = None) -> DeliveryReport:
-        """A status-lookup answer → :class:`DeliveryReport`."""
-        self.unsupported("status lookups")
+        """A status-lookup answer → :class:`DeliveryReport`; with :attr:`status_batch` above one, the
+        report :meth:`parse_statuses` gives for ``message_id`` (without it: the answer's first)."""
+        if self.status_batch == 1:
+            self.unsupported("status lookups")
+        reports = self.parse_statuses(response, message_ids=[message_id] if message_id else [])
+        if not reports:
+            raise NotFound("no status in the answer", provider=self.name, http_status=response.status_code)
+        return reports[0]
+
+    def build_statuses_request(self, message_ids: Sequence[str]) -> httpx.Request:
+        """The lookup of up to :attr:`status_batch` ids at once (vendors that take several)."""
+        self.unsupported("status lookups of several ids")
+
+    def parse_statuses(self, response: httpx.Response, *, message_ids: Sequence[str]) -> list[DeliveryReport]:
+        """One report per id of ``message_ids``, in order (an id the answer leaves out: ``UNKNOWN``
+        with a reason); with no ids, every report the answer holds."""
+        self.unsupported("status lookups of several ids")
 
     def status_flow(self, message_id: str) -> Flow[DeliveryReport]:
-        if not isinstance(message_id, str) or not message_id.strip():
-            self.invalid("message_id is empty", field="message_id")
+        """The status of ``message_id`` (read-only: retried freely)."""
+        if self.status_batch > 1:
+            return (yield from self.statuses_flow([message_id]))[0]
+        self._check_ids([message_id])
         request = self.build_status_request(message_id)
-        report: DeliveryReport = yield Step(
-            request, functools.partial(self.parse_status, message_id=message_id), repeat=Repeat.READ
-        )
-        return report
+        parse = functools.partial(self.parse_status, message_id=message_id)
+        return (yield from self.exchange(Step(request, parse, repeat=Repeat.READ)))
+
+    def statuses_flow(self, message_ids: Sequence[str]) -> Flow[list[DeliveryReport]]:
+        """The statuses of ``message_ids``, in order: :attr:`status_batch` ids a lookup, or one by one.
+
+        Every id is checked before the first request; each lookup is read-only (retried freely).
+        """
+        ids, size = list(message_ids), self.status_batch
+        self._check_ids(ids)
+        reports: list[DeliveryReport] = []
+        for batch in (ids[start : start + size] for start in range(0, len(ids), size)):
+            if size == 1:
+                reports.append((yield from self.status_flow(batch[0])))
+                continue
+            parse = functools.partial(self.parse_statuses, message_ids=batch)
+            step = Step(self.build_statuses_request(batch), parse, repeat=Repeat.READ)
+            reports += yield from self.exchange(step)
+        return reports
+
+    def _check_ids(self, ids: Sequence[object]) -> None:
+        if not ids or not all(isinstance(i, str) and i.strip() for i in ids):
+            self.invalid("message_id is empty", field="message_id")
 
     # -- delivery-report callbacks (the template; see ``_webhook``) -------------------------------
 

@@ -42,8 +42,8 @@ Quirks:
   omnisend send twice; "insufficient" alone does not count.
 * Validation errors (1, 11, 12) keep ``data``'s per-field messages in ``str(error)`` and ``raw``,
   with ``field`` set; a fault in the ``recipient`` field raises ``InvalidRecipient``.
-* ``getSMSStatus`` takes at most 100 ids (``statuses_flow`` batches them); an id the vendor leaves
-  out reads ``UNKNOWN`` with a ``NotFound`` reason.
+* ``getSMSStatus`` takes at most 100 ids (``status_batch``: ``Client.get_statuses`` asks in
+  batches); an id the vendor leaves out reads ``UNKNOWN`` with a ``NotFound`` reason.
 * Times (``deferredToTs``, ``statusUpdateTs``) are account-local and zoneless; pass
   ``account_timezone`` (default UTC; the zone Mobizon uses is unconfirmed).
 * Webhooks (2026): JSON ``sms-delivery-report`` events, one per message and final status; with
@@ -280,6 +280,7 @@ class Mobizon(Provider):
     webhook_auth = "`sign`: SHA-1 over the event and your secret"
     webhook_check = SignedFields(("eventId", "attempt", "eventCreateTs"), signature="sign", algorithm="sha1")
     status_lookup = True
+    status_batch = STATUS_BATCH
     credential_env = "OMNISEND_MOBIZON_API_KEY"
     max_recipients = CHUNK
     max_sms_parts = MAX_PARTS
@@ -352,11 +353,9 @@ class Mobizon(Provider):
         return SendResult(self.name, message_id, status, (sent,), idempotency_key, raw=body)
 
     def send_flow(self, message: Message, *, idempotency_key: str) -> Flow[SendResult]:
-        call = self._send_call(message, idempotency_key)  # checks before any request
-        if call[0] == "campaign":
-            return (yield from self._campaign(message, idempotency_key, call))
-        parse = partial(self.parse_response, message=message, idempotency_key=idempotency_key)
-        return (yield from self._exchange(call, parse))
+        if len(message.recipients) == 1:
+            return (yield from super().send_flow(message, idempotency_key=idempotency_key))
+        return (yield from self._campaign(message, idempotency_key, self._send_call(message, idempotency_key)))
 
     def _campaign(self, message: Message, key: str, create: Call) -> Flow[SendResult]:
         """create → addRecipients (chunks of 500) → send; nothing goes out before the last step."""
@@ -456,28 +455,29 @@ class Mobizon(Provider):
         return self.vendor_error(code, table=RECIPIENT_FIELD if on_recipient else None, **extra)
 
     def _exchange(self, call: Call, parse: Callable[[httpx.Response], R], **step: Any) -> Flow[R]:
-        """One call; on code 13 re-sent once to the domain the answer names (``api.mobizon.*`` only)."""
+        value: R = yield from self.exchange(Step(self.build_call(*call), parse, **step))
+        return value
+
+    def exchange(self, step: Step[R]) -> Flow[R]:
+        """One step; on code 13 re-sent once to the domain the answer names (``api.mobizon.*`` only)."""
         try:
-            value: R = yield Step(self.build_call(*call), parse, **step)
+            value: R = yield step
         except WrongDomain as exc:
             host = _host(exc.raw) if self.follow_domain_redirect else None
             if host is None:
                 raise
             logger.warning(MOVED, urlsplit(self.home_url).netloc, host, f"https://{host}")
             self._home = host  # later calls go there at once; base_url stays what you configured
-            value = yield Step(self.build_call(*call), parse, **step)
+            request = step.request
+            headers = [(k, v) for k, v in request.headers.multi_items() if k != "host"]
+            url = request.url.copy_with(scheme="https", host=host, port=None)
+            value = yield replace(step, request=httpx.Request("POST", url, headers=headers, content=request.content))
         return value
 
     # -- status -------------------------------------------------------------------------------
 
-    def build_status_request(self, message_id: str) -> httpx.Request:
-        return self.build_call("message", "getSMSStatus", {"ids": [message_id]})
-
-    def parse_status(self, response: httpx.Response, *, message_id: str | None = None) -> DeliveryReport:
-        reports = self.parse_statuses(response, message_ids=[message_id] if message_id else [])
-        if not reports:
-            raise NotFound("no status in the answer", provider=self.name, http_status=response.status_code)
-        return reports[0]
+    def build_statuses_request(self, message_ids: Sequence[str]) -> httpx.Request:
+        return self.build_call("message", "getSMSStatus", {"ids": list(message_ids)})
 
     def parse_statuses(self, response: httpx.Response, *, message_ids: Sequence[str]) -> list[DeliveryReport]:
         """One report per id asked for; an id the vendor leaves out reads ``UNKNOWN`` with a ``NotFound`` reason."""
@@ -490,21 +490,6 @@ class Mobizon(Provider):
             return DeliveryReport(self.name, message_id, DeliveryStatus.UNKNOWN, None, error=LEFT_OUT)
         ts = self._when(item.get("statusUpdateTs") or item.get("startSendTs"))
         return self.build_report(message_id=item.get("id"), vendor_status=item.get("status"), timestamp=ts, raw=item)
-
-    def status_flow(self, message_id: str) -> Flow[DeliveryReport]:
-        return (yield from self.statuses_flow([message_id]))[0]
-
-    def statuses_flow(self, message_ids: Sequence[str]) -> Flow[list[DeliveryReport]]:
-        """Reports for many ids, ``getSMSStatus`` in batches of 100 (read-only: retried freely)."""
-        ids = list(message_ids)
-        if not ids or not all(isinstance(i, str) and i.strip() for i in ids):
-            self.invalid("message_id is empty", field="message_id")
-        reports: list[DeliveryReport] = []
-        for batch in (ids[start : start + STATUS_BATCH] for start in range(0, len(ids), STATUS_BATCH)):
-            parse = partial(self.parse_statuses, message_ids=batch)
-            call = ("message", "getSMSStatus", {"ids": batch})
-            reports += yield from self._exchange(call, parse, repeat=Repeat.READ)
-        return reports
 
     # -- webhooks -----------------------------------------------------------------------------
 
