@@ -38,13 +38,12 @@ import abc
 import functools
 import inspect
 import json
-import os
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone, tzinfo
-from typing import Any, ClassVar, Final, NoReturn, TypeVar, cast
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, ClassVar, Final, NoReturn, TypeVar, cast
 
 import httpx
+from typing_extensions import dataclass_transform
 
 from .. import _redact
 from .._inputs import owned_option, recipient_ids
@@ -66,9 +65,11 @@ from ..errors import (
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, ReportError, SendResult
 from ..retry import parse_retry_after
+from . import _settings
 from ._accepts import Accepts
 from ._answers import Answer, read_answer, read_send_answer, split_send
 from ._guard import WebhookHeaders, _guard, _guard_build, _guard_flow, strict, strict_adapters
+from ._settings import BaseURL, Converted, Credential, Hosts, setting
 from ._steps import Flow, Repeat, Step
 from ._tables import HTTP_FALLBACKS, Code, ErrorCode, ErrorTable, StatusEntry, StatusTable, _kept
 from ._webhook import Callback, CallbackAuth, ReportFields, WebhookFormat
@@ -76,6 +77,10 @@ from ._webhook import Callback, CallbackAuth, ReportFields, WebhookFormat
 __all__ = [
     "Accepts",
     "Answer",
+    "BaseURL",
+    "Converted",
+    "Credential",
+    "Hosts",
     "Code",
     "ErrorCode",
     "ErrorTable",
@@ -87,12 +92,12 @@ __all__ = [
     "StatusTable",
     "Step",
     "WebhookHeaders",
+    "setting",
     "strict",
     "strict_adapters",
 ]
 
 R = TypeVar("R")
-T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 USER_AGENT: Final = f"omnisend/{__version__} (+python; httpx)"
@@ -111,6 +116,7 @@ def _guarded(method: F) -> F:
     return cast(F, wrapped)
 
 
+@dataclass_transform(kw_only_default=True, eq_default=False, field_specifiers=(setting,))
 class Provider(abc.ABC):
     """Base class of every vendor adapter.
 
@@ -147,7 +153,7 @@ class Provider(abc.ABC):
     the vendor's limit is not checked here."""
     secret_attributes: ClassVar[tuple[str, ...]] = ()
     """The instance attributes holding credentials and callback secrets (``_secrets()`` keeps them
-    out of every error, repr and log; unset ones are skipped)."""
+    out of every error, repr and log; unset ones are skipped): the settings declared secret."""
     answer: ClassVar[Answer] = Answer()
     """Where the vendor's send answer keeps its error code, its per-recipient items, their ids and
     statuses: what the shared :meth:`parse_response` reads (see :mod:`omnisend.providers._answers`)."""
@@ -164,6 +170,7 @@ class Provider(abc.ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        _settings.declare(cls)
         # The public parse methods, any private ``_parse_*`` a vendor's flow steps use, and the
         # vendor's flows (a result a flow assembles from its steps' answers is checked too).
         for name, method in list(cls.__dict__.items()):
@@ -180,70 +187,35 @@ class Provider(abc.ABC):
             wrapped.__omnisend_guarded__ = True  # type: ignore[attr-defined]
             setattr(cls, name, wrapped)
 
-    def __init__(self, *, base_url: str | None = None) -> None:
-        self.base_url = self._checked_url((base_url or self.default_base_url).rstrip("/"), argument="base_url")
-        self._masked = _redact.spellings(self._secrets(), self._basic_pairs())
-        _redact.register(self, self._masked)
+    # -- settings (declared: see ``_settings``) ------------------------------------------------
 
-    # -- credentials -------------------------------------------------------------------------
+    base_url: str
+    """Where requests go: the ``base_url`` argument, else :attr:`hosts` or :attr:`default_base_url`."""
+    __settings__: ClassVar[dict[str, _settings.Setting]]
+    """Constructor argument → its declared :func:`setting` (the inherited ones first)."""
+    hosts: ClassVar[Hosts | None] = None
+    """The vendor's host chosen by settings (``Hosts(TABLE, "region")``), when ``base_url`` is not
+    given; ``None``: :attr:`default_base_url`."""
 
-    @classmethod
-    def _credential(cls, value: str | None, *, argument: str) -> str:
-        """The credential from the argument or the environment; ``ConfigurationError`` if empty.
+    if TYPE_CHECKING:  # a class without declared settings takes only base_url; the others, theirs
 
-        A credential travels in a header or a URL, so it must be printable ASCII: anything else
-        (a pasted non-breaking space, a newline inside, a wrong decoding) is refused here, once,
-        rather than failing every send.
-        """
-        if value is None:
-            value = os.environ.get(cls.credential_env) if cls.credential_env else None
-        hint = f" or set {cls.credential_env}" if cls.credential_env else ""
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigurationError(
-                f"{cls.name}: no {argument}. Pass {cls.__name__}({argument}=...){hint}.",
-                provider=cls.name,
-            )
-        value = value.strip()
-        if not (value.isascii() and value.isprintable()):
-            raise ConfigurationError(
-                f"{cls.name}: {argument} contains a non-ASCII or control character; "
-                "copy it again from the vendor's panel",
-                provider=cls.name,
-            )
-        return value
+        def __init__(self, *, base_url: str | None = None) -> None: ...
 
-    @classmethod
-    def _callback_secret(cls, value: str | None, *, argument: str = "webhook_secret") -> str | None:
-        """A webhook secret or key: ``None`` (callbacks not authenticated) or a non-blank string.
+    else:
 
-        An empty or blank secret is a ``ConfigurationError``: treating it as "no secret" would
-        accept forged callbacks from a configuration that meant to refuse them.
-        """
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigurationError(
-                f"{cls.name}: {argument} is empty; pass the secret, or leave it out (None) to accept "
-                "unauthenticated callbacks",
-                provider=cls.name,
-            )
-        return value
+        def __init__(self, **values: Any) -> None:
+            _settings.apply(self, values)
+            self.__post_init__()
+            url = self.base_url or (self.hosts.url(type(self), vars(self)) if self.hosts else self.default_base_url)
+            self.base_url = _settings.checked_url(type(self), url.rstrip("/"), argument="base_url")
+            self._masked = _redact.spellings(self._secrets(), self._basic_pairs())
+            _redact.register(self, self._masked)
 
-    def _choice(self, value: T, allowed: Collection[T], *, argument: str) -> T:
-        """``value`` when it is one of ``allowed``; ``ConfigurationError`` naming them otherwise."""
-        if value not in allowed:
-            names = [str(option) for option in allowed]
-            listed = ", ".join(names if isinstance(allowed, Sequence) else sorted(names))
-            raise ConfigurationError(f"{argument} must be one of {listed}, got {value!r}", provider=self.name)
-        return value
+    def __post_init__(self) -> None:  # noqa: B027 - a hook: most adapters derive nothing
+        """Derived values, once the declared settings are checked and set (before the base URL is chosen)."""
 
-    def _checked_url(self, value: str, *, argument: str, schemes: tuple[str, ...] = ("http", "https")) -> str:
-        """``value`` when it is an absolute URL of one of ``schemes``; ``ConfigurationError`` otherwise."""
-        parts = urlsplit(value) if isinstance(value, str) else None
-        if parts is None or parts.scheme not in schemes or not parts.netloc:
-            kind = "an https" if schemes == ("https",) else "an http(s)"
-            raise ConfigurationError(f"{argument} must be {kind} URL, got {value!r}", provider=self.name)
-        return value
+    def __repr__(self) -> str:
+        return _settings.shown(self)
 
     def _secrets(self) -> tuple[str, ...]:
         """Credential values to keep out of errors, reprs and logs: the set :attr:`secret_attributes`."""
@@ -318,9 +290,6 @@ class Provider(abc.ABC):
         if given is not None and len(given) == len(message.recipients):
             return given
         return recipient_ids(idempotency_key, len(message.recipients))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.base_url!r})"
 
     # -- building requests -------------------------------------------------------------------
 

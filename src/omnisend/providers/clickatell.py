@@ -72,7 +72,18 @@ from ..errors import (
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, Template
 from ._webhook import Callback, SharedSecret, as_number
-from .base import Answer, ErrorCode, ErrorTable, Provider, StatusEntry, StatusTable, utc_from_timestamp
+from .base import (
+    Answer,
+    BaseURL,
+    Credential,
+    ErrorCode,
+    ErrorTable,
+    Provider,
+    StatusEntry,
+    StatusTable,
+    setting,
+    utc_from_timestamp,
+)
 
 __all__ = ["Clickatell"]
 
@@ -245,22 +256,13 @@ class Clickatell(Provider):
     credential_env = "OMNISEND_CLICKATELL_API_KEY"
     max_recipients = 100
     owned_options = frozenset({"to", "clientMessageId"})
-    secret_attributes = ("_api_key", "webhook_secret")
     max_sms_parts = MAX_SMS_PARTS
     answer = Answer(items="messages", recipient="to", message_id="apiMessageId")
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        integration_id: str | None = None,
-        webhook_secret: str | None = None,
-    ) -> None:
-        self._api_key = self._credential(api_key, argument="api_key")
-        self.integration_id = integration_id
-        self.webhook_secret = self._callback_secret(webhook_secret)
-        super().__init__(base_url=base_url)
+    _api_key: Credential = setting(default=None, alias="api_key", credential=True)
+    base_url: BaseURL = setting(default=None)
+    integration_id: str | None = setting(default=None, repr=True)
+    webhook_secret: str | None = setting(default=None, callback_secret=True)
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": self._api_key}

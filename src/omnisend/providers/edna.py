@@ -94,7 +94,22 @@ from ..models import DeliveryReport, DeliveryStatus, Message, SendResult, Templa
 from ._accepts import NOT_PAST, Accepts, Longest, OneOf, PerRequest, Refused, Required, Url, Within, Without
 from ._json import compact, merged, placed, utc_iso
 from ._webhook import Callback, First, HeaderKey, Joined, ReportFields
-from .base import Answer, ErrorCode, ErrorTable, Flow, Provider, Repeat, StatusEntry, StatusTable, Step
+from .base import (
+    Answer,
+    BaseURL,
+    Converted,
+    Credential,
+    ErrorCode,
+    ErrorTable,
+    Flow,
+    Hosts,
+    Provider,
+    Repeat,
+    StatusEntry,
+    StatusTable,
+    Step,
+    setting,
+)
 
 __all__ = ["Edna"]
 
@@ -298,6 +313,20 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _PLACEHOLDER: Final = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 
 
+def _cascades(value: int | Mapping[str, int] | None) -> dict[str, int]:
+    """``cascade_id`` as ``{channel: id}``; ``ConfigurationError`` when it is not ids of known channels."""
+    if value is None:
+        return {}
+    mapping = value if isinstance(value, Mapping) else dict.fromkeys(PULSE_BLOCKS, value)
+    for channel, cascade in mapping.items():
+        if channel not in PULSE_BLOCKS or isinstance(cascade, bool) or not isinstance(cascade, int) or cascade < 1:
+            raise ConfigurationError(
+                f"edna: cascade_id must be a positive int or {{channel: int}} with channels {sorted(PULSE_BLOCKS)}, "
+                f"got {channel!r}: {cascade!r}"
+            )
+    return dict(mapping)
+
+
 class Edna(Provider):
     """edna adapter: edna Pulse (``api="pulse"``, default) or the IM API (``api="im"``).
 
@@ -317,7 +346,6 @@ class Edna(Provider):
 
     name = "edna"
     display_name = "edna"
-    default_base_url = HOSTS["pulse", "io"]
     channels = frozenset({"sms", "whatsapp", "viber"})
     errors = ERRORS
     statuses = STATUSES
@@ -332,45 +360,27 @@ class Edna(Provider):
     """edna documents no SMS length limit; 10 parts (1530 GSM-7 / 670 UCS-2 characters) is a safe
     ceiling shared by most SMS routes, refused before sending rather than cut by an operator."""
     owned_options = frozenset({"requestId", "id", "subscriberFilter", "address"})
-    secret_attributes = ("_api_key", "webhook_secret")
     accepts = ACCEPTS["pulse"]
+    hosts = Hosts(HOSTS, "api", "region")
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        api: Api = "pulse",
-        region: Literal["io", "ru"] = "io",
-        base_url: str | None = None,
-        cascade_id: int | Mapping[str, int] | None = None,
-        subject: str | None = None,
-        priority: str | None = None,
-        templates: Mapping[str, str] | None = None,
-        webhook_key: str | None = None,
-        webhook_key_header: str = "X-API-KEY",
-        status_window: timedelta = STATUS_WINDOW,
-    ) -> None:
-        self._api_key = self._credential(api_key, argument="api_key")
-        if (api, region) not in HOSTS:
-            raise ConfigurationError(
-                f"edna: api must be 'pulse' or 'im' and region 'io' or 'ru', got {api!r}, {region!r}"
-            )
-        if priority is not None:
-            self._choice(priority, PRIORITIES, argument="priority")
-        webhook_key = self._callback_secret(webhook_key, argument="webhook_key")
-        self.webhook_secret = webhook_key.strip() if webhook_key else None
-        self.webhook_check = HeaderKey(webhook_key_header)
-        self.api: Api = api
-        self.cascades = _cascades(cascade_id)
-        self.subject, self.priority = subject, priority
-        self.templates = dict(templates or {})
-        if not isinstance(status_window, timedelta) or status_window <= timedelta(0):
-            raise ConfigurationError(f"edna: status_window must be a positive timedelta, got {status_window!r}")
-        self.status_window = status_window
-        super().__init__(base_url=base_url or HOSTS[api, region])
+    _api_key: Credential = setting(default=None, alias="api_key", credential=True)
+    api: Api = setting(default="pulse", repr=True)
+    region: Literal["io", "ru"] = setting(default="io")
+    base_url: BaseURL = setting(default=None)
+    cascades: Converted[int | Mapping[str, int] | None, dict[str, int]] = setting(
+        default=None, alias="cascade_id", convert=_cascades
+    )
+    subject: str | None = setting(default=None)
+    priority: str | None = setting(default=None, choices=PRIORITIES)
+    templates: Converted[Mapping[str, str] | None, dict[str, str]] = setting(default=None)
+    webhook_secret: str | None = setting(default=None, alias="webhook_key", callback_secret=True)
+    webhook_key_header: str = setting(default="X-API-KEY")
+    status_window: timedelta = setting(default=STATUS_WINDOW, positive=True)
 
-    def __repr__(self) -> str:
-        return f"Edna(api={self.api!r}, base_url={self.base_url!r})"
+    def __post_init__(self) -> None:
+        self.templates = dict(self.templates or {})
+        self.webhook_secret = self.webhook_secret and self.webhook_secret.strip()
+        self.webhook_check = HeaderKey(self.webhook_key_header)
 
     def _auth(self) -> dict[str, str]:
         return {"X-API-KEY": self._api_key}
@@ -605,20 +615,6 @@ class Edna(Provider):
                 "edna status event without requestId or imOutMessageId", provider=self.name, field="requestId"
             )
         return fields.report(self, event)
-
-
-def _cascades(value: int | Mapping[str, int] | None) -> dict[str, int]:
-    """``cascade_id`` as ``{channel: id}``; ``ConfigurationError`` when it is not ids of known channels."""
-    if value is None:
-        return {}
-    mapping = value if isinstance(value, Mapping) else dict.fromkeys(PULSE_BLOCKS, value)
-    for channel, cascade in mapping.items():
-        if channel not in PULSE_BLOCKS or isinstance(cascade, bool) or not isinstance(cascade, int) or cascade < 1:
-            raise ConfigurationError(
-                f"edna: cascade_id must be a positive int or {{channel: int}} with channels {sorted(PULSE_BLOCKS)}, "
-                f"got {channel!r}: {cascade!r}"
-            )
-    return dict(mapping)
 
 
 def _keyed(result: SendResult, key: str | None) -> SendResult:

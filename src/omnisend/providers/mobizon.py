@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -92,7 +91,21 @@ from ._answers import match_items, refused_status
 from ._json import merged
 from ._tables import _code_key
 from ._webhook import Callback, ReportFields, SignedFields
-from .base import Code, ErrorCode, ErrorTable, Flow, Provider, Repeat, StatusEntry, StatusTable, Step, utc_from_text
+from .base import (
+    BaseURL,
+    Code,
+    Credential,
+    ErrorCode,
+    ErrorTable,
+    Flow,
+    Provider,
+    Repeat,
+    StatusEntry,
+    StatusTable,
+    Step,
+    setting,
+    utc_from_text,
+)
 
 __all__ = ["Mobizon", "WrongDomain"]
 
@@ -259,6 +272,11 @@ Added = tuple[list[RecipientResult], list[object]]
 Envelope = tuple[Code | None, Any, dict[str, Any]]
 
 
+def _https(url: str | None) -> str | None:
+    """A home domain without a scheme (``api.mobizon.ua``) as its https URL."""
+    return f"https://{url}" if url and "://" not in url else url
+
+
 class Mobizon(Provider):
     """Mobizon adapter (``/service/<module>/<method>``, API v1).
 
@@ -285,25 +303,16 @@ class Mobizon(Provider):
     max_recipients = CHUNK
     max_sms_parts = MAX_PARTS
     owned_options = frozenset({"recipient", "recipients", "params.name", "data.name", "apiKey", "api", "output"})
-    secret_attributes = ("_key", "webhook_secret")
     accepts = ACCEPTS
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        webhook_secret: str | None = None,
-        account_timezone: tzinfo = timezone.utc,
-        follow_domain_redirect: bool = True,
-    ) -> None:
-        self._key = self._credential(api_key, argument="api_key")
-        self.webhook_secret = self._callback_secret(webhook_secret)
-        self.account_timezone = account_timezone
+    _key: Credential = setting(default=None, alias="api_key", credential=True)
+    base_url: BaseURL = setting(default=None, env="OMNISEND_MOBIZON_BASE_URL", convert=_https)
+    webhook_secret: str | None = setting(default=None, callback_secret=True)
+    account_timezone: tzinfo = setting(default=timezone.utc, repr=True)
+    follow_domain_redirect: bool = setting(default=True)
+
+    def __post_init__(self) -> None:
         self.webhook_fields = replace(WEBHOOK_FIELDS, time=self._when)  # times are in the account's zone
-        self.follow_domain_redirect = follow_domain_redirect
-        url = base_url or os.environ.get("OMNISEND_MOBIZON_BASE_URL") or None
-        super().__init__(base_url=f"https://{url}" if url and "://" not in url else url)
         self._home: str | None = None  # the account's home domain, once a code 13 named it
 
     @property

@@ -52,7 +52,19 @@ from ..errors import (
 )
 from ..models import DeliveryReport, DeliveryStatus, Message
 from ._webhook import Callback, Joined, ReportFields, SharedSecret, as_number
-from .base import Answer, ErrorCode, ErrorTable, Provider, StatusEntry, StatusTable, utc_from_timestamp
+from .base import (
+    Answer,
+    BaseURL,
+    Credential,
+    ErrorCode,
+    ErrorTable,
+    Hosts,
+    Provider,
+    StatusEntry,
+    StatusTable,
+    setting,
+    utc_from_timestamp,
+)
 
 __all__ = ["Smsapi"]
 
@@ -309,7 +321,6 @@ class Smsapi(Provider):
 
     name = "smsapi"
     display_name = "SMSAPI"
-    default_base_url = HOSTS["pl"]
     channels = frozenset({"sms"})
     errors = ERRORS
     statuses = STATUSES
@@ -332,7 +343,6 @@ class Smsapi(Provider):
     max_recipients = 1000
     keyed_recipients = True
     max_sms_parts = MAX_PARTS
-    secret_attributes = ("_token", "webhook_secret")
     answer = Answer(
         code="error",
         text="message",
@@ -347,24 +357,16 @@ class Smsapi(Provider):
         {"to", "group", "idx", "check_idx", "format", "details", "encoding", "access_token", "username", "password"}
     )
 
-    def __init__(
-        self,
-        *,
-        token: str | None = None,
-        region: str = "pl",
-        base_url: str | None = None,
-        test: bool = False,
-        webhook_secret: str | None = None,
-    ) -> None:
-        self._token = self._credential(token, argument="token")
-        self.webhook_secret = self._callback_secret(webhook_secret)
-        self.region = self._choice(region, HOSTS, argument="region")
-        self.test = test
-        self._authorization = f"Bearer {self._token}"
-        super().__init__(base_url=base_url or HOSTS[region])
+    hosts = Hosts(HOSTS, "region")
+
+    _token: Credential = setting(default=None, alias="token", credential=True)
+    region: str = setting(default="pl", choices=HOSTS, repr=True)
+    base_url: BaseURL = setting(default=None)
+    test: bool = setting(default=False, repr=True)
+    webhook_secret: str | None = setting(default=None, callback_secret=True)
 
     def _auth(self) -> dict[str, str]:
-        return {"Authorization": self._authorization}
+        return {"Authorization": f"Bearer {self._token}"}
 
     # -- send -----------------------------------------------------------------------------
 

@@ -52,8 +52,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -78,7 +76,7 @@ from ..errors import (
 )
 from ..models import DeliveryReport, DeliveryStatus, Message
 from ._webhook import Callback, SignedUrl
-from .base import Answer, ErrorCode, ErrorTable, Provider, StatusEntry, StatusTable
+from .base import Answer, BaseURL, Credential, ErrorCode, ErrorTable, Provider, StatusEntry, StatusTable, setting
 
 __all__ = ["Twilio"]
 
@@ -312,7 +310,10 @@ SENDER_RULES: Final = {
 MAX_VALIDITY: Final = 36000
 SIGNATURE_HEADER: Final = "X-Twilio-Signature"
 KEY_PARAM: Final = "omnisend_key"
-_ID: Final = "twilio"
+#: The environment variables of the settings (``OMNISEND_TWILIO_ACCOUNT_SID`` ...) and the form of a SID.
+ENV: Final = "OMNISEND_TWILIO_"
+SID: Final = "%s[0-9a-fA-F]{32}"
+SID_RULE: Final = "'%s' followed by 32 hex digits"
 #: What a report reads from a status callback's form, named as in the Message resource.
 CALLBACK_FIELDS: Final = {
     "sid": ("MessageSid", "SmsSid"),
@@ -352,7 +353,6 @@ class Twilio(Provider):
     webhook_check = SignedUrl(SIGNATURE_HEADER, secret_hint="auth_token= (API keys do not sign)")
     webhook_format = "form"
     owned_options = frozenset({"To", "StatusCallback"})
-    secret_attributes = ("_auth_token", "_api_key_secret")
     #: A 2xx answer is the Message resource; an error is ``{"code", "message", ...}`` with a 4xx/5xx status.
     answer = Answer(
         code="code",
@@ -364,30 +364,44 @@ class Twilio(Provider):
         id_required=True,
     )
 
-    def __init__(
-        self,
-        *,
-        account_sid: str | None = None,
-        auth_token: str | None = None,
-        api_key_sid: str | None = None,
-        api_key_secret: str | None = None,
-        messaging_service_sid: str | None = None,
-        base_url: str | None = None,
-        webhook_url: str | None = None,
-    ) -> None:
-        self.account_sid = str(_env(account_sid, "ACCOUNT_SID", "AC", required=True))
-        self._auth_token = _env(auth_token, "AUTH_TOKEN")
-        key, self._api_key_secret = _env(api_key_sid, "API_KEY_SID", "SK"), _env(api_key_secret, "API_KEY_SECRET")
+    account_sid: Credential = setting(
+        default=None, credential=True, env=f"{ENV}ACCOUNT_SID", pattern=SID % "AC", rule=SID_RULE % "AC", secret=False
+    )
+    _auth_token: str | None = setting(default=None, alias="auth_token", credential=True, required=False)
+    api_key_sid: str | None = setting(
+        default=None,
+        credential=True,
+        required=False,
+        env=f"{ENV}API_KEY_SID",
+        pattern=SID % "SK",
+        rule=SID_RULE % "SK",
+        secret=False,
+    )
+    _api_key_secret: str | None = setting(
+        default=None, alias="api_key_secret", credential=True, required=False, env=f"{ENV}API_KEY_SECRET"
+    )
+    messaging_service_sid: str | None = setting(
+        default=None,
+        credential=True,
+        required=False,
+        env=f"{ENV}MESSAGING_SERVICE_SID",
+        pattern=SID % "MG",
+        rule=SID_RULE % "MG",
+        secret=False,
+        repr=True,
+    )
+    base_url: BaseURL = setting(default=None)
+    webhook_url: str | None = setting(default=None, schemes=("http", "https"))
+
+    def __post_init__(self) -> None:
+        key = self.api_key_sid
         user, password = (key, self._api_key_secret) if key else (self.account_sid, self._auth_token)
         if not password:
             hint = "api_key_secret=" if key else "auth_token=... or set OMNISEND_TWILIO_AUTH_TOKEN (or an API key)"
             raise ConfigurationError(f"no {hint.split('=')[0]}. Pass Twilio({hint})", provider=self.name)
-        self._basic = (str(user), password)
+        self._basic = (user, password)
         self._authorization = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        self.messaging_service_sid = _env(messaging_service_sid, "MESSAGING_SERVICE_SID", "MG")
-        self.webhook_url = None if webhook_url is None else self._checked_url(webhook_url, argument="webhook_url")
         self.webhook_secret = self._auth_token  # Twilio signs callbacks with the Auth Token
-        super().__init__(base_url=base_url)
 
     def _basic_pairs(self) -> tuple[tuple[str, str], ...]:
         return (self._basic,)
@@ -480,18 +494,6 @@ class Twilio(Provider):
             event_id=f"{sid}:{status}:{error_code or ''}",
             raw=raw,
         )
-
-
-def _env(value: str | None, suffix: str, prefix: str = "", *, required: bool = False) -> str | None:
-    """``value``, else ``OMNISEND_TWILIO_<suffix>``: printable ASCII, and a ``<prefix>…`` SID when ``prefix``."""
-    value, name = (os.environ.get(f"OMNISEND_TWILIO_{suffix}") if value is None else value), suffix.lower()
-    if value is not None and not (value.strip() and value.isascii() and value.strip().isprintable()):
-        raise ConfigurationError(f"{name} is empty or contains a non-ASCII or control character", provider=_ID)
-    if value is None and required:
-        raise ConfigurationError(f"no {name}. Pass Twilio({name}=...) or set OMNISEND_TWILIO_{suffix}.", provider=_ID)
-    if value is not None and prefix and not re.fullmatch(rf"{prefix}[0-9a-fA-F]{{32}}", value.strip()):
-        raise ConfigurationError(f"{name} must be '{prefix}' followed by 32 hex digits", provider=_ID)
-    return None if value is None else value.strip()
 
 
 def _number(value: object) -> str | None:

@@ -74,7 +74,6 @@ import httpx
 from .._text import check_sender, sms_segments
 from ..errors import (
     AuthError,
-    ConfigurationError,
     DeliveryFailed,
     DuplicateMessage,
     InsufficientBalance,
@@ -89,7 +88,18 @@ from ..errors import (
 )
 from ..models import DeliveryStatus, Message, Template
 from ._webhook import BodyHmac, Callback, First, Joined, ReportFields
-from .base import Answer, ErrorCode, ErrorTable, Provider, StatusEntry, StatusTable, utc_from_timestamp
+from .base import (
+    Answer,
+    BaseURL,
+    ErrorCode,
+    ErrorTable,
+    Hosts,
+    Provider,
+    StatusEntry,
+    StatusTable,
+    setting,
+    utc_from_timestamp,
+)
 
 __all__ = ["WebexConnect"]
 
@@ -350,7 +360,6 @@ class WebexConnect(Provider):
 
     name = "webex_connect"
     display_name = "Webex Connect"
-    default_base_url = "https://api.us.webexconnect.io"
     channels = frozenset({"sms", "whatsapp"})
     errors = ERRORS
     statuses = STATUSES
@@ -377,9 +386,7 @@ class WebexConnect(Provider):
         failure_codes_only=True,  # every receipt carries a code, "7500" on a delivered one
     )
     credential_env = "OMNISEND_WEBEX_CONNECT_SERVICE_KEY"
-    max_recipients = MAX_DESTINATIONS
     owned_options = frozenset({"correlationid", "destination"})
-    secret_attributes = ("_key", "_token", "webhook_secret")
     #: A ``response`` object is an error of the whole request unless its code is a success code;
     #: a ``response`` array holds one entry per destination, in order.
     answer = Answer(
@@ -393,40 +400,17 @@ class WebexConnect(Provider):
         missing_is_error=False,
     )
 
-    def __init__(
-        self,
-        *,
-        service_key: str | None = None,
-        bearer_token: str | None = None,
-        region: str = "us",
-        base_url: str | None = None,
-        whatsapp_app_id: str | None = None,
-        webhook_secret: str | None = None,
-        notify_url: str | None = None,
-        split_batches: bool = True,
-        max_destinations: int = MAX_DESTINATIONS,
-    ) -> None:
-        if bearer_token is not None:
-            self._token: str | None = self._credential(bearer_token, argument="bearer_token")
-            self._key: str | None = None
-        else:
-            self._token, self._key = None, self._credential(service_key, argument="service_key")
-        self.region = self._choice(region, REGIONS, argument="region")
-        self.webhook_secret = self._callback_secret(webhook_secret)
-        # The vendor posts receipts only to HTTPS.
-        self.notify_url = (
-            None if notify_url is None else self._checked_url(notify_url, argument="notify_url", schemes=("https",))
-        )
-        self.whatsapp_app_id = whatsapp_app_id
-        self.split_batches = split_batches
-        if isinstance(max_destinations, bool) or not isinstance(max_destinations, int):
-            raise ConfigurationError(f"webex_connect: max_destinations must be an int, got {max_destinations!r}")
-        if not 1 <= max_destinations <= MAX_DESTINATIONS:
-            raise ConfigurationError(
-                f"webex_connect: max_destinations must be 1 to {MAX_DESTINATIONS} (your TPS), got {max_destinations}"
-            )
-        self.max_recipients = max_destinations
-        super().__init__(base_url=base_url or f"https://api.{region}.webexconnect.io")
+    hosts = Hosts("https://api.{region}.webexconnect.io", "region")
+
+    _key: str | None = setting(default=None, alias="service_key", credential=True)
+    _token: str | None = setting(default=None, alias="bearer_token", credential=True, instead_of="service_key")
+    region: str = setting(default="us", choices=REGIONS, repr=True)
+    base_url: BaseURL = setting(default=None)
+    whatsapp_app_id: str | None = setting(default=None)
+    webhook_secret: str | None = setting(default=None, callback_secret=True)
+    notify_url: str | None = setting(default=None, schemes=("https",))  # the vendor posts receipts only to HTTPS
+    split_batches: bool = setting(default=True)
+    max_recipients: int = setting(default=MAX_DESTINATIONS, alias="max_destinations", between=(1, MAX_DESTINATIONS))
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"} if self._token else {"key": self._key or ""}
