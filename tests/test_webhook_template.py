@@ -245,6 +245,20 @@ def test_secrets_echoed_in_a_payload_are_masked_in_raw() -> None:
     assert SECRET not in repr(report.raw)
 
 
+def test_only_events_of_the_declared_type_carry_reports() -> None:
+    acme = Acme(HeaderKey(), secret=None, webhook_event_type=("kind", "status"))
+    events = [{**EVENT, "kind": "status"}, {**EVENT, "kind": "inbound", "ours": "k-2"}, {**EVENT, "ours": "k-3"}]
+    assert [r.message_id for r in acme.parse_webhook(body=json.dumps(events))] == ["k-1"]
+    assert acme.parse_webhook(body=json.dumps({**EVENT, "kind": "inbound"})) == []
+    assert len(Acme(HeaderKey(), secret=None).parse_webhook(body=json.dumps(events))) == 3  # none declared: all
+
+
+def test_an_event_naming_no_message_id_is_a_validation_error() -> None:
+    for event in ({**EVENT, "ours": None, "theirs": None}, {"info": {"state": "ok"}}):
+        with pytest.raises(ValidationError, match="the Acme event names no message id"):
+            Acme(HeaderKey(), secret=None).parse_webhook(body=json.dumps(event))
+
+
 # -- ReportFields ---------------------------------------------------------------------------------
 
 

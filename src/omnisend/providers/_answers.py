@@ -246,7 +246,7 @@ def _request_object(provider: Provider, response: httpx.Response, own_error: boo
     if not isinstance(body, dict):
         if not response.is_success:
             raise provider.http_error(response, raw=body)
-        raise provider.shape_error(response, f"expected a JSON object, got {type(body).__name__}")
+        raise provider.shape_error(response, f"expected a JSON object, got {type(body).__name__}", raw=body)
     found = provider.answer_error(body, response) if own_error else provider.answer.error(body, response)
     if found is not None:
         code, text = found
@@ -285,7 +285,7 @@ def read_send_answer(
     if not 200 <= response.status_code < 300 and (shape.items is None or not items):
         raise provider.http_error(response, raw=body)
     if not items:
-        raise provider.shape_error(response, f"the answer lists no {shape.items or 'message'}")
+        raise provider.shape_error(response, f"the answer lists no {shape.items or 'message'}", raw=body)
     if message is not None and len(items) == len(message.recipients) == 1:  # by number or position: the same
         pairs: list[tuple[str, object]] = [(message.recipients[0], items[0])]
     else:

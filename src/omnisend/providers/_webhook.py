@@ -336,11 +336,19 @@ class ReportFields:
 
     def report(self, provider: Provider, event: Mapping[str, Any]) -> DeliveryReport:
         """``event`` as a report of ``provider`` (its status and error tables applied)."""
-        status, code = _read(self.status, event), _read(self.error_code, event)
+        message_id, status, code = (
+            _read(self.message_id, event),
+            _read(self.status, event),
+            _read(self.error_code, event),
+        )
+        if message_id is None or message_id == "":
+            raise ValidationError(
+                f"the {provider.display_name} event names no message id", provider=provider.name, field="webhook"
+            )
         status, code = (_number(status), _number(code)) if self.numbers else (status, _text(code))
         failed = provider.statuses.normalize(status) in _FAILURES
         report = provider.build_report(
-            message_id=_read(self.message_id, event),
+            message_id=message_id,
             vendor_status=status,
             recipient=as_number(_read(self.recipient, event)),
             idempotency_key=_read(self.idempotency_key, event),

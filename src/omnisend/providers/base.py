@@ -539,14 +539,21 @@ class Provider(abc.ABC):
         self.webhook_check.verify(self, callback)
         return [self.webhook_report(event, callback) for event in self.webhook_events(callback.payload, callback)]
 
+    webhook_event_type: ClassVar[tuple[str, str] | None] = None
+    """``(field, value)`` of a vendor that sends several kinds of event to one webhook: only events
+    whose ``field`` holds ``value`` carry a delivery report (Mobizon's ``eventType``
+    ``sms-delivery-report``); the others are skipped. ``None``: every event does."""
+
     def webhook_events(self, payload: Any, callback: Callback) -> list[Mapping[str, Any]]:
-        """The events a decoded callback holds: by default the payload's object, or each of its list."""
+        """The events a decoded callback holds: by default the payload's object, or each of its list,
+        keeping those of :attr:`webhook_event_type`."""
         events = payload if isinstance(payload, list) else [payload]
         if not events or not all(isinstance(event, Mapping) for event in events):
             raise ValidationError(
                 f"the {self.display_name} callback holds no status event", provider=self.name, field="webhook"
             )
-        return events
+        kind = self.webhook_event_type
+        return events if kind is None else [event for event in events if event.get(kind[0]) == kind[1]]
 
     def webhook_report(self, event: Mapping[str, Any], callback: Callback) -> DeliveryReport:
         """One event as a report: by default through :attr:`webhook_fields`."""
@@ -604,14 +611,16 @@ class Provider(abc.ABC):
             raise self.shape_error(response, f"expected {what} to be a list of objects, got {type(value).__name__}")
         return value
 
-    def shape_error(self, response: httpx.Response | None, detail: str) -> TransportError:
+    def shape_error(self, response: httpx.Response | None, detail: str, *, raw: object = None) -> TransportError:
         """The typed error for an answer whose shape the adapter cannot read (what the parse guard
-        raises for an unexpected exception): the vendor may have taken a message it answered 2xx to."""
+        raises for an unexpected exception): the vendor may have taken a message it answered 2xx to.
+        ``raw``, the decoded body, is kept (secrets removed) for the vendor's support."""
         status = response.status_code if response is not None else None
         return TransportError(
             f"unexpected answer shape ({_redact.scrub(detail, self._masks())})",
             provider=self.name,
             http_status=status,
+            raw=_redact.scrub(raw, self._secrets()),
             accepted=None if status is not None and 200 <= status < 300 else False,
             retryable=False,
             request_id=None if response is None else self.request_id(response),

@@ -82,7 +82,6 @@ from ..errors import (
     RateLimited,
     ServiceUnavailable,
     TemplateError,
-    TransportError,
     ValidationError,
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, ReportError, SendResult
@@ -90,7 +89,7 @@ from ._accepts import E164, Accepts, Matches, Refused, Required, Within
 from ._answers import match_items, refused_status
 from ._json import merged
 from ._tables import _code_key
-from ._webhook import Callback, ReportFields, SignedFields
+from ._webhook import ReportFields, SignedFields
 from .base import (
     BaseURL,
     Code,
@@ -245,6 +244,7 @@ ACCEPTS: Final = Accepts(
     scheduled_at=Within(*SCHEDULE, why="scheduled_at less than 1 hour or more than 14 days ahead"),
 )
 EMPTY_FORM: Final = {"Content-Type": "application/x-www-form-urlencoded"}
+NOT_ENVELOPE: Final = "the answer is not the {code, data, message} envelope"
 NO_MESSAGE_ID: Final = "code 0 without a messageId: the message was not accepted"
 #: A campaign status a send answer does not document still means the campaign was taken.
 SENT_DEFAULT: Final = StatusEntry(_S.QUEUED, "Any other campaign status.")
@@ -296,6 +296,7 @@ class Mobizon(Provider):
     statuses = STATUSES
     deduplicates = False
     webhook_auth = "`sign`: SHA-1 over the event and your secret"
+    webhook_event_type = ("eventType", "sms-delivery-report")  # other event types hold no report
     webhook_check = SignedFields(("eventId", "attempt", "eventCreateTs"), signature="sign", algorithm="sha1")
     status_lookup = True
     status_batch = STATUS_BATCH
@@ -405,7 +406,7 @@ class Mobizon(Provider):
     def _parse_created(self, response: httpx.Response) -> str:
         _, data, body = self._envelope(response)
         if _str(data) is None:
-            raise self._unreadable(response, body, "campaign/create answered without a campaign id")
+            raise self.shape_error(response, "campaign/create answered without a campaign id", raw=body)
         return str(data)
 
     def _parse_added(self, response: httpx.Response, *, chunk: Sequence[str]) -> str | Added:
@@ -438,16 +439,13 @@ class Mobizon(Provider):
         """``(code, data, body)`` for a success code; the typed error otherwise, whatever the HTTP status."""
         body = self.read_json(response)
         if not isinstance(body, dict) or "code" not in body:
-            what = "the answer is not the {code, data, message} envelope"
-            raise self._unreadable(response, body, what) if response.is_success else self.http_error(response, raw=body)
+            if not response.is_success:
+                raise self.http_error(response, raw=body)
+            raise self.shape_error(response, NOT_ENVELOPE, raw=body)
         code = _code_key(body["code"])
         if code not in success:
             raise self._error(body, response)
         return code, body.get("data"), body
-
-    def _unreadable(self, response: httpx.Response, body: object, text: str) -> TransportError:
-        status = response.status_code
-        return TransportError(text, provider=self.name, http_status=status, raw=body, accepted=None, retryable=False)
 
     def _error(self, body: Mapping[str, Any], response: httpx.Response) -> ProviderError:
         """The typed error for a code, refined by the answer's content (balance words, recipient field)."""
@@ -477,10 +475,10 @@ class Mobizon(Provider):
                 raise
             logger.warning(MOVED, urlsplit(self.home_url).netloc, host, f"https://{host}")
             self._home = host  # later calls go there at once; base_url stays what you configured
-            request = step.request
-            headers = [(k, v) for k, v in request.headers.multi_items() if k != "host"]
-            url = request.url.copy_with(scheme="https", host=host, port=None)
-            value = yield replace(step, request=httpx.Request("POST", url, headers=headers, content=request.content))
+            sent = step.request  # re-sent with the same path, key and body
+            url = sent.url.copy_with(scheme="https", host=host, port=None)
+            moved = httpx.Request("POST", url, headers={**sent.headers, "host": host}, content=sent.content)
+            value = yield replace(step, request=moved)
         return value
 
     # -- status -------------------------------------------------------------------------------
@@ -501,13 +499,6 @@ class Mobizon(Provider):
         return self.build_report(message_id=item.get("id"), vendor_status=item.get("status"), timestamp=ts, raw=item)
 
     # -- webhooks -----------------------------------------------------------------------------
-
-    def webhook_events(self, payload: Any, callback: Callback) -> list[Mapping[str, Any]]:
-        """The event when it is an ``sms-delivery-report`` (other event types hold no report)."""
-        if not isinstance(payload, dict):
-            raise ValidationError("not a JSON webhook event (choose the json format in the panel)", provider=self.name)
-        wanted = payload.get("eventType") == "sms-delivery-report" and isinstance(payload.get("data"), dict)
-        return [payload] if wanted else []
 
     def _when(self, value: object) -> datetime | None:
         return utc_from_text(value, TIME_FORMAT, zone=self.account_timezone)
@@ -536,12 +527,9 @@ def _field_messages(data: object) -> dict[str, list[str]]:
 def _host(raw: object) -> str | None:
     """The ``api.mobizon.*`` host a code-13 answer's ``data`` names (a host, URL or object), or ``None``."""
     data = raw.get("data") if isinstance(raw, dict) else None
-    for value in data.values() if isinstance(data, dict) else [data]:
-        text = value.strip().lower() if isinstance(value, str) else ""
-        host = urlsplit(text if "://" in text else f"//{text}").hostname or ""
-        if TRUSTED_HOST.fullmatch(host):
-            return host
-    return None
+    texts = [v.strip().lower() for v in (data.values() if isinstance(data, dict) else [data]) if isinstance(v, str)]
+    hosts = (urlsplit(text if "://" in text else f"//{text}").hostname or "" for text in texts)
+    return next((host for host in hosts if TRUSTED_HOST.fullmatch(host)), None)
 
 
 def _str(value: object) -> str | None:
