@@ -219,9 +219,3 @@ def check_sms_length(text: str, *, max_parts: int, provider: str) -> Segments:
             provider=provider,
         )
     return seg
-
-
-def check_sender(sender: str, *, pattern: str, rule: str, provider: str) -> None:
-    """Raise :class:`ValidationError` when ``sender`` does not fully match the vendor's ``pattern``."""
-    if not re.fullmatch(pattern, sender):
-        raise ValidationError(f"sender {sender!r} is not allowed: {rule}", field="sender", provider=provider)

@@ -275,7 +275,7 @@ def test_a_channel_the_provider_does_not_list_is_refused_by_the_base() -> None:
 # -- the six adapters declare what they accept ------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["edna", "mobizon"])
+@pytest.mark.parametrize("name", sorted(PROVIDERS))
 def test_every_adapter_declares_what_it_accepts(name: str) -> None:
     cls = get_provider(name)
     assert cls.accepts != Accepts(), f"{name} declares nothing"

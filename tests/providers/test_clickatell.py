@@ -328,13 +328,13 @@ BAD_INPUT = [
     ("template-params-named", lambda: Message(to=TO, channel="whatsapp", template=Template(name="t", params={"name": "a"})), "positional", "template.params"),
     ("template-param-newline", lambda: Message(to=TO, channel="whatsapp", template=Template(name="t", params=["a\nb"])), "new line", "template.params"),
     ("template-param-spaces", lambda: Message(to=TO, channel="whatsapp", template=Template(name="t", params=["a     b"])), "4 spaces", "template.params"),
-    ("template-language", lambda: Message(to=TO, channel="whatsapp", template=Template(name="t", params=["a"], language="en")), "Template.language", None),
+    ("template-language", lambda: Message(to=TO, channel="whatsapp", template=Template(name="t", params=["a"], language="en")), "Template.language", "template.language"),
     ("template-and-text", lambda: Message(to=TO, channel="whatsapp", text="hi", template=Template(name="t", params=["a"])), "not both", "text"),
-    ("template-on-sms", lambda: Message(to=TO, template=Template(name="t", params=["a"])), "templates on SMS", None),
-    ("whatsapp-media-without-template", lambda: Message(to=TO, channel="whatsapp", media=Media(url="https://x.test/a.png")), "media", None),
+    ("template-on-sms", lambda: Message(to=TO, template=Template(name="t", params=["a"])), "templates on SMS", "template"),
+    ("whatsapp-media-without-template", lambda: Message(to=TO, channel="whatsapp", media=Media(url="https://x.test/a.png")), "media", "media"),
     ("viber", lambda: sms(channel="viber"), "'viber' channel", None),
-    ("scheduled", lambda: sms(scheduled_at=datetime.now(timezone.utc) + timedelta(hours=1)), "scheduled_at", None),
-    ("validity", lambda: sms(validity=timedelta(hours=1)), "validity", None),
+    ("scheduled", lambda: sms(scheduled_at=datetime.now(timezone.utc) + timedelta(hours=1)), "scheduled_at", "scheduled_at"),
+    ("validity", lambda: sms(validity=timedelta(hours=1)), "validity", "validity"),
     ("alphanumeric-sender", lambda: sms(sender="MyShop"), "does not support alphanumeric sender ids", "sender"),
 ]  # fmt: skip
 

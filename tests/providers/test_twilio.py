@@ -255,8 +255,10 @@ def test_whatsapp_template_uses_the_channel_prefix_and_a_content_template() -> N
         ({}, Message(to=TO, text="hi", sender="TooLongSenderName"), r"Alphanumeric Sender ID", "sender"),
         ({}, Message(to=TO, text="hi", channel="whatsapp", sender="Shop"), r"approved WhatsApp sender", "sender"),
         ({}, Message(to=TO, text="hi", sender="Shop", template=Template(name="HX1")), r"give no text", "text"),
+        ({}, Message(to=TO, sender="Shop", template=Template(name="HX1", language="en")), r"give no text or language", "template.language"),
+        ({}, Message(to=[TO, "+15005550007"], text="hi", sender="Shop"), r"2 recipients: Twilio takes one number per request", "to"),
     ],
-    ids=["no-sender", "body-1601", "validity-11h", "long-alpha", "whatsapp-alpha", "template-and-text"],
+    ids=["no-sender", "body-1601", "validity-11h", "long-alpha", "whatsapp-alpha", "template-and-text", "template-language", "two-numbers"],
 )
 def test_bad_input_is_refused_before_any_request(options: dict[str, Any], message: Message, pattern: str, field: str) -> None:
     with pytest.raises(ValidationError, match=pattern) as info:

@@ -70,9 +70,9 @@ Rules = Rule | tuple[Rule, ...]
 FIELDS = (
     "channel",
     "recipients",
-    "text",
-    "template",
     "media",
+    "template",
+    "text",
     "sender",
     "scheduled_at",
     "validity",
@@ -265,9 +265,9 @@ class Accepts:
 
     channel: Rules = ()
     recipients: Rules = ()
-    text: Rules = ()
-    template: Rules = ()
     media: Rules = ()
+    template: Rules = ()
+    text: Rules = ()
     sender: Rules = ()
     scheduled_at: Rules = ()
     validity: Rules = ()

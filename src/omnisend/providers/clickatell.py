@@ -56,7 +56,6 @@ from urllib.parse import quote
 
 import httpx
 
-from .._text import check_sender
 from ..errors import (
     AuthError,
     DeliveryFailed,
@@ -71,6 +70,7 @@ from ..errors import (
     ValidationError,
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, Template
+from ._accepts import Accepts, Longest, Matches, PerRequest, Refused, Required, Without
 from ._webhook import Callback, SharedSecret, as_number
 from .base import (
     Answer,
@@ -232,6 +232,28 @@ MAX_SMS_PARTS: Final = 35
 MAX_WHATSAPP_TEXT: Final = 4096
 SENDER_PATTERN: Final = r"\+?[0-9]{3,15}"
 _BAD_PARAMETER: Final = re.compile(r"[\n\t]| {5,}")
+#: Text or a WhatsApp template (not both); a sender number; no media, schedule or validity fields.
+ACCEPTS: Final = Accepts(
+    recipients=PerRequest("{count} recipients: at most {most} recipients per request (send() splits)"),
+    template=Refused("Template.language (the template name selects the approved language)", part="language"),
+    text=(
+        Required("text is required", instead="template"),
+        Without("template", "a WhatsApp template carries no text: give text or a template, not both"),
+    ),
+    media=Refused("media messages (upload to /v1/media and pass the fields in options)"),
+    sender=(
+        Matches(r"\+*\d+", "alphanumeric sender ids (the sender is a number linked to the integration)", invalid=False),
+        Matches(SENDER_PATTERN, "a number linked to the integration, 3 to 15 digits"),
+    ),
+    scheduled_at=Refused("scheduled_at (the One API has no scheduling field)"),
+    validity=Refused("validity (the One API has no validity field)"),
+    on={
+        "sms": Accepts(template=Refused("templates on SMS (templates are WhatsApp only)")),
+        "whatsapp": Accepts(
+            text=Longest(MAX_WHATSAPP_TEXT, "WhatsApp text has {length} characters; {name} allows at most {most}")
+        ),
+    },
+)
 
 
 class Clickatell(Provider):
@@ -258,6 +280,7 @@ class Clickatell(Provider):
     owned_options = frozenset({"to", "clientMessageId"})
     max_sms_parts = MAX_SMS_PARTS
     answer = Answer(items="messages", recipient="to", message_id="apiMessageId")
+    accepts = ACCEPTS
 
     _api_key: Credential = setting(default=None, alias="api_key", credential=True)
     base_url: BaseURL = setting(default=None)
@@ -271,8 +294,6 @@ class Clickatell(Provider):
 
     def build_request(self, message: Message, *, idempotency_key: str) -> httpx.Request:
         fields = self._content(message)
-        if len(message.recipients) > self.max_recipients:
-            self.invalid(f"at most {self.max_recipients} recipients per request (send() splits)", field="to")
         fields["clientMessageId"] = idempotency_key
         if message.sender is not None:
             fields["from"] = message.sender.lstrip("+")
@@ -281,41 +302,14 @@ class Clickatell(Provider):
         return self.build_http_request("POST", "/v1/message", headers=self._auth(), json={"messages": messages})
 
     def _content(self, message: Message) -> dict[str, Any]:
-        """The channel-specific fields of one message entry; ``ValidationError`` for what cannot be sent."""
-        self.check_channel(message)
-        if message.media is not None:
-            self.unsupported("media messages (upload to /v1/media and pass the fields in options)")
-        if message.scheduled_at is not None:
-            self.unsupported("scheduled_at (the One API has no scheduling field)")
-        if message.validity is not None:
-            self.unsupported("validity (the One API has no validity field)")
-        if message.sender is not None:
-            if not message.sender.lstrip("+").isdigit():
-                self.unsupported(
-                    "alphanumeric sender ids (the sender is a number linked to the integration)", field="sender"
-                )
-            rule = "a number linked to the integration, 3 to 15 digits"
-            check_sender(message.sender, pattern=SENDER_PATTERN, rule=rule, provider=self.name)
+        """The channel-specific fields of one message entry: ``content``, or a WhatsApp template (``hsm``)."""
         if message.template is not None:
-            if message.channel != "whatsapp":
-                self.unsupported("templates on SMS (templates are WhatsApp only)")
-            if message.text is not None:
-                self.invalid("a WhatsApp template carries no text: give text or a template, not both", field="text")
             template = message.template
             return {"hsm": {"template": template.name, "parameters": self._parameters(template)}}
-        if message.text is None:
-            self.invalid("text is required", field="text")
-        if message.channel == "whatsapp" and len(message.text) > MAX_WHATSAPP_TEXT:  # SMS: max_sms_parts
-            self.invalid(
-                f"WhatsApp text has {len(message.text)} characters; {self.name} allows at most {MAX_WHATSAPP_TEXT}",
-                field="text",
-            )
         return {"content": message.text}
 
     def _parameters(self, template: Template) -> dict[str, str]:
         """Positional template parameters ``{"1": ..., "2": ...}``, checked as WhatsApp wants them."""
-        if template.language is not None:
-            self.unsupported("Template.language (the template name selects the approved language)")
         params = template.params
         values = dict(params) if isinstance(params, dict) else {str(i): v for i, v in enumerate(params, 1)}
         if not values:

@@ -36,7 +36,6 @@ from typing import Any, Final
 
 import httpx
 
-from .._text import check_sender
 from ..errors import (
     AuthError,
     DeliveryFailed,
@@ -51,6 +50,7 @@ from ..errors import (
     ValidationError,
 )
 from ..models import DeliveryReport, DeliveryStatus, Message
+from ._accepts import NOT_PAST, Accepts, Matches, PerRequest, Refused, Within
 from ._webhook import Callback, Joined, ReportFields, SharedSecret, as_number
 from .base import (
     Answer,
@@ -304,6 +304,14 @@ TEST_FORM: Final = {True: {"test": "1"}, False: {}}
 MAX_SCHEDULE_AHEAD: Final = timedelta(days=90)
 VALIDITY_RANGE: Final = (timedelta(hours=1), timedelta(hours=72))
 MAX_IDX: Final = 255
+#: SMS only; a sender of ``SENDER_PATTERN``; scheduled up to 90 days ahead; validity 1 to 72 hours.
+ACCEPTS: Final = Accepts(
+    recipients=PerRequest(),
+    media=Refused("media on SMS (use MMS in the SMSAPI panel)"),
+    sender=Matches(SENDER_PATTERN, SENDER_RULE),
+    scheduled_at=(NOT_PAST, Within(most=MAX_SCHEDULE_AHEAD, why="scheduled_at more than 3 months (90 days) ahead")),
+    validity=Within(*VALIDITY_RANGE, why="a validity outside 1 to 72 hours"),
+)
 
 
 class Smsapi(Provider):
@@ -343,6 +351,7 @@ class Smsapi(Provider):
     max_recipients = 1000
     keyed_recipients = True
     max_sms_parts = MAX_PARTS
+    accepts = ACCEPTS
     answer = Answer(
         code="error",
         text="message",
@@ -371,11 +380,6 @@ class Smsapi(Provider):
     # -- send -----------------------------------------------------------------------------
 
     def build_request(self, message: Message, *, idempotency_key: str) -> httpx.Request:
-        self.check_channel(message)
-        if message.media is not None:
-            self.unsupported("media on SMS (use MMS in the SMSAPI panel)")
-        if len(message.recipients) > self.max_recipients:
-            self.invalid(f"at most {self.max_recipients} recipients per request", field="to")
         form = {"to": ",".join([n.lstrip("+") for n in message.recipients]), **FORM}
         form["idx"] = self._idx(self.recipient_ids(message, idempotency_key))
         form.update(self._content(message))
@@ -410,27 +414,15 @@ class Smsapi(Provider):
                 self.unsupported("more than 4 template parameters (param1..param4)", field="template")
             fields.update({"template": message.template.name, **{f"param{i}": v for i, v in enumerate(values, 1)}})
         if message.sender is not None:
-            check_sender(message.sender, pattern=SENDER_PATTERN, rule=SENDER_RULE, provider=self.name)
             fields["from"] = message.sender
         return fields
 
     def _add_times(self, form: dict[str, str], message: Message) -> None:
-        """``date`` (a scheduled send) and ``expiration_date`` (validity), checked against SMSAPI's limits."""
-        if message.scheduled_at is None and message.validity is None:
-            return
-        now = datetime.now(timezone.utc)
-        send_at = now
+        """``date`` (a scheduled send) and ``expiration_date`` (validity, counted from the send)."""
+        send_at = message.scheduled_at or datetime.now(timezone.utc)
         if message.scheduled_at is not None:
-            send_at = message.scheduled_at
-            if send_at < now - timedelta(minutes=5):
-                self.invalid("scheduled_at is in the past", field="scheduled_at")
-            if send_at > now + MAX_SCHEDULE_AHEAD:
-                self.unsupported("scheduled_at more than 3 months (90 days) ahead", field="scheduled_at")
             form["date"] = str(int(send_at.timestamp()))
         if message.validity is not None:
-            low, high = VALIDITY_RANGE
-            if not low <= message.validity <= high:
-                self.unsupported("a validity outside 1 to 72 hours", field="validity")
             form["expiration_date"] = str(int((send_at + message.validity).timestamp()))
 
     def answer_items(self, body: Mapping[str, Any], response: httpx.Response) -> list[object]:

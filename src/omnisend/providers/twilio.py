@@ -53,14 +53,13 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
 from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
-from .._text import check_sender
 from ..errors import (
     AuthError,
     ConfigurationError,
@@ -75,6 +74,7 @@ from ..errors import (
     ValidationError,
 )
 from ..models import DeliveryReport, DeliveryStatus, Message
+from ._accepts import Accepts, Longest, Matches, PerRequest, Refused, Required, Within, Without
 from ._webhook import Callback, SignedUrl
 from .base import Answer, BaseURL, Credential, ErrorCode, ErrorTable, Provider, StatusEntry, StatusTable, setting
 
@@ -308,6 +308,29 @@ SENDER_RULES: Final = {
     "whatsapp": "the E.164 number of an approved WhatsApp sender",
 }
 MAX_VALIDITY: Final = 36000
+TEMPLATE_CARRIES: Final = "a Content Template carries its text and language: give no text or language"
+#: One number per request; a sender (or a Messaging Service) of the channel's kind; scheduling only
+#: through a Messaging Service; a Content Template without text or language.
+ACCEPTS: Final = Accepts(
+    recipients=PerRequest("{count} recipients: Twilio takes one number per request (send() splits)"),
+    template=Refused(TEMPLATE_CARRIES, invalid=True, part="language"),
+    text=(Longest(MAX_BODY), Without("template", TEMPLATE_CARRIES)),
+    sender=Required(
+        "Twilio needs a sender (From) or Twilio(messaging_service_sid=...)", default="messaging_service_sid"
+    ),
+    validity=Within(
+        timedelta(seconds=1),
+        timedelta(seconds=MAX_VALIDITY),
+        why=f"validity must be 1 to {MAX_VALIDITY} seconds, got {{seconds}}",
+        invalid=True,
+    ),
+    scheduled_at=Refused(
+        "scheduled_at without a Messaging Service (Twilio(messaging_service_sid=...))", unless="messaging_service_sid"
+    ),
+    on={
+        channel: Accepts(sender=Matches(SENDER_PATTERNS[channel], SENDER_RULES[channel])) for channel in SENDER_PATTERNS
+    },
+)
 SIGNATURE_HEADER: Final = "X-Twilio-Signature"
 KEY_PARAM: Final = "omnisend_key"
 #: The environment variables of the settings (``OMNISEND_TWILIO_ACCOUNT_SID`` ...) and the form of a SID.
@@ -353,6 +376,7 @@ class Twilio(Provider):
     webhook_check = SignedUrl(SIGNATURE_HEADER, secret_hint="auth_token= (API keys do not sign)")
     webhook_format = "form"
     owned_options = frozenset({"To", "StatusCallback"})
+    accepts = ACCEPTS
     #: A 2xx answer is the Message resource; an error is ``{"code", "message", ...}`` with a 4xx/5xx status.
     answer = Answer(
         code="code",
@@ -417,21 +441,12 @@ class Twilio(Provider):
         channel = "whatsapp:" if message.channel == "whatsapp" else ""
         fields["To"] = channel + message.recipients[0]
         if message.sender is not None:
-            rule = SENDER_RULES[message.channel]
-            check_sender(message.sender, pattern=SENDER_PATTERNS[message.channel], rule=rule, provider=self.name)
             fields["From"] = channel + message.sender
-        elif self.messaging_service_sid is None:
-            self.invalid("Twilio needs a sender (From) or Twilio(messaging_service_sid=...)", field="sender")
         if self.messaging_service_sid is not None:
             fields["MessagingServiceSid"] = self.messaging_service_sid
         if message.validity is not None:
-            seconds = int(message.validity.total_seconds())
-            if not 1 <= seconds <= MAX_VALIDITY:
-                self.invalid(f"validity must be 1 to {MAX_VALIDITY} seconds, got {seconds}", field="validity")
-            fields["ValidityPeriod"] = str(seconds)
+            fields["ValidityPeriod"] = str(int(message.validity.total_seconds()))
         if message.scheduled_at is not None:
-            if self.messaging_service_sid is None:
-                self.unsupported("scheduled_at without a Messaging Service (Twilio(messaging_service_sid=...))")
             fields["SendAt"] = f"{message.scheduled_at.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
             fields["ScheduleType"] = "fixed"
         if self.webhook_url is not None:
@@ -441,16 +456,9 @@ class Twilio(Provider):
         return self._request("POST", "Messages.json", data={**fields, **options})
 
     def _content(self, message: Message) -> dict[str, Any]:
-        """``Body`` / ``MediaUrl`` / ``ContentSid`` + ``ContentVariables``; ``ValidationError`` before sending."""
-        self.check_channel(message)
+        """``Body`` / ``MediaUrl`` / ``ContentSid`` + ``ContentVariables`` (``ACCEPTS`` checked the message)."""
         fields: dict[str, Any] = {"Body": message.text} if message.text is not None else {}
-        if message.text is not None and len(message.text) > MAX_BODY:
-            self.invalid(
-                f"text has {len(message.text)} characters; {self.name} allows at most {MAX_BODY}", field="text"
-            )
         if message.template is not None:
-            if message.text is not None or message.template.language is not None:
-                self.invalid("a Content Template carries its text and language: give no text or language", field="text")
             params = message.template.params
             variables = params if isinstance(params, dict) else {str(i): v for i, v in enumerate(params, 1)}
             fields.update(ContentSid=message.template.name, ContentVariables=json.dumps(variables))

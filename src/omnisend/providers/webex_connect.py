@@ -71,7 +71,7 @@ from typing import Any, Final, NoReturn
 
 import httpx
 
-from .._text import check_sender, sms_segments
+from .._text import sms_segments
 from ..errors import (
     AuthError,
     DeliveryFailed,
@@ -87,6 +87,7 @@ from ..errors import (
     ValidationError,
 )
 from ..models import DeliveryStatus, Message, Template
+from ._accepts import Accepts, Longest, Matches, PerRequest, Refused, Required, Without
 from ._webhook import BodyHmac, Callback, First, Joined, ReportFields
 from .base import (
     Answer,
@@ -323,6 +324,32 @@ SENDER_PATTERN: Final = r"[A-Za-z0-9 .\-_]{1,11}|\+?[0-9]{3,15}"
 MAX_CORRELATION_BYTES: Final = 50
 MAX_SMS_CHARS: Final = 1024
 MAX_CALLBACK_DATA: Final = 2000
+#: Text or a template (WhatsApp: a template only); no media or schedule; the key as ``correlationid``.
+ACCEPTS: Final = Accepts(
+    recipients=PerRequest(
+        "{count} recipients: at most {most} destinations per request "
+        "(max_destinations; send through Client with split_batches=True to split them)"
+    ),
+    media=Refused("media (send WhatsApp media through a template)"),
+    template=Without("text", "pass either text or a template, not both"),
+    scheduled_at=Refused("scheduled_at (Messaging API v1 has no send-at field)"),
+    idempotency_key=Longest(
+        MAX_CORRELATION_BYTES,
+        "idempotency_key is {length} bytes; Webex Connect correlationid allows at most {most} bytes",
+        in_bytes=True,
+    ),
+    on={
+        "sms": Accepts(
+            sender=Matches(
+                SENDER_PATTERN, "up to 11 letters, digits, space, '.', '-', '_', or a number of 3 to 15 digits"
+            ),
+            text=Longest(MAX_SMS_CHARS, "text is {length} characters; Webex Connect SMS allows at most {most}"),
+        ),
+        "whatsapp": Accepts(
+            template=Required("free-form WhatsApp text (send a template: Message.template)", invalid=False)
+        ),
+    },
+)
 #: HMAC algorithms of ``x-hub-signature``: SHA-256 and SHA-512, and SHA-1 for outbound webhooks
 #: configured before April 2022 (help.webexconnect.io outbound-webhooks).
 HUB_ALGORITHMS: Final = {"sha256": hashlib.sha256, "sha512": hashlib.sha512, "sha1": hashlib.sha1}
@@ -387,6 +414,7 @@ class WebexConnect(Provider):
     )
     credential_env = "OMNISEND_WEBEX_CONNECT_SERVICE_KEY"
     owned_options = frozenset({"correlationid", "destination"})
+    accepts = ACCEPTS
     #: A ``response`` object is an error of the whole request unless its code is a success code;
     #: a ``response`` array holds one entry per destination, in order.
     answer = Answer(
@@ -418,20 +446,7 @@ class WebexConnect(Provider):
     # -- send -----------------------------------------------------------------------------
 
     def build_request(self, message: Message, *, idempotency_key: str) -> httpx.Request:
-        self.check_channel(message)
         numbers = message.recipients
-        if len(numbers) > self.max_recipients:
-            self.invalid(
-                f"{len(numbers)} recipients: at most {self.max_recipients} destinations per request "
-                "(max_destinations; send through Client with split_batches=True to split them)",
-                field="to",
-            )
-        if message.media is not None:
-            self.unsupported("media (send WhatsApp media through a template)")
-        if message.scheduled_at is not None:
-            self.unsupported("scheduled_at (Messaging API v1 has no send-at field)")
-        if message.text is not None and message.template is not None:
-            self.invalid("pass either text or a template, not both", field="template")
         whatsapp = message.channel == "whatsapp"
         body: dict[str, Any] = {
             "deliverychannel": message.channel,
@@ -444,36 +459,20 @@ class WebexConnect(Provider):
         if self.notify_url is not None:
             body["notifyurl"] = self.notify_url
         body.update(message.options)
-        size = len(idempotency_key.encode("utf-8"))
-        if size > MAX_CORRELATION_BYTES:
-            self.invalid(
-                f"idempotency_key is {size} bytes; Webex Connect correlationid allows at most "
-                f"{MAX_CORRELATION_BYTES} bytes",
-                field="idempotency_key",
-            )
         if len(str(body.get("callbackData", ""))) > MAX_CALLBACK_DATA:
             self.invalid(f"callbackData allows at most {MAX_CALLBACK_DATA} characters", field="options.callbackData")
         return self.build_http_request("POST", PATH, headers=self._auth(), json=body)
 
     def _sms(self, message: Message) -> dict[str, Any]:
-        if message.sender is not None:
-            rule = "up to 11 letters, digits, space, '.', '-', '_', or a number of 3 to 15 digits"
-            check_sender(message.sender, pattern=SENDER_PATTERN, rule=rule, provider=self.name)
         sms = {"senderid": message.sender} if message.sender is not None else {}
         if message.template is not None:
             return {"message": _template(message.template), **({"channels": {"sms": sms}} if sms else {})}
-        body: dict[str, Any] = {"channels": {"sms": sms}}
         text = message.text or ""
-        if len(text) > MAX_SMS_CHARS:
-            self.invalid(
-                f"text is {len(text)} characters; Webex Connect SMS allows at most {MAX_SMS_CHARS}", field="text"
-            )
         sms.update(text=text, type="1" if sms_segments(text).encoding == "gsm7" else "4")
-        return body
+        return {"channels": {"sms": sms}}
 
     def _whatsapp(self, message: Message) -> dict[str, Any]:
-        if message.template is None:
-            self.unsupported("free-form WhatsApp text (send a template: Message.template)", field="template")
+        assert message.template is not None  # ACCEPTS requires one on WhatsApp
         appid = message.options.get("appid") or self.whatsapp_app_id
         if not appid:
             self.invalid(
