@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from omnisend import Client, DeliveryStatus, Message, NotFound, RetryPolicy, ValidationError
-from omnisend.providers import Clickatell
+from omnisend.providers import Clickatell, Mobizon
 from omnisend.providers.base import Flow, R, Step
 from omnisend.routing import Failover
 from omnisend.testing.clickatell import ClickatellEmulator
@@ -103,3 +103,19 @@ def test_every_step_of_the_base_flows_passes_through_exchange(policy: RetryPolic
         result = client.send(Message(to="+447700900001", text="x"))  # one request: no shortcut around the hook
         client.get_statuses([str(result.message_id)] * 2)
     assert provider.steps == ["/v1/message", "/v1/message/" + str(result.message_id), "/v1/message/" + str(result.message_id)]
+
+
+def test_a_batched_answer_is_matched_to_the_ids_asked_whatever_its_order(policy: RetryPolicy) -> None:
+    """The adapter says which reports an answer holds; the base orders them by the ids asked and
+    reads an id none of them names as UNKNOWN with a NotFound reason."""
+    items = [{"id": "3", "status": "DELIVRD"}, {"id": 1, "status": "UNDELIV"}, {"id": "9", "status": "DELIVRD"}]
+    answer = httpx.Response(200, json={"code": 0, "data": items, "message": ""})
+    transport = httpx.MockTransport(lambda request: answer)
+    with Client(Mobizon(api_key="k" * 40), retry=policy, http_client=httpx.Client(transport=transport)) as client:
+        reports = client.get_statuses(["1", "2", "3"])
+    assert [(r.message_id, r.status) for r in reports] == [
+        ("1", DeliveryStatus.UNDELIVERED),
+        ("2", DeliveryStatus.UNKNOWN),
+        ("3", DeliveryStatus.DELIVERED),
+    ]
+    assert reports[1].error is not None and reports[1].error.error_class == "NotFound" and reports[1].raw is None

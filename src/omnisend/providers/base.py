@@ -105,6 +105,8 @@ USER_AGENT: Final = f"omnisend/{__version__} (+python; httpx)"
 
 # -- the provider base class ---------------------------------------------------------------
 
+#: The reason of a report for an id a batched status lookup's answer leaves out.
+LEFT_OUT: Final = ReportError(NotFound.__name__, None, "left out of the answer: unknown id, or another account's")
 _GUARDED: Final = ("parse_response", "parse_status", "parse_webhook")
 
 
@@ -455,6 +457,8 @@ class Provider(abc.ABC):
         if self.status_batch == 1:
             self.unsupported("status lookups")
         reports = self.parse_statuses(response, message_ids=[message_id] if message_id else [])
+        if message_id:
+            return self._by_id(reports, [message_id])[0]
         if not reports:
             raise NotFound("no status in the answer", provider=self.name, http_status=response.status_code)
         return reports[0]
@@ -464,9 +468,17 @@ class Provider(abc.ABC):
         self.unsupported("status lookups of several ids")
 
     def parse_statuses(self, response: httpx.Response, *, message_ids: Sequence[str]) -> list[DeliveryReport]:
-        """One report per id of ``message_ids``, in order (an id the answer leaves out: ``UNKNOWN``
-        with a reason); with no ids, every report the answer holds."""
+        """The reports the answer to a lookup of ``message_ids`` holds, in any order: the base
+        matches them to the ids and reads an id none of them names as ``UNKNOWN`` (:meth:`_by_id`)."""
         self.unsupported("status lookups of several ids")
+
+    def _by_id(self, reports: Sequence[DeliveryReport], message_ids: Sequence[str]) -> list[DeliveryReport]:
+        """One report per id, in order; an id the answer leaves out reads ``UNKNOWN`` with a ``NotFound`` reason."""
+        found = {report.message_id: report for report in reports}
+        return [
+            found.get(i) or DeliveryReport(self.name, i, DeliveryStatus.UNKNOWN, None, error=LEFT_OUT)
+            for i in message_ids
+        ]
 
     def status_flow(self, message_id: str) -> Flow[DeliveryReport]:
         """The status of ``message_id`` (read-only: retried freely)."""
@@ -491,7 +503,7 @@ class Provider(abc.ABC):
                 continue
             parse = functools.partial(self.parse_statuses, message_ids=batch)
             step = Step(self.build_statuses_request(batch), parse, repeat=Repeat.READ)
-            reports += yield from self.exchange(step)
+            reports += self._by_id((yield from self.exchange(step)), batch)
         return reports
 
     def _check_ids(self, ids: Sequence[object]) -> None:

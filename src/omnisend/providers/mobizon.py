@@ -84,7 +84,7 @@ from ..errors import (
     TemplateError,
     ValidationError,
 )
-from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, ReportError, SendResult
+from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, SendResult
 from ._accepts import E164, Accepts, Matches, Refused, Required, Within
 from ._answers import match_items, refused_status
 from ._json import merged
@@ -248,7 +248,6 @@ NOT_ENVELOPE: Final = "the answer is not the {code, data, message} envelope"
 NO_MESSAGE_ID: Final = "code 0 without a messageId: the message was not accepted"
 #: A campaign status a send answer does not document still means the campaign was taken.
 SENT_DEFAULT: Final = StatusEntry(_S.QUEUED, "Any other campaign status.")
-LEFT_OUT: Final = ReportError(NotFound.__name__, None, "left out of the answer: unknown id, or another account's")
 MOVED: Final = (
     "mobizon: %s does not serve this account, re-sent to %s; set Mobizon(base_url=%r) "
     "(or OMNISEND_MOBIZON_BASE_URL) to skip the extra request"
@@ -487,18 +486,12 @@ class Mobizon(Provider):
         return self.build_call("message", "getSMSStatus", {"ids": list(message_ids)})
 
     def parse_statuses(self, response: httpx.Response, *, message_ids: Sequence[str]) -> list[DeliveryReport]:
-        """One report per id asked for; an id the vendor leaves out reads ``UNKNOWN`` with a ``NotFound`` reason."""
         data = self._parse_data(response)
-        items = {_str(i.get("id")): i for i in data if isinstance(i, dict)} if isinstance(data, list) else {}
-        return [self._status_report(items.get(i), i) for i in message_ids or [k for k in items if k is not None]]
+        return [self._status_report(item) for item in data if isinstance(item, dict)] if isinstance(data, list) else []
 
-    def _status_report(self, item: Mapping[str, Any] | None, message_id: str | None) -> DeliveryReport:
-        if item is None:
-            return DeliveryReport(self.name, message_id, DeliveryStatus.UNKNOWN, None, error=LEFT_OUT)
+    def _status_report(self, item: Mapping[str, Any]) -> DeliveryReport:
         ts = self._when(item.get("statusUpdateTs") or item.get("startSendTs"))
         return self.build_report(message_id=item.get("id"), vendor_status=item.get("status"), timestamp=ts, raw=item)
-
-    # -- webhooks -----------------------------------------------------------------------------
 
     def _when(self, value: object) -> datetime | None:
         return utc_from_text(value, TIME_FORMAT, zone=self.account_timezone)
