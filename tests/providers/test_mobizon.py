@@ -1000,3 +1000,22 @@ def test_emulator_add_recipients_refuses_two_sources_at_once() -> None:
         campaign = http.send(p.build_call("campaign", "create", {"data": {"text": "Hi", "type": 2}})).json()["data"]
         answer = http.send(p.build_call("campaign", "addRecipients", {"id": campaign, **fields})).json()
     assert answer["code"] == 12
+
+
+def test_a_router_moves_on_after_a_campaign_failed_before_its_send(policy: RetryPolicy) -> None:
+    """create and addRecipients send nothing (Repeat.PREPARE): their failure is certainly not sent,
+    so a router may give the message to its next route; a failure of campaign/send never."""
+    from omnisend import Failover, Route
+
+    added = [{"recipient": TO[1:], "code": 0, "messageId": "1"}, {"recipient": "77001234568", "code": 0, "messageId": "2"}]
+    with respx.mock() as router:
+        router.post(f"{BASE}/service/campaign/create").mock(return_value=envelope(3, None))
+        router.post("https://api.mobizon.ua/service/campaign/create").mock(return_value=envelope(0, "77"))
+        router.post("https://api.mobizon.ua/service/campaign/addRecipients").mock(return_value=envelope(0, added))
+        router.post("https://api.mobizon.ua/service/campaign/send").mock(return_value=envelope(0, {"status": 2}))
+        routes = Failover(Route(provider(), name="kz"), Route(provider(base_url="api.mobizon.ua"), name="ua"))
+        with Client(routes, retry=policy) as client:
+            result = client.send(Message(to=[TO, "+77001234568"], text="x"))
+    assert result.provider == "ua" and result.message_id == "1"
+    (first,) = result.route_errors
+    assert isinstance(first, ServiceUnavailable) and first.accepted is False and "nothing went out" in str(first)
