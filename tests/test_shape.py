@@ -17,7 +17,7 @@ import pytest
 SRC = Path(__file__).resolve().parent.parent / "src" / "omnisend"
 LOGIC_MAX = 150
 #: Adapters still above LOGIC_MAX: the most they may have (lower these as they shrink).
-OVER = {"edna": 209, "mobizon": 162}
+OVER = {"edna": 209, "mobizon": 161}
 
 
 def logic_lines(path: Path) -> int:

@@ -428,9 +428,8 @@ class Mobizon(Provider):
         return self._envelope(response)[1]
 
     def _sent_status(self, value: object, message: Message | None) -> DeliveryStatus:
-        if message is not None and message.scheduled_at is not None:
-            return DeliveryStatus.SCHEDULED
-        return (CAMPAIGN_STATUSES.lookup(value) or SENT_DEFAULT).status
+        scheduled = message is not None and message.scheduled_at is not None
+        return DeliveryStatus.SCHEDULED if scheduled else (CAMPAIGN_STATUSES.lookup(value) or SENT_DEFAULT).status
 
     # -- the envelope, code 13 ----------------------------------------------------------------
 
