@@ -53,9 +53,10 @@ async def test_get_statuses_async_follows_the_home_domain_once(policy: RetryPoli
 def test_get_statuses_checks_every_id_before_the_first_request(policy: RetryPolicy) -> None:
     emulator = MobizonEmulator()
     with inprocess_client(emulator, policy) as client:
-        for ids in (["1", " "], [], ["1", 2]):
+        for ids in (["1", " "], ["1", 2], [""]):
             with pytest.raises(ValidationError, match="message_id is empty"):
                 client.get_statuses(ids)  # type: ignore[arg-type]
+        assert client.get_statuses([]) == []
     assert emulator.requests == []
 
 

@@ -395,8 +395,8 @@ class Client(_BaseClient[httpx.Client]):
         """Look up the statuses of ``message_ids``: one report per id, in order.
 
         Where the vendor takes several ids a lookup (Mobizon: 100) they are asked in batches
-        (``Provider.status_batch``), else one by one; every id is checked before the first request,
-        and ``timeout`` bounds the whole. An id the vendor does not know reads ``UNKNOWN`` with a
+        (``Provider.status_batch``), else one by one; every id is checked before the first request
+        (no ids: ``[]``, no request), and ``timeout`` bounds the whole. An id the vendor does not know reads ``UNKNOWN`` with a
         reason where the lookup is batched; one by one, its error is raised as in :meth:`get_status`.
         """
         ids = list(message_ids)

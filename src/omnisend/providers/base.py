@@ -492,7 +492,8 @@ class Provider(abc.ABC):
     def statuses_flow(self, message_ids: Sequence[str]) -> Flow[list[DeliveryReport]]:
         """The statuses of ``message_ids``, in order: :attr:`status_batch` ids a lookup, or one by one.
 
-        Every id is checked before the first request; each lookup is read-only (retried freely).
+        Every id is checked before the first request (no ids: no request, no reports); each lookup
+        is read-only (retried freely).
         """
         ids, size = list(message_ids), self.status_batch
         self._check_ids(ids)
@@ -507,7 +508,7 @@ class Provider(abc.ABC):
         return reports
 
     def _check_ids(self, ids: Sequence[object]) -> None:
-        if not ids or not all(isinstance(i, str) and i.strip() for i in ids):
+        if not all(isinstance(i, str) and i.strip() for i in ids):
             self.invalid("message_id is empty", field="message_id")
 
     # -- delivery-report callbacks (the template; see ``_webhook``) -------------------------------
