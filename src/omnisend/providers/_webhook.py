@@ -371,7 +371,7 @@ def _text(value: object) -> str | None:
 
 def _number(value: object) -> int | str | None:
     text = _text(value)
-    return int(text) if text is not None and text.isdigit() else text
+    return int(text) if text is not None and text.isascii() and text.isdigit() else text
 
 
 _PUNCTUATION: Final = re.compile(r"[\s().\-]")
