@@ -248,12 +248,12 @@ def test_the_adapters_signatures_are_their_declared_settings() -> None:
 
 
 MYPY_SNIPPET = """
-from omnisend.providers import Edna, Smsapi, WebexConnect
+from omnisend.providers import Edna, Smsapi, Twilio, WebexConnect
 
 Edna(api_key="k", api="im", cascade_id={"sms": 1})
 Smsapi()
 WebexConnect(bearer_token=None, max_destinations=10)
-key: str = Edna(api_key="k")._api_key
+key: str = Edna(api_key="k")._api_key + Twilio(api_key_sid=None, messaging_service_sid=None).account_sid
 Edna(api_key=1)
 Edna(api="rest")
 Smsapi(tokn="t")

@@ -28,7 +28,12 @@ What every vendor shares is written once, one concern per module, all importable
 * ``_webhook`` — delivery callbacks: the authentication strategies an adapter declares
   (``webhook_check``), the callback's decoding, and :class:`ReportFields`, the declarative reading
   of one event that :meth:`Provider.parse_webhook` (a template) applies;
-* this module — :class:`Provider`: credentials, request building, reading answers (bodies that
+* ``_settings`` — declared constructor settings: an adapter lists its keyword-only arguments as
+  annotated class attributes (``region: str = setting(default="pl", choices=HOSTS)``); the base
+  generates ``__init__`` (a signature type checkers, ``inspect`` and the URL configuration see),
+  runs the declared checks, reads credentials from the environment, masks the secret ones, calls
+  ``__post_init__`` for derived values and picks the host (``hosts``);
+* this module — :class:`Provider`: request building, reading answers (bodies that
   are empty, HTML or truncated), typed errors and reports.
 """
 
