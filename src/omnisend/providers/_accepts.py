@@ -33,7 +33,7 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
 from .._text import normalize_e164
@@ -60,7 +60,11 @@ __all__ = [
 
 
 class Rule(Protocol):
-    """One check of one field: returns when ``value`` is acceptable, raises the typed error otherwise."""
+    """One check of one field: returns when ``value`` is acceptable, raises the typed error otherwise.
+
+    A rule sees a field the message leaves out (``None``) only when it says so (``absent = True``:
+    :class:`Required`); the others are not called for it.
+    """
 
     def check(self, provider: Provider, message: Message, name: str, value: Any) -> None: ...
 
@@ -121,6 +125,7 @@ class Required:
     instead: str | None = None
     default: str | None = None
     invalid: bool = True
+    absent: ClassVar[bool] = True
 
     def check(self, provider: Provider, message: Message, name: str, value: Any) -> None:
         if value is not None or (self.instead and getattr(message, self.instead) is not None):
@@ -273,13 +278,18 @@ class Accepts:
     validity: Rules = ()
     idempotency_key: Rules = ()
     on: Mapping[str, Accepts] = field(default_factory=dict)
-    _plan: dict[str | None, tuple[tuple[str, tuple[Rule, ...]], ...]] = field(
+    _plan: dict[str | None, tuple[tuple[str, tuple[Rule, ...], bool], ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
     def __post_init__(self) -> None:
+        # Per channel: each field that has rules, its rules, and whether one of them checks its absence.
         for channel in (None, *self.on):
-            self._plan[channel] = tuple((name, rules) for name in FIELDS if (rules := self.rules(name, channel)))
+            self._plan[channel] = tuple(
+                (name, rules, any(getattr(rule, "absent", False) for rule in rules))
+                for name in FIELDS
+                if (rules := self.rules(name, channel))
+            )
 
     def rules(self, name: str, channel: str | None = None) -> tuple[Rule, ...]:
         """The rules of field ``name``: those of ``channel`` (from :attr:`on`) first, then the general ones."""
@@ -290,13 +300,15 @@ class Accepts:
     def check(self, provider: Provider, message: Message, idempotency_key: object = None) -> None:
         """Refuse what ``message`` (and the request's key) carry that this declaration does not take."""
         plan = self._plan.get(message.channel) or self._plan[None]
-        for name, rules in plan:
+        for name, rules, absent in plan:
             if name == "idempotency_key":
                 value: Any = idempotency_key
             elif name == "recipients":
                 value = message.recipients
             else:
                 value = getattr(message, name)
+            if value is None and not absent:
+                continue
             for rule in rules:
                 rule.check(provider, message, name, value)
 
