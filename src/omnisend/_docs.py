@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from .providers import PROVIDERS, get_provider
+from .providers._accepts import describe
 from .providers.base import ErrorTable, Provider, StatusTable
 
 HEADER = "<!-- Generated from the code by `make docs` (python -m omnisend._docs). Do not edit by hand. -->"
@@ -47,6 +48,24 @@ def extra_tables(cls: type[Provider]) -> list[tuple[str, ErrorTable | StatusTabl
     return list(getattr(module, "DOC_TABLES", []))
 
 
+def accepts_rows(cls: type[Provider]) -> list[str]:
+    """What a message may carry (``accepts``; a module whose API varies by a setting lists each
+    declaration in ``DOC_ACCEPTS = [("Heading", accepts), ...]``)."""
+    module = sys.modules[cls.__module__]
+    declared = list(getattr(module, "DOC_ACCEPTS", [])) or [("", cls.accepts)]
+    lines = [
+        "## What a message may carry",
+        "",
+        "Checked before any request (the adapter's `accepts`, see `omnisend.providers._accepts`); a field",
+        "not listed is sent as the message gives it.",
+        "",
+    ]
+    for heading, accepts in declared:
+        lines += [f"### {heading}", ""] if heading else []
+        lines += [*describe(accepts), ""]
+    return lines
+
+
 def render(cls: type[Provider]) -> str:
     module = sys.modules[cls.__module__]
     doc = inspect.cleandoc(module.__doc__ or cls.display_name)
@@ -71,6 +90,7 @@ def render(cls: type[Provider]) -> str:
             "`send()` raises `DeliveryUnknown` with the idempotency key and you reconcile before re-sending."
         ),
         "",
+        *accepts_rows(cls),
         f"## Error codes ({len(cls.errors)})",
         "",
         *error_rows(cls.errors),

@@ -26,6 +26,7 @@ from omnisend.providers._accepts import (
     Url,
     Within,
     Without,
+    describe,
 )
 from omnisend.providers.base import ErrorTable, Provider, StatusTable
 
@@ -315,3 +316,26 @@ def test_the_words_of_every_declared_refusal_are_informative() -> None:
                 for rule in accepts.rules(field):
                     why = getattr(rule, "why", None) or getattr(rule, "rule", None)
                     assert why is None or re.search(r"\w{3}", why), (name, field, rule)
+
+
+def test_a_declaration_describes_itself_for_the_docs_page() -> None:
+    accepts = Accepts(
+        media=Refused("media on SMS"),
+        text=Required("text is required", instead="template"),
+        sender=Matches(r"[A-Z]{1,3}", "up to 3 capitals"),
+        scheduled_at=(NOT_PAST, Within(most=timedelta(days=90), why="more than 90 days ahead")),
+        validity=Within(timedelta(minutes=60), timedelta(hours=72), why="a validity outside 1 to 72 hours"),
+        idempotency_key=Longest(50, "{field} is {length} bytes", in_bytes=True),
+        on={"whatsapp": Accepts(media=OneOf(("image",), "{value} media on {channel}", part="type"))},
+    )
+    assert describe(accepts) == [
+        "- `media`: refused, `Unsupported`: media on SMS",
+        "- `text`: required (unless `template` given), `ValidationError`: text is required",
+        "- `sender`: matches `[A-Z]{1,3}`, else `ValidationError`: up to 3 capitals",
+        "- `scheduled_at`: not more than 5 minutes in the past, else `ValidationError`: scheduled_at is in the past",
+        "- `scheduled_at`: at most 90 days ahead, else `Unsupported`: more than 90 days ahead",
+        "- `validity`: 1 hour to 3 days, else `Unsupported`: a validity outside 1 to 72 hours",
+        "- `idempotency_key`: at most 50 UTF-8 bytes, else `ValidationError`",
+        "- `media` on whatsapp: `type` one of `image`, else `Unsupported`: <value> media on <channel>",
+    ]
+    assert describe(Accepts()) == ["- every field, as the message gives it"]

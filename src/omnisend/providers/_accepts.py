@@ -68,6 +68,10 @@ class Rule(Protocol):
 
     def check(self, provider: Provider, message: Message, name: str, value: Any) -> None: ...
 
+    def describe(self, name: str) -> str:
+        """What the rule takes for field ``name``, and the error otherwise: a line of the provider's docs page."""
+        ...
+
 
 Rules = Rule | tuple[Rule, ...]
 #: The fields an :class:`Accepts` declares, in the order they are checked.
@@ -88,6 +92,31 @@ def _refuse(provider: Provider, invalid: bool, why: str, name: str) -> None:
     if invalid:
         provider.invalid(why, field=name)
     provider.unsupported(why, field=name)
+
+
+def _error(invalid: bool) -> str:
+    return "`ValidationError`" if invalid else "`Unsupported`"
+
+
+class _Names(dict[str, str]):
+    """Placeholders of a reason shown by name in the docs (``{length}`` → ``<length>``)."""
+
+    def __missing__(self, key: str) -> str:
+        return f"<{key}>"
+
+
+def _words(why: str) -> str:
+    return why.format_map(_Names())
+
+
+def _duration(span: timedelta) -> str:
+    """``90 days``, ``72 hours``, ``60 minutes``, ``1 second``: the largest unit that divides it."""
+    seconds = int(abs(span).total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds and not seconds % size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
 def _part(value: Any, name: str, part: str | None) -> tuple[Any, str]:
@@ -114,6 +143,11 @@ class Refused:
         if value is not None and not (self.unless and getattr(provider, self.unless, None)):
             _refuse(provider, self.invalid, self.why, name)
 
+    def describe(self, name: str) -> str:
+        lifted = f" (taken when `{self.unless}` is set)" if self.unless else ""
+        part = f"`{self.part}` " if self.part else ""
+        return f"{part}refused{lifted}, {_error(self.invalid)}: {_words(self.why)}"
+
 
 @dataclass(frozen=True, slots=True)
 class Required:
@@ -133,6 +167,12 @@ class Required:
         if not (self.default and getattr(provider, self.default, None)):
             _refuse(provider, self.invalid, self.why, name)
 
+    def describe(self, name: str) -> str:
+        stand_in = [f"`{self.instead}` given" for _ in [self.instead] if self.instead]
+        stand_in += [f"`{self.default}` set" for _ in [self.default] if self.default]
+        unless = f" (unless {' or '.join(stand_in)})" if stand_in else ""
+        return f"required{unless}, {_error(self.invalid)}: {_words(self.why)}"
+
 
 @dataclass(frozen=True, slots=True)
 class Without:
@@ -144,6 +184,9 @@ class Without:
     def check(self, provider: Provider, message: Message, name: str, value: Any) -> None:
         if value is not None and getattr(message, self.other) is not None:
             provider.invalid(self.why, field=name)
+
+    def describe(self, name: str) -> str:
+        return f"not with `{self.other}`, `ValidationError`: {_words(self.why)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +206,17 @@ class Within:
         span: timedelta = value - datetime.now(timezone.utc) if isinstance(value, datetime) else value
         if (self.least is not None and span < self.least) or (self.most is not None and span > self.most):
             _refuse(provider, self.invalid, self.why.format(seconds=int(span.total_seconds())), name)
+
+    def describe(self, name: str) -> str:
+        low, high, ahead = self.least, self.most, " ahead" if name == "scheduled_at" else ""
+        if low is not None and low < timedelta(0) and high is None:
+            span = f"not more than {_duration(low)} in the past"
+        elif low is not None and high is not None:
+            span = f"{_duration(low)} to {_duration(high)}{ahead}"
+        else:
+            span = f"at least {_duration(low)}" if low is not None else f"at most {_duration(high or timedelta(0))}"
+            span += ahead
+        return f"{span}, else {_error(self.invalid)}: {_words(self.why)}"
 
 
 #: ``scheduled_at`` more than 5 minutes in the past (clock skew allowed): ``ValidationError``.
@@ -188,6 +242,9 @@ class Matches:
                 name,
             )
 
+    def describe(self, name: str) -> str:
+        return f"matches `{self.pattern}`, else {_error(self.invalid)}: {self.rule}"
+
 
 @dataclass(frozen=True, slots=True)
 class Longest:
@@ -207,6 +264,9 @@ class Longest:
             why = self.why.format(field=name, length=length, unit=unit, most=self.most, name=provider.name)
             provider.invalid(why, field=name)
 
+    def describe(self, name: str) -> str:
+        return f"at most {self.most} {'UTF-8 bytes' if self.in_bytes else 'characters'}, else `ValidationError`"
+
 
 @dataclass(frozen=True, slots=True)
 class OneOf:
@@ -222,6 +282,10 @@ class OneOf:
         if value is not None and value not in self.values:
             reason = self.why.format(value=value, channel=message.channel)
             provider.unsupported(reason, field=None if name == "channel" else name)
+
+    def describe(self, name: str) -> str:
+        listed = ", ".join(f"`{value}`" for value in self.values) or "none"
+        return f"{f'`{self.part}` ' if self.part else ''}one of {listed}, else `Unsupported`: {_words(self.why)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +303,9 @@ class Url:
             if url.scheme not in self.schemes or not url.netloc:
                 provider.invalid(self.why, field=name)
 
+    def describe(self, name: str) -> str:
+        return f"`{self.part}` an absolute {' or '.join(self.schemes)} URL, else `ValidationError`: {_words(self.why)}"
+
 
 @dataclass(frozen=True, slots=True)
 class E164:
@@ -248,6 +315,9 @@ class E164:
     def check(self, provider: Provider, message: Message, name: str, value: Any) -> None:
         for number in value:
             normalize_e164(number)
+
+    def describe(self, name: str) -> str:
+        return "E.164 numbers, even in a message built without validation, else `InvalidRecipient`"
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +331,9 @@ class PerRequest:
     def check(self, provider: Provider, message: Message, name: str, value: Any) -> None:
         if len(value) > provider.max_recipients:
             provider.invalid(self.why.format(count=len(value), most=provider.max_recipients), field="to")
+
+    def describe(self, name: str) -> str:
+        return "at most `max_recipients` in one request (`send` splits a larger send), else `ValidationError`"
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +384,19 @@ class Accepts:
                 continue
             for rule in rules:
                 rule.check(provider, message, name, value)
+
+
+def describe(accepts: Accepts) -> list[str]:
+    """The declaration as the lines of a Markdown list (the provider's docs page): each rule of each
+    field, then those of each channel."""
+    lines = [f"- `{name}`: {rule.describe(name)}" for name in FIELDS for rule in _tuple(getattr(accepts, name))]
+    for channel, extra in accepts.on.items():
+        lines += [
+            f"- `{name}` on {channel}: {rule.describe(name)}"
+            for name in FIELDS
+            for rule in _tuple(getattr(extra, name))
+        ]
+    return lines or ["- every field, as the message gives it"]
 
 
 def _tuple(rules: Rules) -> tuple[Rule, ...]:

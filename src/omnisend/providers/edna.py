@@ -293,6 +293,7 @@ ACCEPTS: Final = {
         idempotency_key=Longest(36, "the IM id allows {most} characters: shorten idempotency_key"),
     ),
 }
+DOC_ACCEPTS: Final = [('`api="pulse"` (the default)', ACCEPTS["pulse"]), ('`api="im"`', ACCEPTS["im"])]
 LOCATION_REFUSED: Final = "a location outside a plain WhatsApp message"
 PRIORITIES: Final = ("realtime", "high", "normal", "low")
 TEMPLATE_PARTS: Final = ("header", "footer", "keyboard")
