@@ -2,7 +2,9 @@
 
 from datetime import datetime, timedelta, timezone
 
-from omnisend.providers._json import compact, merged, placed, utc_iso
+import math
+
+from omnisend.providers._json import as_float, as_text, compact, file_name, merged, placed, utc_iso
 
 
 def test_merged_merges_nested_objects_and_leaves_its_inputs_alone() -> None:
@@ -37,3 +39,18 @@ def test_utc_iso_in_utc_to_the_second_or_millisecond() -> None:
     assert utc_iso(moment) == "2031-01-21T08:00:00Z"
     assert utc_iso(moment, millis=True) == "2031-01-21T08:00:00.250Z"
     assert utc_iso(None) is None
+
+
+def test_as_text_is_none_only_for_absent_or_empty_values() -> None:
+    assert [as_text(v) for v in (None, "", 0, 8681748, "ab", False)] == [None, None, "0", "8681748", "ab", "False"]
+
+
+def test_as_float_reads_numbers_and_numeric_text_else_the_default() -> None:
+    assert [as_float(v) for v in (3, "2.5", -90, "1e3")] == [3.0, 2.5, -90.0, 1000.0]
+    assert all(math.isnan(as_float(v)) for v in (None, "north", True, [1], {"a": 1}))
+    assert as_float("north", 0.0) == 0.0 and as_float(None, -1.0) == -1.0
+
+
+def test_file_name_is_the_last_path_segment_else_the_default() -> None:
+    assert file_name("https://cdn.example/a/menu.pdf?v=2#p") == "menu.pdf"
+    assert file_name("https://cdn.example/") == "attachment" and file_name("https://cdn.example", "file") == "file"

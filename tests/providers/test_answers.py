@@ -15,6 +15,7 @@ import pytest
 from omnisend import DeliveryStatus, Message
 from omnisend.errors import (
     AuthError,
+    DuplicateMessage,
     DeliveryFailed,
     DeliveryUnknown,
     InvalidRecipient,
@@ -261,3 +262,78 @@ def _drive(flow: Any, body: object) -> Any:
             step = flow.send(step.parse(httpx.Response(200, json=body)))
     except StopIteration as stop:
         return stop.value.recipients
+
+
+# -- declarations for problem details, success codes and vendors that keep our id ----------------
+
+
+class Problem(Acme):
+    """A vendor like edna: ``{"code": ...}`` (``ok`` is success) or RFC 9457 problem details whose
+    ``title`` is the code on an error status only; the message keeps the id we send."""
+
+    answer = Answer(
+        code="code", failure_code="title", text=("detail", "message"), ok_codes=("ok",), message_id="id", id_is_key=True
+    )
+
+
+def problem_parse(body: object, status: int = 200, key: str | None = "k-1") -> Any:
+    return Problem().parse_response(
+        httpx.Response(status, json=body), message=Message(to=TO[0], text="hi"), idempotency_key=key
+    )
+
+
+def test_a_problem_title_is_the_code_on_an_error_status_only() -> None:
+    with pytest.raises(AuthError, match=r"revoked \(code AUTH, HTTP 401\)") as info:
+        problem_parse({"title": "AUTH", "status": 401, "detail": "revoked"}, 401)
+    assert info.value.code == "AUTH" and info.value.vendor_message == "revoked"
+    # A title on a success is a name, not a code; with no code the HTTP status speaks.
+    assert problem_parse({"title": "Scheduled", "id": "v-9"}).message_id == "k-1"
+    with pytest.raises(ValidationError, match=r"^acme: bad body \(HTTP 400\)$") as bad:
+        problem_parse({"detail": "bad body"}, 400)
+    assert bad.value.code is None
+
+
+@pytest.mark.parametrize("code", ["ok", "OK", " ok "])
+def test_declared_ok_codes_are_success_whatever_their_case(code: str) -> None:
+    result = problem_parse({"code": code, "id": "v-1"})
+    assert result.status is DeliveryStatus.QUEUED and result.recipients[0].error is None
+    with pytest.raises(AuthError, match="code AUTH"):  # a code beside an ok-less body is still read
+        problem_parse({"code": " AUTH ", "detail": "no"})
+
+
+def test_a_vendor_that_keeps_our_id_names_the_message_by_the_key() -> None:
+    result = problem_parse({"code": "ok", "id": "v-1"})
+    assert result.message_id == result.recipients[0].message_id == "k-1"
+    assert problem_parse({"code": "ok", "id": "v-1"}, key=None).message_id == "v-1"  # no key: the answer's id
+    duplicate = DuplicateMessage("seen", provider="acme")
+    again = Problem().duplicate_result(duplicate, message=Message(to=TO, text="hi"), idempotency_key="k-1")
+    assert again.deduplicated and again.message_id == "k-1" and {r.message_id for r in again.recipients} == {"k-1"}
+    plain = Acme().duplicate_result(duplicate, message=Message(to=TO, text="hi"), idempotency_key="k-1")
+    assert plain.message_id is None and {r.message_id for r in plain.recipients} == {None}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (200, [{"id": 1}, {"id": 2}], [{"id": 1}, {"id": 2}]),
+        (200, {"messages": [{"id": 1}]}, [{"id": 1}]),
+        (200, {"content": [{"id": 3}], "messages": []}, [{"id": 3}]),
+        (200, {"total": 0}, []),
+    ],
+)
+def test_read_list_reads_a_list_body_or_the_first_listing_field(status: int, body: object, expected: list[Any]) -> None:
+    assert Acme().read_list(httpx.Response(status, json=body), "messages", "content") == expected
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "cls", "match"),
+    [
+        (200, {"error": {"code": "AUTH"}}, AuthError, "code AUTH"),
+        (503, [{"id": 1}], ServiceUnavailable, "HTTP 503"),
+        (200, [1, 2], TransportError, "expected messages to be a list of objects"),
+        (200, {"messages": "none"}, TransportError, "expected messages to be a list of objects"),
+    ],
+)
+def test_read_list_raises_errors_as_read_answer_does(status: int, body: object, cls: type, match: str) -> None:
+    with pytest.raises(cls, match=match):
+        Acme().read_list(httpx.Response(status, json=body), "messages")

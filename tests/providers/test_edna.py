@@ -40,7 +40,7 @@ from omnisend import (
     WebhookAuthError,
 )
 from omnisend.providers import Edna
-from omnisend.providers.edna import PULSE_ERRORS
+from omnisend.providers.edna import ERRORS, PULSE_ERRORS
 from omnisend.testing import EdnaEmulator, Fault
 from tests.conftest import inprocess_async_client, inprocess_client, load_codes
 
@@ -50,7 +50,7 @@ BASE = "https://app.edna.test"
 IM_BASE = "https://im.edna.test"
 TEMPLATE = "Order {{1}} is ready at {{2}}."
 CASCADES = {"sms": 11, "whatsapp": 12, "viber": 13}
-ALL_ROWS = [*Edna.errors.items(), *PULSE_ERRORS.items()]
+ALL_ROWS = [*ERRORS.items(), *PULSE_ERRORS.items()]
 TO = "+48500100200"
 
 
@@ -119,9 +119,11 @@ def test_error_table_covers_every_seed_code() -> None:
     codes = load_codes("edna")
     seed = {e["code"] for e in codes["errors"]}
     aliases = {e["code"] for e in codes["error_aliases"]}
-    assert seed | aliases == set(Edna.errors)
-    assert len(seed) == 28 and len(Edna.errors) == 29
+    assert seed | aliases == set(ERRORS)
+    assert len(seed) == 28 and len(ERRORS) == 29
     assert {e["code"] for e in codes["pulse_errors"]} == set(PULSE_ERRORS)
+    # One table reads both APIs' codes: the seed's and Pulse's problem titles.
+    assert set(Edna.errors) == set(ERRORS) | set(PULSE_ERRORS) and len(Edna.errors) == 30
     assert {"error-longtitude-not-specified", "not-template-match", "error-not-template-match"} <= set(Edna.errors)
     assert [e["code"] for e in codes["success"]] == ["ok"]
 
@@ -1017,7 +1019,7 @@ def test_im_callback_and_a_list_of_events(im: Edna) -> None:
         (b"\xff\xfe", "not JSON"),
         (b"[]", "holds no status event"),
         (b'["x"]', "holds no status event"),
-        (b'{"status": "DELIVERED"}', "without requestId or imOutMessageId"),
+        (b'{"status": "DELIVERED"}', "edna status event without requestId or messageId"),
     ],
 )
 def test_malformed_callbacks_are_refused(pulse: Edna, body: bytes, match: str) -> None:

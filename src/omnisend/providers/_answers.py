@@ -8,8 +8,9 @@ as an :class:`Answer` in the class attribute ``answer``, and :meth:`Provider.par
    body is a typed error); a body that is not a JSON object is the HTTP-status error (non-2xx) or a
    shape error (2xx, ``accepted=None``);
 2. an error of the whole request — the hook ``answer_error(body, response)``, by default the
-   declared ``code``/``text`` fields — is raised as the class its code has in ``errors`` (with no
-   code, as the HTTP-status error carrying the vendor's words);
+   declared ``code``/``text`` fields (``failure_code`` too in a non-2xx answer; a code in
+   ``ok_codes`` is none) — is raised as the class its code has in ``errors`` (with no code, as the
+   HTTP-status error carrying the vendor's words);
 3. the per-recipient items — the hook ``answer_items(body, response)``, by default the declared
    ``items`` list (a single object counts as a list of one; ``items=None``: the body is the one item).
    An answer listing none is a shape error; a non-2xx answer is the HTTP-status error unless it
@@ -20,7 +21,7 @@ as an :class:`Answer` in the class attribute ``answer``, and :meth:`Provider.par
 5. each item is accepted or refused — the hook ``item_error(item)``, by default the declared
    ``item_code``/``item_text``: an item with no code is accepted, unless ``accepted`` (a
    :class:`StatusTable` of success codes) is declared, when only those codes are. An accepted item
-   keeps its id (``message_id``) and its status (the declared ``status`` field read through
+   keeps its id (``message_id``; with ``id_is_key`` the idempotency key) and its status (the declared ``status`` field read through
    ``statuses``, else the ``accepted`` row's status, else ``QUEUED``; ``QUEUED`` of a message
    scheduled more than a minute ahead reads ``SCHEDULED``). A refused one gets the typed error of
    its code and the status that error implies (:func:`refused_status`). A recipient the answer does
@@ -33,6 +34,7 @@ How an adapter uses it — declare, and override a hook only where a shape canno
     class Acme(Provider):
         answer = Answer(
             code="error.code", text=("error.message",),    # an error of the whole request
+            failure_code="title", ok_codes=("ok",),         # (problem details; a code meaning success)
             items="messages", recipient=("to",),            # one item per recipient, naming it
             message_id=("id",), status="status",            # what an accepted item carries
             item_code=("error",),                           # what a refused item carries
@@ -43,7 +45,7 @@ How an adapter uses it — declare, and override a hook only where a shape canno
 
 Hooks are overridden on the adapter class (found once per class; one not overridden is read from
 the :class:`Answer` without the extra call). A bespoke ``parse_response`` may wrap the shared one
-(``super().parse_response(...)``, as edna keeps the id it chose).
+(``super().parse_response(...)``).
 
 Status lookups and other calls read their answers with :func:`read_answer`
 (``Provider.read_answer``): steps 1-2, and a non-2xx answer raised as its HTTP status.
@@ -53,7 +55,7 @@ de-duplicates) is :meth:`Provider.send_flow <omnisend.providers.base.Provider.se
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Final
@@ -63,6 +65,7 @@ import httpx
 from .._inputs import derive_id
 from ..errors import DeliveryFailed, DeliveryUnknown, InvalidRecipient, OmnisendError, TransportError
 from ..models import DeliveryStatus, Message, RecipientResult, SendResult
+from ._json import as_text
 from ._steps import Flow
 from ._tables import StatusEntry, StatusTable
 
@@ -102,10 +105,6 @@ def first(obj: object, paths: tuple[Path, ...]) -> Any:
     return None
 
 
-def _text(value: object) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
 @dataclass(frozen=True)
 class Answer:
     """Where a vendor's send answer keeps what the shared pipeline reads.
@@ -120,6 +119,12 @@ class Answer:
     """... and its words."""
     errors_on_success: bool = True
     """Whether a 2xx answer may carry such an error (SMSAPI and Webex answer errors with HTTP 200)."""
+    failure_code: str | Sequence[str] = ()
+    """Fields holding the code only in a non-2xx answer, read when ``code`` holds none: a problem
+    details ``title`` (RFC 9457), which names a success too (edna Pulse)."""
+    ok_codes: Collection[str] = ()
+    """Codes that say "no error" besides an absent, empty or zero one (edna IM ``ok``), in lower case:
+    matched case-insensitively, surrounding spaces ignored."""
     items: str | None = None
     """The list of per-recipient items; ``None``: the body itself is the one item."""
     recipient: str | Sequence[str] = ()
@@ -138,12 +143,16 @@ class Answer:
     """An accepted item without a message id is unreadable (``TransportError``, ``accepted=None``)."""
     missing_is_error: bool = True
     """A recipient the answer does not list gets a ``DeliveryUnknown`` error (else only ``UNKNOWN``)."""
+    id_is_key: bool = False
+    """The vendor names the message by the id we send, the idempotency key (edna ``requestId``/``id``):
+    an accepted recipient's id is the key (the ``message_id`` fields are read only when no key is
+    given), and so is the id of a repeat the vendor answers as a duplicate (``Provider.duplicate_result``)."""
     _read: dict[str, tuple[Path, ...]] = field(init=False, repr=False, compare=False)
 
     _keys: dict[str, str | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        names = ("code", "text", "items", "recipient", "message_id", "item_code", "item_text")
+        names = ("code", "failure_code", "text", "items", "recipient", "message_id", "item_code", "item_text")
         read = {name: _paths(getattr(self, name) or ()) for name in names}
         object.__setattr__(self, "_read", read)
         # A field read from one top-level key (most are) is read with one ``dict.get`` on the hot path.
@@ -168,10 +177,18 @@ class Answer:
         if success and not self.errors_on_success:
             return None
         code = self.pick(body, "code")
-        if code in _NO_CODE or (self.accepted is not None and self.accepted.lookup(code) is not None):
+        if not success and self.failure_code and self._no_error(code):
+            code = self.pick(body, "failure_code")
+        if self._no_error(code):
             text = None if success else self.pick(body, "text")
             return None if text is None else (None, text)
-        return code, self.pick(body, "text")
+        return code.strip() if isinstance(code, str) else code, self.pick(body, "text")
+
+    def _no_error(self, code: object) -> bool:
+        """Whether a request's ``code`` says "no error": none, zero, a success code or one of ``ok_codes``."""
+        if code in _NO_CODE or (self.accepted is not None and self.accepted.lookup(code) is not None):
+            return True
+        return isinstance(code, str) and (not code.strip() or code.strip().lower() in self.ok_codes)
 
     def item_error(self, item: Mapping[str, Any]) -> tuple[object, object] | None:
         """``(code, words)`` of a refused item; ``None`` for an accepted one."""
@@ -251,7 +268,7 @@ def _request_object(provider: Provider, response: httpx.Response, own_error: boo
     if found is not None:
         code, text = found
         if code in _NO_CODE:
-            raise provider.http_error(response, raw=body, message=_text(text))
+            raise provider.http_error(response, raw=body, message=as_text(text))
         raise provider.vendor_error(code, response=response, vendor_message=text, raw=body)
     return body
 
@@ -290,7 +307,8 @@ def read_send_answer(
         pairs: list[tuple[str, object]] = [(message.recipients[0], items[0])]
     else:
         pairs = match_items(getattr(message, "recipients", None), items, shape._read["recipient"])
-    recipients = _results(provider, shape, pairs, response, body, _scheduled(message), own_item)
+    key = idempotency_key if shape.id_is_key else None
+    recipients = _results(provider, shape, pairs, response, body, _scheduled(message), own_item, key)
     return _result(provider.name, recipients, idempotency_key, body)
 
 
@@ -337,8 +355,10 @@ def _results(
     body: object,
     scheduled: bool,
     own_item: bool,
+    key: str | None,
 ) -> list[RecipientResult]:
-    """Each recipient's result from its item: accepted, refused (``item_error``) or missing."""
+    """Each recipient's result from its item: accepted (named ``key`` when given), refused
+    (``item_error``) or missing."""
     pick, results = shape.pick, []
     for number, item in pairs:
         if not isinstance(item, dict):
@@ -351,6 +371,7 @@ def _results(
             error = provider.vendor_error(read[0], response=response, vendor_message=read[1], raw=body)
             results.append(RecipientResult(number, message_id, refused_status(error), error))
             continue
+        message_id = key or message_id
         if message_id is None and shape.id_required:
             what = "/".join(".".join(path) for path in shape._read["message_id"])
             raise TransportError(f"the answer names no message {what}", provider=provider.name, raw=body, accepted=None)

@@ -1,18 +1,28 @@
-"""Building JSON request bodies: the small pieces several vendors' bodies need.
+"""JSON bodies: the small pieces several vendors' requests and answers need.
+
+Building a request body:
 
 * :func:`merged` — ``Message.options`` merged into a body, nested objects key by key;
 * :func:`compact` — a mapping without its ``None`` values;
 * :func:`placed` — fields put at paths of keys (``("attachment", "url")``), ``None`` left out;
-* :func:`utc_iso` — a moment as ISO 8601 in UTC with ``Z``, to the second or the millisecond.
+* :func:`utc_iso` — a moment as ISO 8601 in UTC with ``Z``, to the second or the millisecond;
+* :func:`file_name` — the file name a media URL ends with, for vendors that want one.
+
+Reading a value of an answer, whatever JSON type the vendor chose for it:
+
+* :func:`as_text` — text, or ``None`` for an absent or empty value (ids written as numbers compare as text);
+* :func:`as_float` — a number, or a default for anything that is not one (``NaN`` unless given).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
-__all__ = ["compact", "merged", "placed", "utc_iso"]
+__all__ = ["as_float", "as_text", "compact", "file_name", "merged", "placed", "utc_iso"]
 
 
 def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -50,3 +60,23 @@ def utc_iso(moment: datetime | None, *, millis: bool = False) -> str | None:
         return None
     utc = moment.astimezone(timezone.utc)
     return utc.strftime("%Y-%m-%dT%H:%M:%S") + (f".{utc.microsecond // 1000:03d}" if millis else "") + "Z"
+
+
+def file_name(url: str, default: str = "attachment") -> str:
+    """The last segment of ``url``'s path (``https://cdn.example/a/menu.pdf`` → ``menu.pdf``), else ``default``."""
+    return urlsplit(url).path.rsplit("/", 1)[-1] or default
+
+
+def as_text(value: object) -> str | None:
+    """``value`` as text; ``None`` for ``None`` and ``""``."""
+    return None if value is None or value == "" else str(value)
+
+
+def as_float(value: object, default: float = math.nan) -> float:
+    """``value`` (a number, or text holding one) as a float; ``default`` for anything else, ``bool`` included."""
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return default

@@ -39,6 +39,7 @@ from ..errors import ConfigurationError, ValidationError, WebhookAuthError
 from ..models import DeliveryReport, DeliveryStatus
 from ..webhooks import hmac_hex, verify_shared_secret, verify_url_signature
 from ._guard import WebhookHeaders
+from ._json import as_text
 from ._tables import ErrorTable, StatusTable
 
 if TYPE_CHECKING:
@@ -345,7 +346,7 @@ class ReportFields:
             raise ValidationError(
                 f"the {provider.display_name} event names no message id", provider=provider.name, field="webhook"
             )
-        status, code = (_number(status), _number(code)) if self.numbers else (status, _text(code))
+        status, code = (_number(status), _number(code)) if self.numbers else (status, as_text(code))
         failed = provider.statuses.normalize(status) in _FAILURES
         report = provider.build_report(
             message_id=message_id,
@@ -354,7 +355,7 @@ class ReportFields:
             idempotency_key=_read(self.idempotency_key, event),
             timestamp=self.time(_read(self.timestamp, event)) if self.time is not None else None,
             error_code=code if failed or not self.failure_codes_only else None,
-            error_message=_text(_read(self.error_message, event)),
+            error_message=as_text(_read(self.error_message, event)),
             error_table=self.error_table,
             event_id=_read(self.event_id, event),
             raw=dict(event),
@@ -365,12 +366,8 @@ class ReportFields:
         return dataclasses.replace(report, status=row.status) if row is not None else report
 
 
-def _text(value: object) -> str | None:
-    return None if value in (None, "") else str(value)
-
-
 def _number(value: object) -> int | str | None:
-    text = _text(value)
+    text = as_text(value)
     return int(text) if text is not None and text.isascii() and text.isdigit() else text
 
 
@@ -380,7 +377,7 @@ _PUNCTUATION: Final = re.compile(r"[\s().\-]")
 def as_number(value: object) -> str | None:
     """A recipient as the report gives it: ``+<digits>`` when it is a phone number however written
     (``48500100200``, ``+48 500-100-200``, ``whatsapp:+48500100200``), else the vendor's text."""
-    text = _text(value)
+    text = as_text(value)
     if text is None:
         return None
     text = text.rpartition(":")[2].strip()

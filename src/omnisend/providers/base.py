@@ -74,6 +74,7 @@ from . import _settings
 from ._accepts import Accepts
 from ._answers import Answer, read_answer, read_send_answer, split_send
 from ._guard import WebhookHeaders, _guard, _guard_build, _guard_flow, strict, strict_adapters
+from ._json import as_text
 from ._settings import BaseURL, Converted, Credential, Hosts, setting
 from ._steps import Flow, Repeat, Step
 from ._tables import HTTP_FALLBACKS, Code, ErrorCode, ErrorTable, StatusEntry, StatusTable, _kept
@@ -389,13 +390,25 @@ class Provider(abc.ABC):
         non-2xx status raised as its class. For status lookups and a vendor's other calls."""
         return read_answer(self, response)
 
+    def read_list(self, response: httpx.Response, *fields: str) -> list[dict[str, Any]]:
+        """The objects a 2xx answer lists: the body itself when it is a JSON list, else the first of
+        ``fields`` holding a value in its object (``[]`` when none does). Errors as :meth:`read_answer`
+        raises them; a list of anything but objects is the :meth:`shape_error`."""
+        body = self.read_json(response)
+        if not (isinstance(body, list) and response.is_success):
+            answer = self.read_answer(response)
+            body = next((answer[name] for name in fields if answer.get(name)), None)
+        return self.objects(body, response, " or ".join(fields) or "the answer")
+
     def duplicate_result(self, error: DuplicateMessage, *, message: Message, idempotency_key: str) -> SendResult:
-        """The result when the vendor says an earlier attempt with this key already landed."""
+        """The result when the vendor says an earlier attempt with this key already landed (named by
+        the key where the vendor keeps it as the message id: ``Answer.id_is_key``)."""
+        message_id = idempotency_key if self.answer.id_is_key else None
         return SendResult(
             provider=self.name,
-            message_id=None,
+            message_id=message_id,
             status=DeliveryStatus.QUEUED,
-            recipients=tuple(RecipientResult(to, None, DeliveryStatus.QUEUED) for to in message.recipients),
+            recipients=tuple(RecipientResult(to, message_id, DeliveryStatus.QUEUED) for to in message.recipients),
             idempotency_key=idempotency_key,
             raw=error.raw,
             deduplicated=True,
@@ -735,14 +748,14 @@ class Provider(abc.ABC):
             error = ReportError(cls.__name__, error_code, error_message)
         return DeliveryReport(
             provider=self.name,
-            message_id=_opt_str(message_id),
+            message_id=as_text(message_id),
             status=status,
             vendor_status=_kept(vendor_status),
-            recipient=_opt_str(recipient),
-            idempotency_key=_opt_str(idempotency_key),
+            recipient=as_text(recipient),
+            idempotency_key=as_text(idempotency_key),
             error=error,
             timestamp=timestamp,
-            event_id=_opt_str(event_id),
+            event_id=as_text(event_id),
             raw=_redact.scrub(raw, self._secrets()),
         )
 
@@ -772,12 +785,6 @@ def _snippet(content: bytes, limit: int = 2048) -> str:
     """The start of a non-JSON body, for ``error.raw`` (HTML pages, truncated JSON)."""
     text = content[:limit].decode("utf-8", "replace")
     return text + ("…" if len(content) > limit else "")
-
-
-def _opt_str(value: object) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)
 
 
 def http_fallback(status: int) -> tuple[type[OmnisendError], bool | None]:
@@ -813,6 +820,16 @@ def utc_from_timestamp(value: object, *, millis: bool = False) -> datetime | Non
         return datetime.fromtimestamp(number, tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def utc_reader(*formats: str, zone: tzinfo = timezone.utc) -> Callable[[object], datetime | None]:
+    """:func:`utc_from_text` with its formats and zone bound: one function of the value, as
+    ``ReportFields(time=...)`` takes (``utc_reader("%Y-%m-%dT%H:%M:%S%z")``)."""
+
+    def read(value: object) -> datetime | None:
+        return utc_from_text(value, *formats, zone=zone)
+
+    return read
 
 
 def utc_from_text(value: object, *formats: str, zone: tzinfo = timezone.utc) -> datetime | None:

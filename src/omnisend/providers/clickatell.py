@@ -71,6 +71,7 @@ from ..errors import (
 )
 from ..models import DeliveryReport, DeliveryStatus, Message, Template
 from ._accepts import Accepts, Longest, Matches, PerRequest, Refused, Required, Without
+from ._json import as_float, as_text
 from ._webhook import Callback, SharedSecret, as_number
 from .base import (
     Answer,
@@ -352,7 +353,7 @@ class Clickatell(Provider):
                 http_status=response.status_code,
                 raw=body,
             )
-        latest = max(channels, key=lambda entry: _number(entry.get("timestamp")))
+        latest = max(channels, key=lambda entry: as_float(entry.get("timestamp"), 0.0))
         return self._report(latest, message_id=message_id, raw=body)
 
     # -- webhook ----------------------------------------------------------------------------
@@ -407,20 +408,9 @@ def _error_of(obj: Mapping[str, Any]) -> tuple[Any, str | None] | None:
     """``(code, description)`` of an error object, flat error fields or a plain string; ``None`` if none."""
     error = obj.get("error")
     if isinstance(error, dict) and (error.get("code") is not None or error.get("description")):
-        return error.get("code"), _str(error.get("description") or error.get("message"))
+        return error.get("code"), as_text(error.get("description") or error.get("message"))
     if obj.get("errorCode") not in (None, "", 0):
-        return obj["errorCode"], _str(obj.get("errorDescription") or error)
+        return obj["errorCode"], as_text(obj.get("errorDescription") or error)
     if isinstance(error, (str, int)) and not isinstance(error, bool) and error not in ("", 0):
         return (error, None) if isinstance(error, int) or error.isdigit() else (None, error)
     return None
-
-
-def _str(value: object) -> str | None:
-    return None if value in (None, "") else str(value)
-
-
-def _number(value: object) -> float:
-    try:
-        return float(str(value))
-    except ValueError:
-        return 0.0

@@ -66,13 +66,12 @@ is handled by the base (``RateLimited``, ``Retry-After``).
 from __future__ import annotations
 
 import functools
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
@@ -85,14 +84,13 @@ from ..errors import (
     InvalidRecipient,
     NotFound,
     PermissionDenied,
-    ProviderError,
     ServiceUnavailable,
     TemplateError,
     ValidationError,
 )
-from ..models import DeliveryReport, DeliveryStatus, Message, SendResult, Template
+from ..models import DeliveryReport, DeliveryStatus, Message, Template
 from ._accepts import NOT_PAST, Accepts, Longest, OneOf, PerRequest, Refused, Required, Url, Within, Without
-from ._json import compact, merged, placed, utc_iso
+from ._json import as_float, as_text, compact, file_name, merged, placed, utc_iso
 from ._webhook import Callback, First, HeaderKey, Joined, ReportFields
 from .base import (
     Answer,
@@ -109,6 +107,7 @@ from .base import (
     StatusTable,
     Step,
     setting,
+    utc_reader,
 )
 
 __all__ = ["Edna"]
@@ -158,7 +157,7 @@ ERRORS: Final = ErrorTable(
     case_insensitive=True,
 )
 
-#: Problem-details titles of the Pulse API that are not in the seed table.
+#: Problem-details titles of the Pulse API that are not in the seed table (``Edna.errors`` holds both).
 PULSE_ERRORS: Final = ErrorTable(
     {
         "cascade-scheduling-request-not-valid": ErrorCode(
@@ -207,10 +206,7 @@ PULSE_EVENT_STATUSES: Final = StatusTable(
     case_insensitive=True,
 )
 
-DOC_TABLES: Final = [
-    ("Pulse problem titles", PULSE_ERRORS),
-    ("Pulse callback statuses read differently", PULSE_EVENT_STATUSES),
-]
+DOC_TABLES: Final = [("Pulse callback statuses read differently", PULSE_EVENT_STATUSES)]
 
 Api = Literal["pulse", "im"]
 HOSTS: Final = {
@@ -348,10 +344,19 @@ class Edna(Provider):
     name = "edna"
     display_name = "edna"
     channels = frozenset({"sms", "whatsapp", "viber"})
-    errors = ERRORS
+    errors = _ALL_ERRORS
     statuses = STATUSES
     deduplicates = True
-    answer = Answer(message_id=("requestId", "id"))
+    #: IM: ``{"code": ...}`` (``ok`` is success). Pulse: problem details, the code in ``title`` (on
+    #: error statuses only), ``detail`` its words. The message keeps the id we chose (``requestId``/``id``).
+    answer = Answer(
+        code="code",
+        failure_code="title",
+        text=("detail", "message"),
+        ok_codes=("ok",),
+        message_id=("requestId", "id"),
+        id_is_key=True,
+    )
     webhook_auth = "webhook key in a header (`X-API-KEY`)"
     webhook_check = HeaderKey("X-API-KEY")
     status_lookup = True
@@ -419,7 +424,7 @@ class Edna(Provider):
     def _media(self, message: Message) -> tuple[str, dict[str, Any]]:
         media = message.media
         assert media is not None
-        return media.type, {"url": media.url, "name": _file_name(media.url), "caption": media.caption or message.text}
+        return media.type, {"url": media.url, "name": file_name(media.url), "caption": media.caption or message.text}
 
     def _template(self, message: Message) -> tuple[str, dict[str, Any]]:
         """A WhatsApp template, matched by text: the registered (or given) text with its placeholders
@@ -460,7 +465,7 @@ class Edna(Provider):
         location = message.options["location"]
         if not isinstance(location, Mapping):
             self.invalid("options['location'] must be a mapping with latitude and longitude", field="options.location")
-        values = {name: _number(location.get(name)) for name in COORDINATE_LIMITS}
+        values = {name: as_float(location.get(name)) for name in COORDINATE_LIMITS}
         for name, limit in COORDINATE_LIMITS.items():
             if not -limit <= values[name] <= limit:  # NaN (missing, not a number) fails too
                 why = f"a location needs a numeric {name} between -{limit} and {limit}"
@@ -492,40 +497,6 @@ class Edna(Provider):
             "startTime": utc_iso(message.scheduled_at, millis=True),
             **content,
         }
-
-    def answer_error(self, body: Mapping[str, Any], response: httpx.Response) -> tuple[object, object] | None:
-        """IM: ``code`` (``ok`` is success). Pulse: a problem ``title`` (error statuses only), ``detail`` its words."""
-        title = None if response.is_success else body.get("title")
-        codes = (
-            c.strip() for c in (body.get("code"), title) if isinstance(c, str) and c.strip().lower() not in ("", "ok")
-        )
-        code = next(codes, None)
-        if code is not None:
-            return code, body.get("detail") or body.get("message")
-        return None if response.is_success else (None, body.get("detail"))
-
-    def vendor_error(self, code: object, *, table: ErrorTable | None = None, **kwargs: Any) -> ProviderError:
-        """The codes of both APIs: the seed's and Pulse's problem titles."""
-        return super().vendor_error(code, table=table or _ALL_ERRORS, **kwargs)
-
-    def parse_response(
-        self, response: httpx.Response, *, message: Message | None = None, idempotency_key: str | None = None
-    ) -> SendResult:
-        """The shared answer pipeline; the message keeps the id we chose (edna's ``requestId``/``id``)."""
-        return _keyed(
-            super().parse_response(response, message=message, idempotency_key=idempotency_key), idempotency_key
-        )
-
-    def duplicate_result(self, error: DuplicateMessage, *, message: Message, idempotency_key: str) -> SendResult:
-        """The first attempt landed: its id is the one we chose, so the result keeps it."""
-        return _keyed(
-            super().duplicate_result(error, message=message, idempotency_key=idempotency_key), idempotency_key
-        )
-
-    def _checked(self, response: httpx.Response) -> Any:
-        """A status answer: a Pulse history list as it is, else its object (a vendor code raised as its class)."""
-        body = self.read_json(response)
-        return body if isinstance(body, list) and response.is_success else self.read_answer(response)
 
     # -- status -----------------------------------------------------------------------------
 
@@ -566,13 +537,10 @@ class Edna(Provider):
         return self._settled(found, message_id, HISTORY_SCOPE.format(window=self.status_window))
 
     def _parse_history(self, response: httpx.Response, *, message_id: str) -> tuple[list[dict[str, Any]], bool]:
-        """The items of one history page carrying ``message_id``, and whether the page was full."""
-        body = self._checked(response)
-        listed = (body.get("messages") or body.get("content") or []) if isinstance(body, dict) else body
-        if not isinstance(listed, list):
-            raise self.shape_error(response, f"expected a list of messages, got {type(listed).__name__}")
-        items = [item for item in listed if isinstance(item, dict)]
-        mine = [i for i in items if message_id in (_str(i.get("requestId")), _str(i.get("messageId")))]
+        """The items of one history page (a list, or its ``messages``/``content``) naming ``message_id``
+        as ``requestId`` or as edna's ``messageId``, and whether the page was full."""
+        items = self.read_list(response, "messages", "content")
+        mine = [i for i in items if message_id in (as_text(i.get("requestId")), as_text(i.get("messageId")))]
         return mine, len(items) >= HISTORY_PAGE
 
     def _settled(
@@ -582,24 +550,21 @@ class Edna(Provider):
 
         Pulse cancels an identical message to the same address within 20 minutes, so a retry of a
         message that landed can leave a ``CANCELLED`` item with the same request id beside the
-        delivered one. The rule: a cancelled item never hides another item's status; the report is
-        ``cancelled`` only when every copy was cancelled.
+        delivered one. The rule: a cancelled item never hides another item's status (the latest
+        one, by ``statusAt`` then ``messageId``); the report is ``cancelled`` only when every copy was.
         """
         if not items:
             why = f"no message with request id {message_id!r} among {where}"
             raise self.vendor_error("error-not-found", response=response, vendor_message=why)
-        reports = [(self._event(item), _number(item.get("messageId"), 0.0)) for item in items]
-        kept = [r for r in reports if str(r[0].vendor_status).lower() != "cancelled"] or reports
-        latest, _ = max(kept, key=lambda r: (r[0].timestamp or _EPOCH, r[1]))
-        if str(latest.vendor_status).lower() == "cancelled":
-            return replace(latest, status=_S.CANCELLED)  # every copy was cancelled: final
-        return latest
+        copies = [(self._event(item), as_float(item.get("messageId"), 0.0)) for item in items]
+        landed = [c for c in copies if str(c[0].vendor_status).lower() != "cancelled"]
+        latest, _ = max(landed or copies, key=lambda c: (c[0].timestamp or _EPOCH, c[1]))
+        return latest if landed else replace(latest, status=_S.CANCELLED)  # every copy was cancelled: final
 
     def parse_status(self, response: httpx.Response, *, message_id: str | None = None) -> DeliveryReport:
-        """One status answer: IM ``imOutMessage/{id}``, or one Pulse history page (first match)."""
-        body = self._checked(response)
-        if isinstance(body, dict) and "imOutMessageId" in body:
-            return self._event(body)
+        """One status answer: IM ``imOutMessage/{id}``, or one Pulse history page (its items of ``message_id``)."""
+        if self.api == "im":
+            return self._event(self.read_answer(response))
         items, _ = self._parse_history(response, message_id=message_id or "")
         return self._settled(items, message_id or "", "this history page", response)
 
@@ -610,51 +575,11 @@ class Edna(Provider):
 
     def _event(self, event: Mapping[str, Any]) -> DeliveryReport:
         """One status event: an IM callback/status answer, or a Pulse callback/history item."""
-        fields = IM_EVENT if "imOutMessageId" in event else PULSE_EVENT
-        if fields.value("message_id", event) is None:
-            raise ValidationError(
-                "edna status event without requestId or imOutMessageId", provider=self.name, field="requestId"
-            )
-        return fields.report(self, event)
+        return (IM_EVENT if "imOutMessageId" in event else PULSE_EVENT).report(self, event)
 
 
-def _keyed(result: SendResult, key: str | None) -> SendResult:
-    """``result`` naming the message (and each accepted recipient) by ``key``, the id edna keeps."""
-    if key is None:
-        return result
-    recipients = tuple(r if r.error is not None else replace(r, message_id=key) for r in result.recipients)
-    return replace(result, message_id=key, recipients=recipients)
-
-
-def _time(value: object) -> datetime | None:
-    """edna's timestamps: ``2025-01-30T11:07:55Z``, ``2021-01-15T11:41:20.000+0000``."""
-    if not isinstance(value, str):
-        return None
-    for fmt in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
-        try:
-            return datetime.strptime(value, fmt).astimezone(timezone.utc)
-        except ValueError:
-            continue
-    return None
-
-
-def _file_name(url: str) -> str:
-    return urlsplit(url).path.rsplit("/", 1)[-1] or "attachment"
-
-
-def _number(value: object, default: float = math.nan) -> float:
-    """``value`` as a float; ``default`` for anything that is not a number."""
-    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    return default
-
-
-def _str(value: object) -> str | None:
-    return None if value in (None, "") else str(value)
-
+#: edna's timestamps: ``2025-01-30T11:07:55Z``, ``2021-01-15T11:41:20.000+0000``.
+_time: Final = utc_reader("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z")
 
 #: The two shapes of a status event (callbacks, status answers, Pulse history items). Pulse events
 #: read ``CANCELLED`` as not final (``PULSE_EVENT_STATUSES``); the message id is ours (``requestId``)

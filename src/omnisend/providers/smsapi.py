@@ -51,6 +51,7 @@ from ..errors import (
 )
 from ..models import DeliveryReport, DeliveryStatus, Message
 from ._accepts import NOT_PAST, Accepts, Matches, PerRequest, Refused, Within
+from ._json import as_text
 from ._webhook import Callback, Joined, ReportFields, SharedSecret, as_number
 from .base import (
     Answer,
@@ -442,7 +443,7 @@ class Smsapi(Provider):
     def parse_status(self, response: httpx.Response, *, message_id: str | None = None) -> DeliveryReport:
         body = self.read_answer(response)
         items = self.objects(body.get("list"), response, "list")
-        item = next((i for i in items if _str(i.get("id")) == message_id), items[0] if items else None)
+        item = next((i for i in items if as_text(i.get("id")) == message_id), items[0] if items else None)
         if item is None:
             raise self.vendor_error(301, response=response, raw=body)
         return self.build_report(
@@ -465,7 +466,3 @@ class Smsapi(Provider):
             {name: values[i] if i < len(values) and values[i] else None for name, values in columns.items()}
             for i in range(len(columns["MsgId"]))
         ]
-
-
-def _str(value: object) -> str | None:
-    return None if value in (None, "") else str(value)

@@ -88,6 +88,7 @@ from ..errors import (
 )
 from ..models import DeliveryStatus, Message, Template
 from ._accepts import Accepts, Longest, Matches, PerRequest, Refused, Required, Without
+from ._json import utc_iso
 from ._webhook import BodyHmac, Callback, First, Joined, ReportFields
 from .base import (
     Answer,
@@ -455,7 +456,7 @@ class WebexConnect(Provider):
         }
         body.update(self._whatsapp(message) if whatsapp else self._sms(message))
         if message.validity is not None:
-            body["expiry"] = _iso(datetime.now(timezone.utc) + message.validity)
+            body["expiry"] = utc_iso(datetime.now(timezone.utc) + message.validity, millis=True)
         if self.notify_url is not None:
             body["notifyurl"] = self.notify_url
         body.update(message.options)
@@ -512,13 +513,3 @@ def _template(template: Template) -> dict[str, Any]:
     params = template.params
     parameters = dict(params) if isinstance(params, dict) else {str(i): v for i, v in enumerate(params, 1)}
     return {"template": template.name, "parameters": parameters} if parameters else {"template": template.name}
-
-
-def _iso(moment: datetime) -> str:
-    """``2015-04-12T13:00:19.456Z``: UTC with milliseconds, as the vendor writes ``expiry``."""
-    utc = moment.astimezone(timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
-def _str(value: object) -> str | None:
-    return None if value in (None, "") else str(value)
