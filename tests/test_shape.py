@@ -2,7 +2,7 @@
 vendor adapter mostly tables (its lines of logic: non-blank, non-comment lines inside functions,
 docstrings excluded — what ``../shared/tools/adapter_metrics.py`` counts).
 
-The adapters at or under 150 lines stay there; edna and Mobizon, still above it, may not grow.
+The adapters at or under 150 lines stay there (edna pinned at its count); Mobizon, still above it, may not grow.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "omnisend"
 LOGIC_MAX = 150
-#: Adapters still above LOGIC_MAX: the most they may have (lower these as they shrink).
-OVER = {"edna": 209, "mobizon": 161}
+#: The most an adapter may have where it is pinned below LOGIC_MAX or still above it (lower these as they shrink).
+OVER = {"edna": 148, "mobizon": 161}
 
 
 def logic_lines(path: Path) -> int:

@@ -327,13 +327,3 @@ def test_form_payloads_read_digits_as_numbers_and_json_keeps_codes_as_text() -> 
 def test_as_number(value: object, expected: str | None) -> None:
     assert as_number(value) == expected
 
-
-def test_an_event_naming_no_message_is_refused_where_ids_are_required() -> None:
-    strict = Acme(HeaderKey(), secret=None, webhook_fields=dataclasses.replace(FIELDS, id_required=True))
-    with pytest.raises(ValidationError, match="Acme status event without ours or theirs") as info:
-        strict.parse_webhook(body=json.dumps({**EVENT, "ours": "", "theirs": None}))
-    assert info.value.field == "ours"
-    (report,) = strict.parse_webhook(body=BODY)
-    assert report.message_id == "k-1"
-    (lenient,) = Acme(HeaderKey(), secret=None).parse_webhook(body=json.dumps({**EVENT, "ours": "", "theirs": None}))
-    assert lenient.message_id is None

@@ -1019,7 +1019,7 @@ def test_im_callback_and_a_list_of_events(im: Edna) -> None:
         (b"\xff\xfe", "not JSON"),
         (b"[]", "holds no status event"),
         (b'["x"]', "holds no status event"),
-        (b'{"status": "DELIVERED"}', "edna status event without requestId or messageId"),
+        (b'{"status": "DELIVERED"}', "the edna event names no message id"),
     ],
 )
 def test_malformed_callbacks_are_refused(pulse: Edna, body: bytes, match: str) -> None:
