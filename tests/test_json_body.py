@@ -1,8 +1,7 @@
 """The JSON-body pieces adapters share (providers/_json.py)."""
 
-from datetime import datetime, timedelta, timezone
-
 import math
+from datetime import datetime, timedelta, timezone
 
 from omnisend.providers._json import as_float, as_text, compact, file_name, merged, placed, utc_iso
 

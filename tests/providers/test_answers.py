@@ -15,9 +15,9 @@ import pytest
 from omnisend import DeliveryStatus, Message
 from omnisend.errors import (
     AuthError,
-    DuplicateMessage,
     DeliveryFailed,
     DeliveryUnknown,
+    DuplicateMessage,
     InvalidRecipient,
     RateLimited,
     ServiceUnavailable,
