@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from omnisend import DeliveryStatus, InvalidRecipient, Media, Message, Segments, ValidationError
+from omnisend import DeliveryStatus, InvalidRecipient, Media, Message, Segments, Template, ValidationError
 from omnisend._text import check_sms_length, normalize_e164, sms_segments
 
 
@@ -135,3 +135,10 @@ def test_without_phonenumbers_the_e164_shape_is_checked(monkeypatch: pytest.Monk
     assert Message(to="+999123456789", text="hi").to == "+999123456789"
     with pytest.raises(InvalidRecipient, match="not an E.164 number"):
         Message(to="+0999", text="hi")
+
+
+def test_template_params_by_placeholder_name() -> None:
+    assert Template(name="t", params=["42", "Main St"]).named_params == {"1": "42", "2": "Main St"}
+    named = Template(name="t", params={"order": "42"})
+    assert named.named_params == {"order": "42"} and named.named_params is not named.params  # a copy
+    assert Template(name="t").named_params == {}

@@ -36,6 +36,7 @@ from omnisend.providers._webhook import (
     HeaderKey,
     Joined,
     ReportFields,
+    Shapes,
     SharedSecret,
     SignedFields,
     SignedUrl,
@@ -327,3 +328,11 @@ def test_form_payloads_read_digits_as_numbers_and_json_keeps_codes_as_text() -> 
 def test_as_number(value: object, expected: str | None) -> None:
     assert as_number(value) == expected
 
+
+
+def test_shapes_read_each_event_by_the_fields_of_its_shape() -> None:
+    other = ReportFields(message_id="msg", status="state")
+    acme = Acme(HeaderKey(), secret=None, webhook_fields=Shapes({"msg": other}, default=FIELDS))
+    theirs, ours = acme.parse_webhook(body=json.dumps([{"msg": "m-9", "state": "bad"}, EVENT]))
+    assert (theirs.message_id, theirs.status, theirs.recipient) == ("m-9", _S.UNDELIVERED, None)
+    assert (ours.message_id, ours.status, ours.recipient) == ("k-1", _S.DELIVERED, "+48500100200")

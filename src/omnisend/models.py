@@ -112,6 +112,14 @@ class Template(_Input):
     language: str | None = None
     """Template language code, where the vendor asks for it (``"en"``)."""
 
+    @property
+    def named_params(self) -> dict[str, str]:
+        """The parameters by placeholder name: a dict as given, a list numbered from ``"1"``
+        (``["42", "Main St"]`` → ``{"1": "42", "2": "Main St"}``, for ``{{1}}``, ``{{2}}``)."""
+        if isinstance(self.params, dict):
+            return dict(self.params)
+        return {str(i): value for i, value in enumerate(self.params, 1)}
+
     @model_validator(mode="after")
     def _check_text(self) -> Template:
         params = [*self.params, *self.params.values()] if isinstance(self.params, dict) else self.params

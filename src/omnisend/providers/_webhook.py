@@ -4,8 +4,8 @@
 authenticates the callback by the strategy the adapter declares (``webhook_check``), decodes the
 body (``webhook_format``: ``"json"``, ``"form"``, or ``"query"`` — the query's fields and a form
 body), then asks the adapter which events the payload holds (``webhook_events``) and reads each one
-as a :class:`~omnisend.DeliveryReport` (``webhook_fields``, a :class:`ReportFields` mapping, or the
-``webhook_report`` hook).
+as a :class:`~omnisend.DeliveryReport` (``webhook_fields``, a :class:`ReportFields` mapping — or
+:class:`Shapes` of several, told apart by a field —, or the ``webhook_report`` hook).
 
 The strategies, one per way vendors prove they sent a callback (each comparison constant-time; the
 secret is the provider's ``webhook_secret``, and ``None`` checks nothing unless the strategy says
@@ -55,6 +55,7 @@ __all__ = [
     "ReportFields",
     "SharedSecret",
     "SignedFields",
+    "Shapes",
     "SignedUrl",
     "WebhookFormat",
     "as_number",
@@ -372,6 +373,21 @@ def _number(value: object) -> int | str | None:
 
 
 _PUNCTUATION: Final = re.compile(r"[\s().\-]")
+
+
+@dataclasses.dataclass(frozen=True)
+class Shapes:
+    """Events of more than one shape, told apart by a field: the :class:`ReportFields` of the first
+    of ``shapes`` whose key the event carries read it, else ``default`` (edna: an IM callback carries
+    ``imOutMessageId``, a Pulse one does not). An adapter declares it as its ``webhook_fields``."""
+
+    shapes: Mapping[str, ReportFields]
+    default: ReportFields
+
+    def report(self, provider: Provider, event: Mapping[str, Any]) -> DeliveryReport:
+        """``event`` read by the fields of its shape."""
+        fields = next((fields for key, fields in self.shapes.items() if key in event), self.default)
+        return fields.report(provider, event)
 
 
 def as_number(value: object) -> str | None:

@@ -78,7 +78,7 @@ from ._json import as_text
 from ._settings import BaseURL, Converted, Credential, Hosts, setting
 from ._steps import Flow, Repeat, Step
 from ._tables import HTTP_FALLBACKS, Code, ErrorCode, ErrorTable, StatusEntry, StatusTable, _kept
-from ._webhook import Callback, CallbackAuth, ReportFields, WebhookFormat
+from ._webhook import Callback, CallbackAuth, ReportFields, Shapes, WebhookFormat
 
 __all__ = [
     "Accepts",
@@ -535,7 +535,7 @@ class Provider(abc.ABC):
     """How the vendor proves it sent a callback (a strategy of ``_webhook``); ``None``: no webhooks."""
     webhook_format: ClassVar[WebhookFormat] = "json"
     """How a callback's body is decoded: ``"json"``, ``"form"``, or ``"query"`` (the query's fields and a form body)."""
-    webhook_fields: ReportFields | None = None
+    webhook_fields: ReportFields | Shapes | None = None
     """Where each part of a report is in one event (read by :meth:`webhook_report`)."""
     webhook_secret: str | None = None
     """The secret callbacks are checked with (shared secret, key, HMAC key); ``None`` checks nothing."""

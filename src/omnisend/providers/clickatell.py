@@ -311,8 +311,7 @@ class Clickatell(Provider):
 
     def _parameters(self, template: Template) -> dict[str, str]:
         """Positional template parameters ``{"1": ..., "2": ...}``, checked as WhatsApp wants them."""
-        params = template.params
-        values = dict(params) if isinstance(params, dict) else {str(i): v for i, v in enumerate(params, 1)}
+        values = template.named_params
         if not values:
             self.invalid(
                 f"template {template.name!r} has no parameters; pass the values of {{{{1}}}}, {{{{2}}}}, … in params",

@@ -91,7 +91,7 @@ from ..errors import (
 from ..models import DeliveryReport, DeliveryStatus, Message, Template
 from ._accepts import NOT_PAST, Accepts, Longest, OneOf, PerRequest, Refused, Required, Url, Within, Without
 from ._json import as_float, as_text, compact, file_name, merged, placed, utc_iso
-from ._webhook import Callback, First, HeaderKey, Joined, ReportFields
+from ._webhook import First, HeaderKey, Joined, ReportFields, Shapes
 from .base import (
     Answer,
     BaseURL,
@@ -324,6 +324,37 @@ def _cascades(value: int | Mapping[str, int] | None) -> dict[str, int]:
     return dict(mapping)
 
 
+#: edna's timestamps: ``2025-01-30T11:07:55Z``, ``2021-01-15T11:41:20.000+0000``.
+_time: Final = utc_reader("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z")
+
+#: The two shapes of a status event (callbacks, status answers, Pulse history items). Pulse events
+#: read ``CANCELLED`` as not final (``PULSE_EVENT_STATUSES``); the message id is ours (``requestId``)
+#: when the event carries it, else edna's.
+PULSE_EVENT: Final = ReportFields(
+    message_id=First("requestId", "messageId"),
+    status="status",
+    idempotency_key="requestId",
+    timestamp="statusAt",
+    error_code="error",
+    event_id=Joined(":", "messageId", "status", "statusAt"),
+    time=_time,
+    error_table=_ALL_ERRORS,
+    statuses=PULSE_EVENT_STATUSES,
+)
+IM_EVENT: Final = ReportFields(
+    message_id="imOutMessageId",
+    status="dlvStatus",
+    idempotency_key="imOutMessageId",
+    timestamp="dlvStatusAt",
+    error_code="dlvError",
+    event_id=Joined(":", "imOutMessageId", "dlvStatus", "dlvStatusAt"),
+    time=_time,
+    error_table=_ALL_ERRORS,
+)
+#: A status event of either API (callbacks; status answers and history items are read by their own).
+EVENTS: Final = Shapes({"imOutMessageId": IM_EVENT}, default=PULSE_EVENT)
+
+
 class Edna(Provider):
     """edna adapter: edna Pulse (``api="pulse"``, default) or the IM API (``api="im"``).
 
@@ -359,6 +390,7 @@ class Edna(Provider):
     )
     webhook_auth = "webhook key in a header (`X-API-KEY`)"
     webhook_check = HeaderKey("X-API-KEY")
+    webhook_fields = EVENTS
     status_lookup = True
     credential_env = "OMNISEND_EDNA_API_KEY"
     max_recipients = 1
@@ -407,30 +439,24 @@ class Edna(Provider):
         return self.build_http_request("POST", path, headers=self._auth(), json=merged(compact(body), extra))
 
     def _content(self, message: Message) -> tuple[str, dict[str, Any]]:
-        """The content type and fields of ``message`` (API-neutral names); media and templates were
-        checked against ``CHANNELS``, a location (an option) is checked here."""
-        media, location = message.media, message.options.get("location")
+        """The content type and fields of ``message`` (API-neutral names): a template, else a location
+        (an option, checked here), else media, else text. Media and templates were checked against
+        ``CHANNELS``."""
+        template, location, media = message.template, message.options.get("location"), message.media
         parts = [k for k in TEMPLATE_PARTS if k in message.options]
-        if parts and message.template is None:
+        if parts and template is None:
             self.invalid(f"{', '.join(parts)} need a WhatsApp template: pass template=Template(...)", field="template")
-        kind: str = "location" if location is not None else media.type if media is not None else "text"
-        kind = "template" if message.template is not None else kind
-        if kind == "location" and (message.channel != "whatsapp" or media is not None):
-            self.unsupported(LOCATION_REFUSED)
-        if kind == "text":
-            return kind, {"text": message.text}
-        return {"template": self._template, "location": self._location}.get(kind, self._media)(message)
-
-    def _media(self, message: Message) -> tuple[str, dict[str, Any]]:
-        media = message.media
-        assert media is not None
+        if template is not None:
+            return "text", self._template(message, template)
+        if location is not None:
+            return "location", self._location(message, location)
+        if media is None:
+            return "text", {"text": message.text}
         return media.type, {"url": media.url, "name": file_name(media.url), "caption": media.caption or message.text}
 
-    def _template(self, message: Message) -> tuple[str, dict[str, Any]]:
+    def _template(self, message: Message, template: Template) -> dict[str, Any]:
         """A WhatsApp template, matched by text: the registered (or given) text with its placeholders
         filled, and its header, footer and buttons."""
-        template = message.template
-        assert template is not None
         if message.options.get("location") is not None:
             self.invalid("a WhatsApp template takes media as options['header'] (edna's shape)", field="media")
         registered = self.templates.get(template.name)
@@ -438,20 +464,15 @@ class Edna(Provider):
             self.invalid(f"template {template.name!r} is registered on Edna(templates=): leave text out", field="text")
         source = registered if registered is not None else message.text
         if source is None:
-            self.invalid(
-                f"edna matches WhatsApp templates by their text: register {template.name!r} with "
-                "Edna(templates={name: approved text}) or pass the approved text as Message.text",
-                field="template",
-                error=TemplateError,
-            )
+            how = f"register {template.name!r} with Edna(templates={{name: approved text}}) or pass it as Message.text"
+            self.invalid(f"edna matches WhatsApp templates by their text: {how}", field="template", error=TemplateError)
         parts = {k: v for k, v in message.options.items() if k in TEMPLATE_PARTS}
-        return "text", {"text": self._filled(source, template), **parts}
+        return {"text": self._filled(source, template), **parts}
 
     def _filled(self, source: str, template: Template) -> str:
         """``source`` with its ``{{1}}``/``{{name}}`` placeholders filled from ``template.params``; every
         placeholder and every parameter must pair up."""
-        params = template.params
-        values = {str(i): v for i, v in enumerate(params, 1)} if isinstance(params, list) else dict(params)
+        values = template.named_params
         found = set(_PLACEHOLDER.findall(source))
         unpaired = {"missing": found - values.keys(), "unused": values.keys() - found}
         wrong = ", ".join(f"{label} {sorted(names)}" for label, names in unpaired.items() if names)
@@ -460,9 +481,11 @@ class Edna(Provider):
             self.invalid(why, field="template.params", error=TemplateError)
         return _PLACEHOLDER.sub(lambda m: values[m.group(1)], source)
 
-    def _location(self, message: Message) -> tuple[str, dict[str, Any]]:
-        """``options["location"]``: numeric ``latitude`` and ``longitude`` within range, the address or the text."""
-        location = message.options["location"]
+    def _location(self, message: Message, location: object) -> dict[str, Any]:
+        """A WhatsApp location alone (no media): numeric ``latitude`` and ``longitude`` within range,
+        the address or the text."""
+        if message.channel != "whatsapp" or message.media is not None:
+            self.unsupported(LOCATION_REFUSED)
         if not isinstance(location, Mapping):
             self.invalid("options['location'] must be a mapping with latitude and longitude", field="options.location")
         values = {name: as_float(location.get(name)) for name in COORDINATE_LIMITS}
@@ -470,7 +493,7 @@ class Edna(Provider):
             if not -limit <= values[name] <= limit:  # NaN (missing, not a number) fails too
                 why = f"a location needs a numeric {name} between -{limit} and {limit}"
                 self.invalid(why, field=f"options.location.{name}")
-        return "location", {**values, "address": location.get("address") or message.text}
+        return {**values, "address": location.get("address") or message.text}
 
     def _pulse_body(self, message: Message, message_id: str, content: dict[str, Any]) -> dict[str, Any]:
         cascade = message.options.get("cascadeId", self.cascades.get(message.channel))
@@ -543,9 +566,7 @@ class Edna(Provider):
         mine = [i for i in items if message_id in (as_text(i.get("requestId")), as_text(i.get("messageId")))]
         return mine, len(items) >= HISTORY_PAGE
 
-    def _settled(
-        self, items: list[dict[str, Any]], message_id: str, where: str, response: httpx.Response | None = None
-    ) -> DeliveryReport:
+    def _settled(self, items: list[dict[str, Any]], message_id: str, where: str) -> DeliveryReport:
         """The report of a request id from all its history items; ``NotFound`` when there are none.
 
         Pulse cancels an identical message to the same address within 20 minutes, so a retry of a
@@ -555,8 +576,8 @@ class Edna(Provider):
         """
         if not items:
             why = f"no message with request id {message_id!r} among {where}"
-            raise self.vendor_error("error-not-found", response=response, vendor_message=why)
-        copies = [(self._event(item), as_float(item.get("messageId"), 0.0)) for item in items]
+            raise self.vendor_error("error-not-found", vendor_message=why)
+        copies = [(PULSE_EVENT.report(self, item), as_float(item.get("messageId"), 0.0)) for item in items]
         landed = [c for c in copies if str(c[0].vendor_status).lower() != "cancelled"]
         latest, _ = max(landed or copies, key=lambda c: (c[0].timestamp or _EPOCH, c[1]))
         return latest if landed else replace(latest, status=_S.CANCELLED)  # every copy was cancelled: final
@@ -564,44 +585,6 @@ class Edna(Provider):
     def parse_status(self, response: httpx.Response, *, message_id: str | None = None) -> DeliveryReport:
         """One status answer: IM ``imOutMessage/{id}``, or one Pulse history page (its items of ``message_id``)."""
         if self.api == "im":
-            return self._event(self.read_answer(response))
+            return IM_EVENT.report(self, self.read_answer(response))
         items, _ = self._parse_history(response, message_id=message_id or "")
-        return self._settled(items, message_id or "", "this history page", response)
-
-    # -- webhook ----------------------------------------------------------------------------
-
-    def webhook_report(self, event: Mapping[str, Any], callback: Callback) -> DeliveryReport:
-        return self._event(event)
-
-    def _event(self, event: Mapping[str, Any]) -> DeliveryReport:
-        """One status event: an IM callback/status answer, or a Pulse callback/history item."""
-        return (IM_EVENT if "imOutMessageId" in event else PULSE_EVENT).report(self, event)
-
-
-#: edna's timestamps: ``2025-01-30T11:07:55Z``, ``2021-01-15T11:41:20.000+0000``.
-_time: Final = utc_reader("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z")
-
-#: The two shapes of a status event (callbacks, status answers, Pulse history items). Pulse events
-#: read ``CANCELLED`` as not final (``PULSE_EVENT_STATUSES``); the message id is ours (``requestId``)
-#: when the event carries it, else edna's.
-PULSE_EVENT: Final = ReportFields(
-    message_id=First("requestId", "messageId"),
-    status="status",
-    idempotency_key="requestId",
-    timestamp="statusAt",
-    error_code="error",
-    event_id=Joined(":", "messageId", "status", "statusAt"),
-    time=_time,
-    error_table=_ALL_ERRORS,
-    statuses=PULSE_EVENT_STATUSES,
-)
-IM_EVENT: Final = ReportFields(
-    message_id="imOutMessageId",
-    status="dlvStatus",
-    idempotency_key="imOutMessageId",
-    timestamp="dlvStatusAt",
-    error_code="dlvError",
-    event_id=Joined(":", "imOutMessageId", "dlvStatus", "dlvStatusAt"),
-    time=_time,
-    error_table=_ALL_ERRORS,
-)
+        return self._settled(items, message_id or "", "this history page")

@@ -459,9 +459,8 @@ class Twilio(Provider):
         """``Body`` / ``MediaUrl`` / ``ContentSid`` + ``ContentVariables`` (``ACCEPTS`` checked the message)."""
         fields: dict[str, Any] = {"Body": message.text} if message.text is not None else {}
         if message.template is not None:
-            params = message.template.params
-            variables = params if isinstance(params, dict) else {str(i): v for i, v in enumerate(params, 1)}
-            fields.update(ContentSid=message.template.name, ContentVariables=json.dumps(variables))
+            variables = json.dumps(message.template.named_params)
+            fields.update(ContentSid=message.template.name, ContentVariables=variables)
         if message.media is not None:
             fields["MediaUrl"] = message.media.url
         return fields

@@ -510,6 +510,5 @@ class WebexConnect(Provider):
 
 
 def _template(template: Template) -> dict[str, Any]:
-    params = template.params
-    parameters = dict(params) if isinstance(params, dict) else {str(i): v for i, v in enumerate(params, 1)}
+    parameters = template.named_params
     return {"template": template.name, "parameters": parameters} if parameters else {"template": template.name}
