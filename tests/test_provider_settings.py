@@ -228,6 +228,24 @@ def test_a_provider_with_its_own_init_and_no_declarations_keeps_it() -> None:
     assert list(inspect.signature(Own).parameters) == ["secret"]
 
 
+def test_a_provider_declaring_nothing_takes_base_url_only() -> None:
+    class Bare(Provider):
+        name = "bare"
+        display_name = "Bare"
+        default_base_url = "https://bare.test"
+        errors = ErrorTable({})
+        statuses = StatusTable({})
+
+        def build_request(self, message: Any, *, idempotency_key: str) -> httpx.Request:
+            raise NotImplementedError
+
+    assert str(inspect.signature(Bare)) == "(*, base_url: str | None = None) -> None"
+    assert Bare().base_url == "https://bare.test" and Bare(base_url="http://x.test/").base_url == "http://x.test"
+    assert repr(Bare()) == "Bare(base_url='https://bare.test')" and Bare.secret_attributes == ()
+    with pytest.raises(TypeError, match=r"Bare\(\) got an unexpected keyword argument 'token'"):
+        Bare(token="t")  # type: ignore[call-arg]
+
+
 def test_a_declaration_without_an_annotation_is_refused() -> None:
     with pytest.raises(TypeError, match=r"Bad\.region = setting\(\.\.\.\) needs an annotation"):
 

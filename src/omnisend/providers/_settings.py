@@ -350,6 +350,14 @@ def _generated_init(cls: type[Provider], settings: Mapping[str, Setting]) -> Cal
     def init(self: Provider, **values: Any) -> None:
         Provider.__init__(self, **values)
 
+    init.__name__, init.__qualname__ = "__init__", f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    init.__doc__ = f"Generated from {cls.__name__}'s declared settings (see the class docstring)."
+    return describe(init, settings)
+
+
+def describe(init: Callable[..., None], settings: Mapping[str, Setting]) -> Callable[..., None]:
+    """``init`` with the signature and annotations of ``settings`` (what ``inspect`` and ``get_type_hints`` read)."""
     parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     for argument, item in settings.items():
         default = inspect.Parameter.empty if item.default is MISSING else item.default
@@ -358,9 +366,6 @@ def _generated_init(cls: type[Provider], settings: Mapping[str, Setting]) -> Cal
         )
     init.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
     init.__annotations__ = {**{a: s.annotation for a, s in settings.items()}, "return": None}
-    init.__name__, init.__qualname__ = "__init__", f"{cls.__qualname__}.__init__"
-    init.__module__ = cls.__module__
-    init.__doc__ = f"Generated from {cls.__name__}'s declared settings (see the class docstring)."
     return init
 
 

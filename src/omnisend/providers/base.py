@@ -760,6 +760,8 @@ class Provider(abc.ABC):
         )
 
 
+# A provider declaring no settings takes base_url only (the signature ``inspect`` shows).
+_settings.describe(Provider.__init__, {"base_url": _settings.IMPLICIT_BASE_URL})
 # The shared parse_response is guarded as an adapter's own one is (``__init_subclass__`` sees only subclasses).
 setattr(Provider, "parse_response", _guard("parse_response", Provider.parse_response))  # noqa: B010
 Provider.parse_response.__omnisend_guarded__ = True  # type: ignore[attr-defined]
