@@ -177,16 +177,17 @@ class Answer:
         if success and not self.errors_on_success:
             return None
         code = self.pick(body, "code")
-        if not success and self.failure_code and self._no_error(code):
+        if not success and self.failure_code and (code in _NO_CODE or self._no_error(code)):
             code = self.pick(body, "failure_code")
-        if self._no_error(code):
+        if code in _NO_CODE or self._no_error(code):  # the common case without the call
             text = None if success else self.pick(body, "text")
             return None if text is None else (None, text)
         return code.strip() if isinstance(code, str) else code, self.pick(body, "text")
 
     def _no_error(self, code: object) -> bool:
-        """Whether a request's ``code`` says "no error": none, zero, a success code or one of ``ok_codes``."""
-        if code in _NO_CODE or (self.accepted is not None and self.accepted.lookup(code) is not None):
+        """Whether a request's ``code`` (not one of ``_NO_CODE``) says "no error" all the same: a
+        success code (``accepted``), blank text, or one of ``ok_codes``."""
+        if self.accepted is not None and self.accepted.lookup(code) is not None:
             return True
         return isinstance(code, str) and (not code.strip() or code.strip().lower() in self.ok_codes)
 
