@@ -17,7 +17,7 @@ import pytest
 SRC = Path(__file__).resolve().parent.parent / "src" / "omnisend"
 LOGIC_MAX = 150
 #: The most an adapter may have where it is pinned below LOGIC_MAX or still above it (lower these as they shrink).
-OVER = {"edna": 132, "mobizon": 161}
+OVER = {"edna": 132, "mobizon": 158}
 
 
 def logic_lines(path: Path) -> int:

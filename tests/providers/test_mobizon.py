@@ -1007,7 +1007,10 @@ def test_a_router_moves_on_after_a_campaign_failed_before_its_send(policy: Retry
     so a router may give the message to its next route; a failure of campaign/send never."""
     from omnisend import Failover, Route
 
-    added = [{"recipient": TO[1:], "code": 0, "messageId": "1"}, {"recipient": "77001234568", "code": 0, "messageId": "2"}]
+    added = [
+        {"recipient": TO[1:], "code": 0, "messageId": "1"},
+        {"recipient": "77001234568", "code": 0, "messageId": "2"},
+    ]
     with respx.mock() as router:
         router.post(f"{BASE}/service/campaign/create").mock(return_value=envelope(3, None))
         router.post("https://api.mobizon.ua/service/campaign/create").mock(return_value=envelope(0, "77"))
@@ -1019,3 +1022,19 @@ def test_a_router_moves_on_after_a_campaign_failed_before_its_send(policy: Retry
     assert result.provider == "ua" and result.message_id == "1"
     (first,) = result.route_errors
     assert isinstance(first, ServiceUnavailable) and first.accepted is False and "nothing went out" in str(first)
+
+
+@pytest.mark.parametrize("data", [[], {}, "", None, {"id": 77}])
+def test_a_campaign_created_without_an_id_is_unreadable(data: object, policy: RetryPolicy) -> None:
+    """PHP writes empty data as ``[]``: never a campaign id, so nothing is added or sent."""
+    body = {"code": 0, "data": data, "message": ""}
+    with respx.mock() as router:
+        router.post(f"{BASE}/service/campaign/create").mock(return_value=httpx.Response(200, json=body))
+        with (
+            Client(provider(), retry=policy) as client,
+            pytest.raises(TransportError, match="without a campaign id") as info,
+        ):
+            client.send(Message(to=[TO, "+77001234568"], text="x"))
+        paths = {c.request.url.path for c in router.calls}
+    assert paths == {"/service/campaign/create"}  # retried (a repeat sends nothing), never added or sent
+    assert info.value.accepted is False and "nothing went out" in str(info.value)

@@ -63,7 +63,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import timedelta, timezone, tzinfo
 from functools import partial
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
@@ -87,7 +87,7 @@ from ..errors import (
 from ..models import DeliveryReport, DeliveryStatus, Message, RecipientResult, SendResult
 from ._accepts import E164, Accepts, Matches, Refused, Required, Within
 from ._answers import match_items, refused_status
-from ._json import merged
+from ._json import as_text, merged
 from ._tables import _code_key
 from ._webhook import ReportFields, SignedFields
 from .base import (
@@ -103,7 +103,7 @@ from .base import (
     StatusTable,
     Step,
     setting,
-    utc_from_text,
+    utc_reader,
 )
 
 __all__ = ["Mobizon", "WrongDomain"]
@@ -312,7 +312,8 @@ class Mobizon(Provider):
     follow_domain_redirect: bool = setting(default=True)
 
     def __post_init__(self) -> None:
-        self.webhook_fields = replace(WEBHOOK_FIELDS, time=self._when)  # times are in the account's zone
+        self._when = utc_reader(TIME_FORMAT, zone=self.account_timezone)  # times are in the account's zone
+        self.webhook_fields = replace(WEBHOOK_FIELDS, time=self._when)
         self._home: str | None = None  # the account's home domain, once a code 13 named it
 
     @property
@@ -354,7 +355,7 @@ class Mobizon(Provider):
         self, response: httpx.Response, *, message: Message | None = None, idempotency_key: str | None = None
     ) -> SendResult:
         _, data, body = self._envelope(response)
-        message_id = _str(data.get("messageId")) if isinstance(data, dict) else None
+        message_id = as_text(data.get("messageId")) if isinstance(data, dict) else None
         if message_id is None:
             raise ProviderError(NO_MESSAGE_ID, provider=self.name, code=0, http_status=response.status_code, raw=body)
         status = self._sent_status(data.get("status"), message)
@@ -404,7 +405,7 @@ class Mobizon(Provider):
 
     def _parse_created(self, response: httpx.Response) -> str:
         _, data, body = self._envelope(response)
-        if _str(data) is None:
+        if not isinstance(data, (str, int)) or as_text(data) is None:  # not ``[]``, PHP's empty data
             raise self.shape_error(response, "campaign/create answered without a campaign id", raw=body)
         return str(data)
 
@@ -420,7 +421,7 @@ class Mobizon(Provider):
         if not isinstance(item, dict):  # the answer lists no item for this number
             return RecipientResult(number, None, DeliveryStatus.UNKNOWN)
         if _code_key(item.get("code")) in ADDED:
-            return RecipientResult(number, _str(item.get("messageId")), DeliveryStatus.QUEUED)
+            return RecipientResult(number, as_text(item.get("messageId")), DeliveryStatus.QUEUED)
         error = self.vendor_error(item.get("code"), response=response, raw=dict(item), table=RECIPIENT_ERRORS)
         return RecipientResult(number, None, refused_status(error), error)
 
@@ -447,7 +448,7 @@ class Mobizon(Provider):
 
     def _error(self, body: Mapping[str, Any], response: httpx.Response) -> ProviderError:
         """The typed error for a code, refined by the answer's content (balance words, recipient field)."""
-        code, data, text = body.get("code"), body.get("data"), _str(body.get("message"))
+        code, data, text = body.get("code"), body.get("data"), as_text(body.get("message"))
         extra: dict[str, Any] = {"response": response, "vendor_message": text, "raw": dict(body)}
         if BALANCE.lookup(code) and BALANCE_WORDS.search(f"{text} {json.dumps(data, ensure_ascii=False)}"):
             return self.vendor_error(code, table=BALANCE, **extra)
@@ -492,9 +493,6 @@ class Mobizon(Provider):
         ts = self._when(item.get("statusUpdateTs") or item.get("startSendTs"))
         return self.build_report(message_id=item.get("id"), vendor_status=item.get("status"), timestamp=ts, raw=item)
 
-    def _when(self, value: object) -> datetime | None:
-        return utc_from_text(value, TIME_FORMAT, zone=self.account_timezone)
-
 
 # -- helpers -------------------------------------------------------------------------------------
 
@@ -522,7 +520,3 @@ def _host(raw: object) -> str | None:
     texts = [v.strip().lower() for v in (data.values() if isinstance(data, dict) else [data]) if isinstance(v, str)]
     hosts = (urlsplit(text if "://" in text else f"//{text}").hostname or "" for text in texts)
     return next((host for host in hosts if TRUSTED_HOST.fullmatch(host)), None)
-
-
-def _str(value: object) -> str | None:
-    return None if value is None or value == "" or isinstance(value, (dict, list)) else str(value)
