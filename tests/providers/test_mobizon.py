@@ -790,6 +790,20 @@ def test_status_fixture_and_an_id_left_out() -> None:
     assert missing.error is not None and missing.error.error_class == "NotFound"
 
 
+def test_status_answer_items_without_an_id_and_odd_shapes() -> None:
+    """An item naming no id matches nothing (the id asked reads UNKNOWN); the start time stands in
+    for a missing update time; ``data`` that is not a list of objects is a shape error, never a guess."""
+    items = [{"status": "DELIVRD"}, {"id": "7", "status": "ACCEPTD", "startSendTs": "2021-09-04 13:00:00"}]
+    assert [r.message_id for r in provider().parse_statuses(envelope(0, items), message_ids=["5", "7"])] == ["7"]
+    missing, sent = (provider().parse_status(envelope(0, items), message_id=i) for i in ("5", "7"))
+    assert missing.status is DeliveryStatus.UNKNOWN and missing.error is not None
+    assert sent.status is DeliveryStatus.SENT and sent.timestamp == datetime(2021, 9, 4, 13, tzinfo=timezone.utc)
+    for odd in ({"id": "7", "status": "DELIVRD"}, ["7"]):
+        with pytest.raises(TransportError, match="expected data to be a list of objects") as caught:
+            provider().parse_status(envelope(0, odd), message_id="7")
+        assert caught.value.accepted is None
+
+
 def test_account_timezone_converts_times_to_utc() -> None:
     p = provider(account_timezone=timezone(timedelta(hours=5)))
     report = p.parse_status(fixture("status.json"), message_id="12111324")

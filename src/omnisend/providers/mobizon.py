@@ -89,7 +89,7 @@ from ._accepts import E164, Accepts, Matches, Refused, Required, Within
 from ._answers import match_items, refused_status
 from ._json import as_text, merged
 from ._tables import _code_key
-from ._webhook import ReportFields, SignedFields
+from ._webhook import First, ReportFields, SignedFields
 from .base import (
     BaseURL,
     Code,
@@ -261,6 +261,9 @@ WEBHOOK_FIELDS: Final = ReportFields(
     event_id="eventId",
 )
 
+#: A ``getSMSStatus`` item (times in the account's zone: ``time`` is set per instance).
+STATUS_FIELDS: Final = ReportFields(message_id="id", status="status", timestamp=First("statusUpdateTs", "startSendTs"))
+
 #: Where an ``addRecipients`` item names its number: ``recipient`` (digits), else ``number`` (as sent).
 ITEM_NUMBER: Final = (("recipient",), ("number",))
 #: ``(module, method, fields)`` of one API call.
@@ -312,40 +315,32 @@ class Mobizon(Provider):
     follow_domain_redirect: bool = setting(default=True)
 
     def __post_init__(self) -> None:
-        self._when = utc_reader(TIME_FORMAT, zone=self.account_timezone)  # times are in the account's zone
-        self.webhook_fields = replace(WEBHOOK_FIELDS, time=self._when)
-        self._home: str | None = None  # the account's home domain, once a code 13 named it
-
-    @property
-    def home_url(self) -> str:
-        """Where calls go: ``base_url``, or the home domain a code 13 answer named (learned once)."""
-        return self.base_url if self._home is None else f"https://{self._home}"
+        when = utc_reader(TIME_FORMAT, zone=self.account_timezone)  # times are in the account's zone
+        self.webhook_fields, self.status_fields = replace(WEBHOOK_FIELDS, time=when), replace(STATUS_FIELDS, time=when)
+        self.home_url: str | None = None  # the account's home domain, once a code 13 answer named it
 
     def build_call(self, module: str, method: str, fields: Mapping[str, object] | None = None) -> httpx.Request:
-        """``POST /service/<module>/<method>`` to :attr:`home_url`, the key in the query, ``fields``
-        form-encoded with PHP-style brackets (their names are unique: nothing is lost)."""
+        """``POST /service/<module>/<method>`` to :attr:`home_url` (else ``base_url``), the key in the
+        query, ``fields`` form-encoded with PHP-style brackets (their names are unique: nothing is lost)."""
         form = dict(_flatten(fields or {}))
         query = {"output": "json", "api": "v1", "apiKey": self._key}  # the cached-URL path: built once
         body: dict[str, Any] = {"data": form} if form else {"headers": EMPTY_FORM, "content": b""}
         path = f"/service/{module}/{method}"
-        return self.build_http_request("POST", path, params=query, base_url=self.home_url, **body)
+        return self.build_http_request("POST", path, params=query, base_url=self.home_url or self.base_url, **body)
 
     # -- send -------------------------------------------------------------------------------
 
-    def _fields(self, message: Message, key: str) -> dict[str, object]:
-        """What a send carries besides the numbers (``None``: left out); :attr:`accepts` checked it."""
+    def _send_call(self, message: Message, key: str) -> Call:
+        """The first call of a send: ``sendSmsMessage`` for one recipient, ``campaign/create`` for
+        several; ``None`` values are left out (:attr:`accepts` checked the message)."""
         validity, when = message.validity, message.scheduled_at
         at = when.astimezone(self.account_timezone).strftime(TIME_FORMAT) if when is not None else None
-        fields = {"text": message.text, "name": key, "from": message.sender}
-        return {**fields, "validity": validity // timedelta(minutes=1) if validity else None, "deferredToTs": at}
-
-    def _send_call(self, message: Message, key: str) -> Call:
-        """The first call of a send: ``sendSmsMessage`` for one recipient, ``campaign/create`` for several."""
-        fields = self._fields(message, key)
+        params = {"name": key, "validity": validity // timedelta(minutes=1) if validity else None, "deferredToTs": at}
+        sms = {"text": message.text, "from": message.sender}
         if len(message.recipients) > 1:
-            return "campaign", "create", merged({"data": {**fields, "type": 2}}, message.options)
-        top = {"recipient": message.recipients[0].lstrip("+"), "text": fields.pop("text"), "from": fields.pop("from")}
-        return "message", "sendSmsMessage", merged({**top, "params": fields}, message.options)
+            return "campaign", "create", merged({"data": {**sms, **params, "type": 2}}, message.options)
+        one = {"recipient": message.recipients[0].lstrip("+"), **sms, "params": params}
+        return "message", "sendSmsMessage", merged(one, message.options)
 
     def build_request(self, message: Message, *, idempotency_key: str) -> httpx.Request:
         """``message/sendSmsMessage`` for one recipient; ``campaign/create`` (the first step) for several."""
@@ -369,8 +364,7 @@ class Mobizon(Provider):
 
     def _campaign(self, message: Message, key: str, create: Call) -> Flow[SendResult]:
         """create → addRecipients (chunks of 500) → send; nothing goes out before the last step."""
-        results: list[RecipientResult] = []
-        items: list[object] = []
+        results, items = list[RecipientResult](), list[object]()
         campaign = yield from self._exchange(create, self._parse_created, repeat=Repeat.PREPARE)
         for start in range(0, len(message.recipients), CHUNK):
             part, raw = yield from self._add(campaign, message.recipients[start : start + CHUNK])
@@ -453,8 +447,7 @@ class Mobizon(Provider):
         if BALANCE.lookup(code) and BALANCE_WORDS.search(f"{text} {json.dumps(data, ensure_ascii=False)}"):
             return self.vendor_error(code, table=BALANCE, **extra)
         row = ERRORS.lookup(code)
-        fields = _field_messages(data) if row is not None and issubclass(row.exc, ValidationError) else {}
-        if fields and row is not None:
+        if row is not None and issubclass(row.exc, ValidationError) and (fields := _field_messages(data)):
             detail = "; ".join(f"{f}: {' '.join(m)}" for f, m in fields.items())
             extra.update(field=next(iter(fields)), message=f"{(text or row.meaning).rstrip('.')}: {detail}")
         on_recipient = extra.get("field") in RECIPIENT_FIELDS and RECIPIENT_FIELD.lookup(code)
@@ -472,8 +465,8 @@ class Mobizon(Provider):
             host = _host(exc.raw) if self.follow_domain_redirect else None
             if host is None:
                 raise
-            logger.warning(MOVED, urlsplit(self.home_url).netloc, host, f"https://{host}")
-            self._home = host  # later calls go there at once; base_url stays what you configured
+            logger.warning(MOVED, urlsplit(self.home_url or self.base_url).netloc, host, f"https://{host}")
+            self.home_url = f"https://{host}"  # later calls go there at once; base_url stays what you configured
             sent = step.request  # re-sent with the same path, key and body
             url = sent.url.copy_with(scheme="https", host=host, port=None)
             moved = httpx.Request("POST", url, headers={**sent.headers, "host": host}, content=sent.content)
@@ -486,12 +479,8 @@ class Mobizon(Provider):
         return self.build_call("message", "getSMSStatus", {"ids": list(message_ids)})
 
     def parse_statuses(self, response: httpx.Response, *, message_ids: Sequence[str]) -> list[DeliveryReport]:
-        data = self._parse_data(response)
-        return [self._status_report(item) for item in data if isinstance(item, dict)] if isinstance(data, list) else []
-
-    def _status_report(self, item: Mapping[str, Any]) -> DeliveryReport:
-        ts = self._when(item.get("statusUpdateTs") or item.get("startSendTs"))
-        return self.build_report(message_id=item.get("id"), vendor_status=item.get("status"), timestamp=ts, raw=item)
+        items = self.objects(self._parse_data(response), response, "data")
+        return [self.status_fields.report(self, item) for item in items if as_text(item.get("id"))]
 
 
 # -- helpers -------------------------------------------------------------------------------------
