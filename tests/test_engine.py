@@ -276,3 +276,34 @@ def test_a_flow_sees_its_prepare_step_fail_as_not_sent_and_never_reaches_the_ste
     assert all(c.request.url.path == "/prepare" for c in commands if isinstance(c, Send))
     assert not isinstance(error, DeliveryUnknown) and error.accepted is False and error.attempts == 3
     assert seen == [error] and error.idempotency_key == "key-1"
+
+
+def test_the_retry_log_numbers_attempts_as_the_events_do_across_steps(caplog: pytest.LogCaptureFixture) -> None:
+    """In a flow of several steps, "attempt N failed" is the call's N-th attempt, the number its
+    ``AttemptFinished`` event carries, not the count within one step."""
+    from omnisend.events import AttemptFinished
+
+    def status(response: httpx.Response) -> int:
+        if response.status_code == 503:
+            raise ServiceUnavailable("busy", http_status=503)
+        return response.status_code
+
+    def flow() -> Any:
+        yield Step(httpx.Request("POST", "https://x.test/first"), status, repeat=Repeat.READ)
+        return (yield Step(httpx.Request("POST", "https://x.test/second"), status, repeat=Repeat.READ))
+
+    seen: list[object] = []
+    statuses = iter([503, 200, 503, 200])  # each step fails once, then succeeds
+    transport = httpx.MockTransport(lambda request: httpx.Response(next(statuses), request=request))
+    call = Call(Smsapi(token="t0ken"), idempotency_key="k", key_from_caller=False, timeout=None, on_event=seen.append)
+    driver = drive(call, flow(), RetryPolicy(jitter=False), lambda: False)
+    answer: object = None
+    with caplog.at_level("INFO", logger="omnisend"), httpx.Client(transport=transport) as http:
+        with pytest.raises(StopIteration) as done:
+            while True:
+                command = driver.send(answer)
+                answer = http.send(command.request) if isinstance(command, Send) else None
+    assert done.value.value == 200
+    logged = [r.getMessage().split(" failed")[0] for r in caplog.records if "retrying" in r.getMessage()]
+    told = [e.attempt for e in seen if isinstance(e, AttemptFinished) and e.error is not None]
+    assert logged == ["smsapi: attempt 1", "smsapi: attempt 3"] and told == [1, 3]

@@ -537,10 +537,10 @@ def _run_step(
                 if error is exc:
                     raise
                 raise error from error.__cause__
-            logger.info(
+            logger.info(  # numbered as the events number attempts: across the call's steps
                 "%s: attempt %d failed with %s; retrying in %.2fs",
                 call.step_provider,
-                call.step_attempts,
+                call.attempts,
                 error,
                 decision.wait,
             )
