@@ -166,6 +166,7 @@ class Call:
         self.step: Step[Any] | None = None  # the step being run
         self.step_attempts = 0
         self.step_unsure = False  # an attempt of the current step may have landed
+        self.unsure_attempt = ""  # the first such attempt: "attempt N (its error)", told when the step ends
         self.in_flight = False  # a request is out, its answer not yet read
         self.on_event = on_event
         self.started = time.perf_counter()
@@ -221,6 +222,7 @@ class Call:
         self.step = step
         self.step_attempts = 0
         self.step_unsure = False
+        self.unsure_attempt = ""
         if self.timeout is not None:
             # Each request its own copy; with a deadline, each phase waits at most the time left.
             timeouts = dict(self.timeout) if self.deadline is None else Timeouts(self.timeout, self.deadline)
@@ -418,7 +420,9 @@ class Call:
         """
         if not self.step_unsure or isinstance(error, DeliveryUnknown):
             return error
-        note = "" if error.accepted is None else "; an earlier attempt may have reached the vendor"
+        note = (
+            "" if error.accepted is None else f"; an earlier attempt may have reached the vendor: {self.unsure_attempt}"
+        )
         step = self.step
         return DeliveryUnknown.from_error(
             error, error.message + note, retryable=step is not None and step.repeat is not Repeat.ONCE
@@ -531,7 +535,8 @@ def _run_step(
             decision = verdict(exc, call, policy)
             error = decision.error
             if decision.outcome is Outcome.MAY_HAVE_LANDED and step.repeat is not Repeat.READ:
-                call.step_unsure = True  # no later attempt of this step can undo that
+                if not call.step_unsure:  # no later attempt of this step can undo that
+                    call.step_unsure, call.unsure_attempt = True, f"attempt {call.attempts} ({error.message})"
             call.attempt_ended(error, error.http_status)
             if not decision.retry or decision.wait is None:
                 if error is exc:
