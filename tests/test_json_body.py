@@ -3,7 +3,7 @@
 import math
 from datetime import datetime, timedelta, timezone
 
-from omnisend.providers._json import as_float, as_text, compact, file_name, merged, placed, utc_iso
+from omnisend.providers._json import as_float, as_text, compact, file_name, merged, placed, utc_iso, value_at
 
 
 def test_merged_merges_nested_objects_and_leaves_its_inputs_alone() -> None:
@@ -53,3 +53,12 @@ def test_as_float_reads_numbers_and_numeric_text_else_the_default() -> None:
 def test_file_name_is_the_last_path_segment_else_the_default() -> None:
     assert file_name("https://cdn.example/a/menu.pdf?v=2#p") == "menu.pdf"
     assert file_name("https://cdn.example/") == "attachment" and file_name("https://cdn.example", "file") == "file"
+
+
+def test_value_at_walks_objects_and_stops_where_the_path_breaks() -> None:
+    body = {"error": {"code": 0, "detail": {"field": "to"}}, "list": [{"id": 1}], "text": "x"}
+    assert value_at(body, ("error", "code")) == 0 and value_at(body, ("error", "detail", "field")) == "to"
+    assert value_at(body, ()) is body
+    assert value_at(body, ("list", "id")) is None  # a list on the way: no guess at an index
+    assert value_at(body, ("text", "x")) is None and value_at(body, ("missing", "code")) is None
+    assert value_at(None, ("a",)) is None

@@ -65,7 +65,7 @@ import httpx
 from .._inputs import derive_id
 from ..errors import DeliveryFailed, DeliveryUnknown, InvalidRecipient, OmnisendError, TransportError
 from ..models import DeliveryStatus, Message, RecipientResult, SendResult
-from ._json import as_text
+from ._json import as_text, value_at
 from ._steps import Flow
 from ._tables import StatusEntry, StatusTable
 
@@ -85,21 +85,13 @@ def _paths(names: str | Sequence[str]) -> tuple[Path, ...]:
     return tuple(tuple(name.split(".")) for name in ((names,) if isinstance(names, str) else names))
 
 
-def _get(obj: object, path: Path) -> Any:
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
 def first(obj: object, paths: tuple[Path, ...]) -> Any:
     """The first of ``paths`` present in ``obj`` (not ``None``, not empty text); ``None`` if none."""
     for path in paths:
         if len(path) == 1:  # the common case, without the walk
             value = obj.get(path[0]) if isinstance(obj, dict) else None
         else:
-            value = _get(obj, path)
+            value = value_at(obj, path)
         if value is not None and value != "":
             return value
     return None

@@ -10,6 +10,7 @@ Building a request body:
 
 Reading a value of an answer, whatever JSON type the vendor chose for it:
 
+* :func:`value_at` — the value at a path of keys (``("error", "code")``), ``None`` where the path breaks;
 * :func:`as_text` — text, or ``None`` for an absent or empty value (ids written as numbers compare as text);
 * :func:`as_float` — a number, or a default for anything that is not one (``NaN`` unless given).
 """
@@ -17,12 +18,12 @@ Reading a value of an answer, whatever JSON type the vendor chose for it:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["as_float", "as_text", "compact", "file_name", "merged", "placed", "utc_iso"]
+__all__ = ["as_float", "as_text", "compact", "file_name", "merged", "placed", "utc_iso", "value_at"]
 
 
 def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -65,6 +66,17 @@ def utc_iso(moment: datetime | None, *, millis: bool = False) -> str | None:
 def file_name(url: str, default: str = "attachment") -> str:
     """The last segment of ``url``'s path (``https://cdn.example/a/menu.pdf`` → ``menu.pdf``), else ``default``."""
     return urlsplit(url).path.rsplit("/", 1)[-1] or default
+
+
+def value_at(obj: object, path: Sequence[str]) -> Any:
+    """The value at ``path`` in nested objects (``value_at(body, ("error", "code"))``); ``None`` where
+    a key is missing or a value on the way is not an object. Answers (``Answer``) and callbacks
+    (``ReportFields``) read their dotted field names through it."""
+    for key in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
 
 
 def as_text(value: object) -> str | None:

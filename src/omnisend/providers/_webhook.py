@@ -39,7 +39,7 @@ from ..errors import ConfigurationError, ValidationError, WebhookAuthError
 from ..models import DeliveryReport, DeliveryStatus
 from ..webhooks import hmac_hex, verify_shared_secret, verify_url_signature
 from ._guard import WebhookHeaders
-from ._json import as_text
+from ._json import as_text, value_at
 from ._tables import ErrorTable, StatusTable
 
 if TYPE_CHECKING:
@@ -254,7 +254,7 @@ class First:
         object.__setattr__(self, "paths", paths)
 
     def read(self, event: Mapping[str, Any]) -> Any:
-        return next((v for v in map(functools.partial(_at, event), self.paths) if v not in (None, "")), None)
+        return next((v for v in (value_at(event, p.split(".")) for p in self.paths) if v not in (None, "")), None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -285,17 +285,10 @@ class Joined:
 Field = str | First | Joined
 
 
-def _at(event: Mapping[str, Any], path: str) -> Any:
-    value: Any = event
-    for key in path.split("."):
-        value = value.get(key) if isinstance(value, Mapping) else None
-    return value
-
-
 def _read(field: Field | None, event: Mapping[str, Any]) -> Any:
     if field is None:
         return None
-    return _at(event, field) if isinstance(field, str) else field.read(event)
+    return value_at(event, field.split(".")) if isinstance(field, str) else field.read(event)
 
 
 _FAILURES: Final = frozenset(
