@@ -307,3 +307,18 @@ def test_the_retry_log_numbers_attempts_as_the_events_do_across_steps(caplog: py
     logged = [r.getMessage().split(" failed")[0] for r in caplog.records if "retrying" in r.getMessage()]
     told = [e.attempt for e in seen if isinstance(e, AttemptFinished) and e.error is not None]
     assert logged == ["smsapi: attempt 1", "smsapi: attempt 3"] and told == [1, 3]
+
+
+def test_a_send_cancelled_while_a_step_that_sends_nothing_is_out_was_not_sent() -> None:
+    """Cancelled during a ``Repeat.PREPARE`` request (a campaign being set up): nothing can have gone
+    out, so the send ends certainly not sent; during a sending request it may have been sent."""
+    for repeat, expected, words in [
+        (Repeat.PREPARE, TransportError, "while preparing the send"),
+        (Repeat.ONCE, DeliveryUnknown, "it may have been sent"),
+    ]:
+        call = Call(Smsapi(token="t0ken"), idempotency_key="k", key_from_caller=False, timeout=None)
+        call.start_step(Step(httpx.Request("POST", "https://x.test/step"), lambda r: r, repeat=repeat))
+        call.in_flight = True
+        error = call.cancelled()
+        assert type(error) is expected and words in error.message
+        assert error.accepted is (False if repeat is Repeat.PREPARE else None)

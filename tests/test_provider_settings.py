@@ -7,7 +7,7 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -287,3 +287,29 @@ def test_type_checkers_see_the_generated_signature(tmp_path: Path) -> None:
     errors = sorted(int(line.split(":")[1]) for line in out.splitlines() if ": error:" in line)
     assert errors == [8, 9, 10], out  # exactly the three bad calls
     assert 'incompatible type "int"; expected "str | None"' in out and 'Unexpected keyword argument "tokn"' in out
+
+
+PICKLED = {
+    "smsapi": {"token": "t0ken"},
+    "clickatell": {"api_key": "k3y"},
+    "edna": {"api_key": "k3y", "api": "im", "subject": "Shop", "webhook_key": "wh"},
+    "mobizon": {"api_key": "k3y", "webhook_secret": "wh", "account_timezone": timezone(timedelta(hours=5))},
+    "webex_connect": {"service_key": "k3y", "webhook_secret": "wh"},
+    "twilio": {"account_sid": "AC" + "a" * 32, "auth_token": "t0ken"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(PICKLED))
+def test_every_adapter_pickles_and_copies_with_its_settings(name: str) -> None:
+    """A provider crosses processes (multiprocessing, Celery's pickle serializer) and is copied by
+    routers: every setting, derived reader (a zone-bound time parser) and secret survives."""
+    import copy
+    import pickle
+
+    from omnisend.providers import get_provider
+
+    provider = get_provider(name)(**PICKLED[name])
+    for twin in (pickle.loads(pickle.dumps(provider)), copy.deepcopy(provider)):
+        assert type(twin) is type(provider) and repr(twin) == repr(provider)
+        assert twin._secrets() == provider._secrets() and twin.base_url == provider.base_url
+        assert vars(twin).keys() == vars(provider).keys()

@@ -35,7 +35,9 @@ def test_get_statuses_asks_in_batches_of_the_vendors_size_in_order(policy: Retry
         reports = client.get_statuses([*ids, "404"])
     assert client.provider.status_batch == 100 and asked(emulator) == [100, 100, 51]
     assert [r.message_id for r in reports] == [*ids, "404"]
-    assert {r.status for r in reports[:250]} == {DeliveryStatus.QUEUED} and reports[250].status is DeliveryStatus.UNKNOWN
+    assert {r.status for r in reports[:250]} == {DeliveryStatus.QUEUED} and reports[
+        250
+    ].status is DeliveryStatus.UNKNOWN
     assert reports[250].error is not None and reports[250].error.error_class == "NotFound"
 
 
@@ -103,7 +105,11 @@ def test_every_step_of_the_base_flows_passes_through_exchange(policy: RetryPolic
     with Client(provider, retry=policy, http_client=httpx.Client(transport=emulator.transport())) as client:
         result = client.send(Message(to="+447700900001", text="x"))  # one request: no shortcut around the hook
         client.get_statuses([str(result.message_id)] * 2)
-    assert provider.steps == ["/v1/message", "/v1/message/" + str(result.message_id), "/v1/message/" + str(result.message_id)]
+    assert provider.steps == [
+        "/v1/message",
+        "/v1/message/" + str(result.message_id),
+        "/v1/message/" + str(result.message_id),
+    ]
 
 
 def test_a_batched_answer_is_matched_to_the_ids_asked_whatever_its_order(policy: RetryPolicy) -> None:
@@ -120,3 +126,10 @@ def test_a_batched_answer_is_matched_to_the_ids_asked_whatever_its_order(policy:
         ("3", DeliveryStatus.DELIVERED),
     ]
     assert reports[1].error is not None and reports[1].error.error_class == "NotFound" and reports[1].raw is None
+
+
+def test_one_string_is_refused_not_read_as_its_characters() -> None:
+    """``get_statuses("123")`` would look up "1", "2" and "3": refused before any request."""
+    with pytest.raises(ValidationError, match="message_ids is one string") as info:
+        list(Mobizon(api_key="k3y").statuses_flow("123"))
+    assert info.value.field == "message_ids"

@@ -207,7 +207,9 @@ def test_signed_url_checks_the_url_called_and_needs_a_secret_and_a_url() -> None
     assert acme.parse_webhook(body=body, headers=headers, query={"ref": "9"}), "webhook_url + query is the URL"
     with pytest.raises(WebhookAuthError, match=r"X-Signed does not match \(checked against https://me.example/hook\)"):
         acme.parse_webhook(body=body, headers=headers)
-    with pytest.raises(ConfigurationError, match=r"checking X-Signed needs parse_webhook\(url=\.\.\.\) or Acme\(webhook_url"):
+    with pytest.raises(
+        ConfigurationError, match=r"checking X-Signed needs parse_webhook\(url=\.\.\.\) or Acme\(webhook_url"
+    ):
         Acme(SignedUrl("X-Signed"), webhook_format="form").parse_webhook(body=body, headers=headers)
     with pytest.raises(ConfigurationError, match=r"needs secret= \(say where\)"):
         Acme(SignedUrl("X-Signed", secret_hint="secret= (say where)"), secret=None).parse_webhook(body=body, url=url)
@@ -223,7 +225,12 @@ def test_a_provider_without_a_strategy_has_no_webhooks() -> None:
 
 @pytest.mark.parametrize(
     ("body", "match"),
-    [(b"<html>", "not JSON"), (b"\xff\xfe\x00", "not JSON"), (b"[]", "holds no status event"), (b"[1]", "holds no status event")],
+    [
+        (b"<html>", "not JSON"),
+        (b"\xff\xfe\x00", "not JSON"),
+        (b"[]", "holds no status event"),
+        (b"[1]", "holds no status event"),
+    ],
 )
 def test_unreadable_payloads_are_validation_errors(body: bytes, match: str) -> None:
     with pytest.raises(ValidationError, match=match):
@@ -252,6 +259,23 @@ def test_only_events_of_the_declared_type_carry_reports() -> None:
     assert [r.message_id for r in acme.parse_webhook(body=json.dumps(events))] == ["k-1"]
     assert acme.parse_webhook(body=json.dumps({**EVENT, "kind": "inbound"})) == []
     assert len(Acme(HeaderKey(), secret=None).parse_webhook(body=json.dumps(events))) == 3  # none declared: all
+
+
+def test_an_event_naming_no_message_id_beside_others_is_skipped_not_the_whole_callback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One unreadable event must not make the vendor re-deliver the whole batch forever: the others
+    are read, the skip is logged; a callback whose every event names no id is still refused."""
+    unnamed = {**EVENT, "ours": None, "theirs": None}
+    with caplog.at_level("WARNING", logger="omnisend"):
+        reports = Acme(HeaderKey(), secret=None).parse_webhook(body=json.dumps([unnamed, EVENT, unnamed]))
+    assert [r.message_id for r in reports] == ["k-1"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "acme: a callback event names no message id; its other events were read"
+    ]
+    with pytest.raises(ValidationError, match="names no message id") as info:
+        Acme(HeaderKey(), secret=None).parse_webhook(body=json.dumps([unnamed, unnamed]))
+    assert info.value.field == "webhook.message_id"
 
 
 def test_an_event_naming_no_message_id_is_a_validation_error() -> None:
@@ -295,7 +319,9 @@ def test_event_statuses_and_reasons_refine_the_status() -> None:
     overrides = StatusTable({"gone": StatusEntry(_S.UNKNOWN, "not final here")})
     expiry = StatusTable({"e-late": StatusEntry(_S.EXPIRED, "too late")})
     acme = Acme(HeaderKey(), secret=None)
-    acme.webhook_fields = ReportFields(message_id="ours", status="info.state", error_code="info.code", statuses=overrides, reasons=expiry)
+    acme.webhook_fields = ReportFields(
+        message_id="ours", status="info.state", error_code="info.code", statuses=overrides, reasons=expiry
+    )
     (gone,) = acme.parse_webhook(body=json.dumps({**EVENT, "info": {"state": "gone"}}))
     assert gone.status is _S.UNKNOWN and gone.vendor_status == "gone"
     (late,) = acme.parse_webhook(body=json.dumps({**EVENT, "info": {"state": "bad", "code": "e-late"}}))
@@ -327,7 +353,6 @@ def test_form_payloads_read_digits_as_numbers_and_json_keeps_codes_as_text() -> 
 )
 def test_as_number(value: object, expected: str | None) -> None:
     assert as_number(value) == expected
-
 
 
 def test_shapes_read_each_event_by_the_fields_of_its_shape() -> None:

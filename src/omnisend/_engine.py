@@ -260,8 +260,8 @@ class Call:
 
     def cancelled(self) -> OmnisendError:
         """The error a cancelled call ends with (told to the events and the log, never raised)."""
-        if self.in_flight or self.step_unsure:
-            step = self.step
+        step = self.step
+        if (self.in_flight or self.step_unsure) and (step is None or step.repeat is not Repeat.PREPARE):
             return DeliveryUnknown(
                 "cancelled after a request went out: it may have been sent; "
                 "re-send with the same idempotency_key only after checking",
@@ -270,8 +270,9 @@ class Call:
                 idempotency_key=self.idempotency_key,
                 attempts=self.attempts,
             )
+        preparing = step is not None and step.repeat is Repeat.PREPARE and self.in_flight
         return TransportError(
-            "cancelled before any request went out",
+            f"cancelled {'while preparing the send, before it' if preparing else 'before any request'} went out",
             provider=self.step_provider,
             accepted=False,
             retryable=True,

@@ -584,6 +584,25 @@ def test_wrong_domain_is_followed_at_most_once(policy: RetryPolicy) -> None:
         assert moved.call_count == 1 and len(router.calls) == 2
 
 
+@pytest.mark.parametrize("base_url", ["https://user:secret@proxy.example", "https://proxy.example/mobizon/"])
+def test_wrong_domain_resends_only_the_call_never_the_proxys_credentials_or_path(
+    base_url: str, policy: RetryPolicy
+) -> None:
+    """The re-sent call carries its path, query (the key) and body to the home domain, and nothing
+    of the configured host: no userinfo, no Basic header made from it, no path prefix."""
+    with respx.mock() as router:
+        router.route(host="proxy.example").mock(return_value=envelope(13, "api.mobizon.ua"))
+        moved = router.post("https://api.mobizon.ua/service/message/getSMSStatus").mock(
+            return_value=envelope(0, [{"id": "12", "status": "DELIVRD"}])
+        )
+        with Client(provider(base_url=base_url), retry=policy) as client:
+            assert client.get_status("12").status is DeliveryStatus.DELIVERED
+        sent = moved.calls.last.request
+    assert str(sent.url) == f"https://api.mobizon.ua/service/message/getSMSStatus?{QUERY}"
+    assert "authorization" not in sent.headers and sent.headers["host"] == "api.mobizon.ua"
+    assert sent.content == b"ids%5B0%5D=12" and b"secret" not in sent.url.raw_path
+
+
 def test_scripted_wrong_domain_without_a_home_domain_is_the_typed_error(policy: RetryPolicy) -> None:
     emulator = MobizonEmulator()
     emulator.script(Fault.vendor_error(13))
@@ -1052,3 +1071,15 @@ def test_a_campaign_created_without_an_id_is_unreadable(data: object, policy: Re
         paths = {c.request.url.path for c in router.calls}
     assert paths == {"/service/campaign/create"}  # retried (a repeat sends nothing), never added or sent
     assert info.value.accepted is False and "nothing went out" in str(info.value)
+
+
+def test_wrong_domain_follow_drops_the_configured_hosts_userinfo_from_url_and_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    p = provider(base_url="https://user:secret@proxy.example")
+    follow = p.exchange(Step(p.build_statuses_request(["12"]), lambda r: r, repeat=Repeat.READ))
+    next(follow)
+    with caplog.at_level("WARNING", logger="omnisend"):
+        moved = follow.throw(WrongDomain("13", provider="mobizon", code=13, raw={"code": 13, "data": "api.mobizon.ua"}))
+    assert moved.request.url.userinfo == b"" and moved.request.url.host == "api.mobizon.ua"
+    assert "secret" not in caplog.text and "proxy.example does not serve this account" in caplog.text

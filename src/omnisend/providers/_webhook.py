@@ -291,6 +291,10 @@ def _read(field: Field | None, event: Mapping[str, Any]) -> Any:
     return value_at(event, field.split(".")) if isinstance(field, str) else field.read(event)
 
 
+#: ``ValidationError.field`` of an event that names no message id (``parse_webhook`` skips it
+#: when the callback holds other events, and raises it when it holds no other).
+UNNAMED_EVENT: Final = "webhook.message_id"
+
 _FAILURES: Final = frozenset(
     {DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED, DeliveryStatus.REJECTED, DeliveryStatus.EXPIRED}
 )
@@ -338,7 +342,7 @@ class ReportFields:
         )
         if message_id is None or message_id == "":
             raise ValidationError(
-                f"the {provider.display_name} event names no message id", provider=provider.name, field="webhook"
+                f"the {provider.display_name} event names no message id", provider=provider.name, field=UNNAMED_EVENT
             )
         status, code = (_number(status), _number(code)) if self.numbers else (status, as_text(code))
         failed = provider.statuses.normalize(status) in _FAILURES

@@ -43,6 +43,7 @@ import abc
 import functools
 import inspect
 import json
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone, tzinfo
 from typing import TYPE_CHECKING, Any, ClassVar, Final, NoReturn, TypeVar, cast
@@ -78,8 +79,9 @@ from ._json import as_text
 from ._settings import BaseURL, Converted, Credential, Hosts, setting
 from ._steps import Flow, Repeat, Step
 from ._tables import HTTP_FALLBACKS, Code, ErrorCode, ErrorTable, StatusEntry, StatusTable, _kept
-from ._webhook import Callback, CallbackAuth, ReportFields, Shapes, WebhookFormat
+from ._webhook import UNNAMED_EVENT, Callback, CallbackAuth, ReportFields, Shapes, WebhookFormat
 
+logger = logging.getLogger("omnisend")
 __all__ = [
     "Accepts",
     "Answer",
@@ -513,6 +515,8 @@ class Provider(abc.ABC):
         Every id is checked before the first request (no ids: no request, no reports); each lookup
         is read-only (retried freely).
         """
+        if isinstance(message_ids, str):
+            self.invalid("message_ids is one string: pass a list of ids (or use get_status)", field="message_ids")
         ids, size = list(message_ids), self.status_batch
         self._check_ids(ids)
         reports: list[DeliveryReport] = []
@@ -568,7 +572,20 @@ class Provider(abc.ABC):
             self.unsupported("delivery-report webhooks")
         callback = Callback(self, body, headers, query, url)
         self.webhook_check.verify(self, callback)
-        return [self.webhook_report(event, callback) for event in self.webhook_events(callback.payload, callback)]
+        reports: list[DeliveryReport] = []
+        unnamed: ValidationError | None = None  # an event naming no message id: skipped beside others
+        for event in self.webhook_events(callback.payload, callback):
+            try:
+                reports.append(self.webhook_report(event, callback))
+            except ValidationError as exc:
+                if exc.field != UNNAMED_EVENT:
+                    raise
+                unnamed = exc
+        if unnamed is not None and not reports:
+            raise unnamed
+        if unnamed is not None:
+            logger.warning("%s: a callback event names no message id; its other events were read", self.name)
+        return reports
 
     webhook_event_type: ClassVar[tuple[str, str] | None] = None
     """``(field, value)`` of a vendor that sends several kinds of event to one webhook: only events
@@ -826,12 +843,13 @@ def utc_from_timestamp(value: object, *, millis: bool = False) -> datetime | Non
 
 def utc_reader(*formats: str, zone: tzinfo = timezone.utc) -> Callable[[object], datetime | None]:
     """:func:`utc_from_text` with its formats and zone bound: one function of the value, as
-    ``ReportFields(time=...)`` takes (``utc_reader("%Y-%m-%dT%H:%M:%S%z")``)."""
+    ``ReportFields(time=...)`` takes (``utc_reader("%Y-%m-%dT%H:%M:%S%z")``); a ``partial``, so a
+    provider holding one pickles."""
+    return functools.partial(_utc_read, formats, zone)
 
-    def read(value: object) -> datetime | None:
-        return utc_from_text(value, *formats, zone=zone)
 
-    return read
+def _utc_read(formats: tuple[str, ...], zone: tzinfo, value: object) -> datetime | None:
+    return utc_from_text(value, *formats, zone=zone)
 
 
 def utc_from_text(value: object, *formats: str, zone: tzinfo = timezone.utc) -> datetime | None:

@@ -248,6 +248,8 @@ NOT_ENVELOPE: Final = "the answer is not the {code, data, message} envelope"
 NO_MESSAGE_ID: Final = "code 0 without a messageId: the message was not accepted"
 #: A campaign status a send answer does not document still means the campaign was taken.
 SENT_DEFAULT: Final = StatusEntry(_S.QUEUED, "Any other campaign status.")
+#: What a call re-sent to the home domain keeps of its headers: never a proxy's or a hook's credentials.
+RESENT_HEADERS: Final = frozenset({"content-type", "user-agent", "accept"})
 MOVED: Final = (
     "mobizon: %s does not serve this account, re-sent to %s; set Mobizon(base_url=%r) "
     "(or OMNISEND_MOBIZON_BASE_URL) to skip the extra request"
@@ -465,11 +467,12 @@ class Mobizon(Provider):
             host = _host(exc.raw) if self.follow_domain_redirect else None
             if host is None:
                 raise
-            logger.warning(MOVED, urlsplit(self.home_url or self.base_url).netloc, host, f"https://{host}")
+            sent, served = step.request, httpx.URL(self.home_url or self.base_url)
+            logger.warning(MOVED, served.host, host, f"https://{host}")
             self.home_url = f"https://{host}"  # later calls go there at once; base_url stays what you configured
-            sent = step.request  # re-sent with the same path, key and body
-            url = sent.url.copy_with(scheme="https", host=host, port=None)
-            moved = httpx.Request("POST", url, headers={**sent.headers, "host": host}, content=sent.content)
+            call = sent.url.raw_path[len(served.raw_path.rstrip(b"/")) :].decode()  # /service/...?<query with the key>
+            headers = {name: value for name, value in sent.headers.items() if name in RESENT_HEADERS}
+            moved = httpx.Request("POST", f"https://{host}{call}", headers=headers, content=sent.content)
             value = yield replace(step, request=moved)
         return value
 
