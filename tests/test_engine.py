@@ -322,3 +322,19 @@ def test_a_send_cancelled_while_a_step_that_sends_nothing_is_out_was_not_sent() 
         error = call.cancelled()
         assert type(error) is expected and words in error.message
         assert error.accepted is (False if repeat is Repeat.PREPARE else None)
+
+
+@pytest.mark.parametrize(("repeat", "retryable"), [(Repeat.ONCE, False), (Repeat.DEDUPLICATED, True)])
+def test_a_send_cancelled_between_steps_after_one_sent_may_have_been_sent(repeat: Repeat, retryable: bool) -> None:
+    """A split send cancelled after its first chunk went out, before the next request: never told as
+    "certainly not sent"; a repeat is safe only where the vendor de-duplicates."""
+    call = Call(Smsapi(token="t0ken"), idempotency_key="k", key_from_caller=False, timeout=None)
+    first = Step(httpx.Request("POST", "https://x.test/chunk-1"), lambda r: r.status_code, repeat=repeat)
+    call.start_step(first)
+    assert call.finish(first, httpx.Response(200)) == 200
+    call.start_step(Step(httpx.Request("POST", "https://x.test/chunk-2"), lambda r: r, repeat=repeat))
+    error = call.cancelled()
+    assert isinstance(error, DeliveryUnknown) and error.retryable is retryable and "may have been sent" in error.message
+    fresh = Call(Smsapi(token="t0ken"), idempotency_key="k", key_from_caller=False, timeout=None)
+    fresh.start_step(Step(httpx.Request("POST", "https://x.test/chunk-1"), lambda r: r, repeat=repeat))
+    assert fresh.cancelled().accepted is False  # nothing out yet: certainly not sent

@@ -168,6 +168,8 @@ class Call:
         self.step_unsure = False  # an attempt of the current step may have landed
         self.unsure_attempt = ""  # the first such attempt: "attempt N (its error)", told when the step ends
         self.in_flight = False  # a request is out, its answer not yet read
+        self.sent_before = False  # an earlier step of this call sent (or may have sent) something
+        self.sent_once = False  # ... through a vendor that cannot de-duplicate a repeat
         self.on_event = on_event
         self.started = time.perf_counter()
         self.attempt_started = 0.0
@@ -219,6 +221,8 @@ class Call:
     # -- one attempt ---------------------------------------------------------------------------
 
     def start_step(self, step: Step[Any]) -> httpx.Request:
+        if self.step_unsure and self.step is not None:
+            self._sent(self.step)  # the flow went on past a step that may have landed
         self.step = step
         self.step_attempts = 0
         self.step_unsure = False
@@ -261,12 +265,14 @@ class Call:
     def cancelled(self) -> OmnisendError:
         """The error a cancelled call ends with (told to the events and the log, never raised)."""
         step = self.step
-        if (self.in_flight or self.step_unsure) and (step is None or step.repeat is not Repeat.PREPARE):
+        risky = (self.in_flight or self.step_unsure) and step is not None and step.repeat is not Repeat.PREPARE
+        if risky or self.sent_before:  # this step's request, or an earlier step's (a split send's first chunk)
+            once = self.sent_once or (risky and step is not None and step.repeat is Repeat.ONCE)
             return DeliveryUnknown(
                 "cancelled after a request went out: it may have been sent; "
                 "re-send with the same idempotency_key only after checking",
                 provider=self.step_provider,
-                retryable=step is not None and step.repeat is not Repeat.ONCE,
+                retryable=not once,
                 idempotency_key=self.idempotency_key,
                 attempts=self.attempts,
             )
@@ -377,8 +383,14 @@ class Call:
             error = self.complete(exc)
         else:
             self.attempt_ended(None, response.status_code)
+            if step.repeat is Repeat.ONCE or step.repeat is Repeat.DEDUPLICATED:
+                self._sent(step)
             return value
         raise error from error.__cause__
+
+    def _sent(self, step: Step[Any]) -> None:
+        self.sent_before = True
+        self.sent_once = self.sent_once or step.repeat is Repeat.ONCE
 
     def classified(self, error: OmnisendError) -> OmnisendError:
         """An answer that leaves the outcome open, as the step's :class:`Repeat` makes it: retried or
